@@ -1,0 +1,169 @@
+"""The operator's YAML configuration (operator-contract.md), loaded into pydantic models.
+
+`${NAME}` is replaced from the environment anywhere in a value; unknown keys are errors;
+relative paths resolve against the config file's folder; secrets are SecretStr. Every problem
+is reported at once, each with its key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from connector.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqsConfig(_Strict):
+    queue_url: str
+    region: str
+    endpoint_url: str | None = None
+    allowed_topic_arns: list[str] = Field(default_factory=list)
+    # Additions to the contract (optional, with safe defaults):
+    wait_seconds: int = Field(20, ge=0, le=20, description="long-poll wait")
+    visibility_timeout: int = Field(120, ge=10, le=43200, description="seconds a held message stays hidden; renewed while held")
+    batch_messages: int = Field(500, ge=1, le=5000, description="messages gathered into one plan/apply cycle")
+    parallel_receives: int = Field(4, ge=1, le=20, description="receive calls in flight when the backlog is large")
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class AuthConfig(_Strict):
+    method: Literal["client_credentials", "jwt", "access_token"]
+    login_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    username: str | None = None
+    private_key_file: Path | None = None
+    access_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> AuthConfig:
+        need = {
+            "client_credentials": ("login_url", "client_id", "client_secret"),
+            "jwt": ("login_url", "client_id", "username", "private_key_file"),
+            "access_token": ("access_token",),
+        }[self.method]
+        missing = [k for k in need if getattr(self, k) in (None, "")]
+        if missing:
+            raise ValueError(f"auth method {self.method} needs: {', '.join(missing)}")
+        return self
+
+
+class InstanceFilter(_Strict):
+    """Which Jomablue instances (the `{instance}` part of ids) this connector accepts."""
+
+    accept: list[str] = Field(default_factory=list, description="empty: every instance")
+    skip: list[str] = Field(default_factory=list)
+
+    def allows(self, instance: str | None) -> bool:
+        if instance is None:
+            return True
+        if instance in self.skip:
+            return False
+        return not self.accept or instance in self.accept
+
+
+class SalesforceConfig(_Strict):
+    instance_url: str
+    api_version: str = "62.0"
+    ca_bundle: Path | None = None
+    auth: AuthConfig
+    requests_per_second: float = Field(5, gt=0)
+    max_in_flight: int = Field(2, ge=1, le=25)
+    daily_api_budget: float = Field(0.8, gt=0, le=1)
+    timeout_seconds: float = Field(60, gt=0)
+    retry_attempts: int = Field(6, ge=1, le=20)
+    retry_max_wait_seconds: float = Field(30, gt=0)
+
+
+class StateConfig(_Strict):
+    path: Path = Path("state/connector.db")
+
+
+class MappingConfig(_Strict):
+    path: Path | None = None
+
+
+class JomablueConfig(_Strict):
+    instances: InstanceFilter = Field(default_factory=InstanceFilter)
+
+
+class Config(_Strict):
+    sqs: SqsConfig
+    salesforce: SalesforceConfig
+    state: StateConfig = Field(default_factory=StateConfig)
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
+    jomablue: JomablueConfig = Field(default_factory=JomablueConfig)
+    source_path: Path | None = Field(None, exclude=True)
+
+
+def _interpolate(node: Any, path: str, missing: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                missing.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return os.environ[name]
+
+        return _ENV_REF.sub(sub, node)
+    return node
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    if p is None:
+        return None
+    p = p.expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def load_config(path: Path | str) -> Config:
+    """Load and validate a configuration file; raise ConfigError with every problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such configuration file"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: the configuration must be a mapping of sections"])
+    problems: list[str] = []
+    data = _interpolate(raw, "", problems)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{path}: {loc}: {msg}")
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError([f"{path}: {p}" for p in problems])
+    base = path.resolve().parent
+    sf = cfg.salesforce
+    auth = sf.auth.model_copy(update={"private_key_file": _resolve(base, sf.auth.private_key_file)})
+    sf = sf.model_copy(update={"ca_bundle": _resolve(base, sf.ca_bundle), "auth": auth})
+    return cfg.model_copy(
+        update={
+            "salesforce": sf,
+            "state": StateConfig(path=_resolve(base, cfg.state.path)),  # type: ignore[arg-type]
+            "mapping": MappingConfig(path=_resolve(base, cfg.mapping.path)),
+            "source_path": path.resolve(),
+        }
+    )

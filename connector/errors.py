@@ -1,0 +1,66 @@
+"""The connector's exception tree, grouped by what the caller should do.
+
+    ConnectorError
+    ├── ConfigError            bad configuration file or mapping: exit 2, nothing touched
+    ├── FatalError             the run cannot go on (auth refused, a bug-class 400): exit 1
+    ├── StopRun                stop taking messages, keep the rest queued: exit 75
+    │   ├── BudgetExhausted    the org's daily API budget (our fraction of it) is reached
+    │   └── SalesforceUnavailable   retries exhausted on transient failures, or a dead access token
+    ├── TransientError         worth retrying the same request (5xx, transport, lock, concurrency)
+    └── MessageError           one message cannot be processed as it is: quarantine it
+        └── AmbiguousMatch     identity ladder found several candidates
+
+Failures are classified once, at the edge that sees them (the Salesforce adapter, the envelope
+parser); nothing above the adapters inspects HTTP statuses or error codes.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Root of everything the connector raises on purpose."""
+
+
+class ConfigError(ConnectorError):
+    """Configuration (or mapping) is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class FatalError(ConnectorError):
+    """The run cannot continue."""
+
+
+class StopRun(ConnectorError):
+    """Stop receiving; messages in flight are released and stay queued (exit 75)."""
+
+
+class BudgetExhausted(StopRun):
+    """Usage reached the configured fraction of the org's daily API allocation."""
+
+
+class SalesforceUnavailable(StopRun):
+    """Salesforce kept failing transiently, or the session cannot be renewed."""
+
+
+class TransientError(ConnectorError):
+    """A failure worth retrying unchanged after a pause."""
+
+
+class MessageError(ConnectorError):
+    """One message cannot be processed as it stands: it is quarantined with this reason."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+class AmbiguousMatch(MessageError):
+    """More than one Salesforce record matched; an admin must decide."""
+
+    def __init__(self, reason: str, candidates: list[str]) -> None:
+        super().__init__(reason, field="identifiers.email")
+        self.candidates = candidates

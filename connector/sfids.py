@@ -1,0 +1,64 @@
+"""Salesforce record ids: 15 → 18 character normalisation and key prefixes.
+
+The 18-character form appends a checksum of the capitalisation of the 15-character id,
+so ids can be compared case-insensitively (salesforce-api.md §5). Every id the connector
+stores or compares goes through :func:`to18` first.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
+
+KEY_PREFIXES = {
+    "00Q": "Lead",
+    "003": "Contact",
+    "001": "Account",
+    "701": "Campaign",
+    "00v": "CampaignMember",
+    "01Y": "CampaignMemberStatus",
+    "005": "User",
+    "00T": "Task",
+}
+
+
+def suffix(id15: str) -> str:
+    """The three checksum characters for a 15-character id."""
+    out = []
+    for chunk in range(3):
+        bits = 0
+        for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
+            if "A" <= ch <= "Z":
+                bits |= 1 << i
+        out.append(_SUFFIX_ALPHABET[bits])
+    return "".join(out)
+
+
+def looks_like_id(value: str | None) -> bool:
+    """True when value has the shape of a 15- or 18-character Salesforce id (with a valid checksum)."""
+    if not value or not _ID_SHAPE.match(value):
+        return False
+    if len(value) == 18:
+        return suffix(value[:15]) == value[15:].upper()
+    return True
+
+
+def to18(value: str) -> str:
+    """Normalise a 15- or 18-character id to its 18-character form.
+
+    Raises ValueError for anything that is not a Salesforce id.
+    """
+    if not looks_like_id(value):
+        raise ValueError(f"not a Salesforce id: {value!r}")
+    if len(value) == 18:
+        return value[:15] + value[15:].upper()
+    return value + suffix(value)
+
+
+def object_for(value: str | None) -> str | None:
+    """The standard object an id belongs to, by key prefix; None when unknown or not an id."""
+    if not looks_like_id(value):
+        return None
+    return KEY_PREFIXES.get(value[:3])  # type: ignore[index]
