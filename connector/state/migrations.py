@@ -1,0 +1,98 @@
+"""Named schema migrations, each applied in one transaction with its bookkeeping row.
+
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["messages"].create(
+        {
+            "message_key": str, "sqs_message_id": str, "resource_type": str, "resource_id": str,
+            "event_id": str, "outcome": str, "reason": str, "field": str, "body": str,
+            "detail": str, "attempts": int, "first_seen": str, "last_seen": str,
+        },
+        pk="message_key",
+    )
+    db["messages"].create_index(["outcome"])
+    db["resources"].create(
+        {"resource_key": str, "content_hash": str, "generated_at": str, "applied_at": str},
+        pk="resource_key",
+    )
+    db["people"].create(
+        {"jomablue_id": str, "sobject": str, "sf_id": str, "rung": str, "organisation_uid": str,
+         "email": str, "updated_at": str},
+        pk="jomablue_id",
+    )
+    db["events"].create(
+        {"event_id": str, "campaign_id": str, "name": str, "timezone": str, "metadata": str,
+         "metadata_at": str, "is_placeholder": int, "updated_at": str},
+        pk="event_id",
+    )
+    db["categories"].create(
+        {"event_id": str, "category_id": str, "name": str}, pk=("event_id", "category_id")
+    )
+    db["members"].create(
+        {"member_key": str, "event_id": str, "campaign_id": str, "cm_id": str, "person_key": str,
+         "person_sf_id": str, "status": str, "status_at": str, "category_ids": str,
+         "categories_text": str, "updated_at": str},
+        pk="member_key",
+    )
+    db["members"].create_index(["event_id"])
+    db["members"].create_index(["person_key"])
+    db["sessions"].create(
+        {"session_id": str, "event_id": str, "campaign_id": str, "updated_at": str}, pk="session_id"
+    )
+    db["records"].create(
+        {"jomablue_id": str, "sobject": str, "sf_id": str, "updated_at": str}, pk="jomablue_id"
+    )
+    db["campaign_statuses"].create({"campaign_id": str, "label": str}, pk=("campaign_id", "label"))
+    db["runs"].create(
+        {"id": int, "started_at": str, "finished_at": str, "exit_code": int, "summary": str},
+        pk="id",
+    )
+    db["api_usage"].create({"id": int, "used": int, "max": int, "seen_at": str}, pk="id")
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("001_initial", m001_initial),
+]
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations in order; return the names applied.
+
+    The connection is in autocommit mode (isolation_level=None), so BEGIN/COMMIT here make
+    each migration's DDL and its bookkeeping row one transaction: a crash leaves either both
+    or neither.
+    """
+    if "_migrations" not in db.table_names():
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    done = {row["name"] for row in db["_migrations"].rows}
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db["_migrations"].insert({"name": name, "applied_at": _now()})
+            db.conn.execute("COMMIT")
+        except BaseException:
+            db.conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -1,0 +1,278 @@
+"""SQLite state store (the embedded default), on sqlite-utils.
+
+Writes that belong together go inside :meth:`SqliteStateStore.atomic`; the sync engine commits
+one batch's links, hashes and outcomes in one transaction, and only then deletes the messages
+from SQS. Another backend implements the same methods (see :class:`connector.state.base.StateStore`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from connector.state.migrations import apply_migrations
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _chunks(items: list[str], n: int = 500) -> Iterator[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class SqliteStateStore:
+    """State in one SQLite file (WAL mode), safe to share between the run loop's threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self._depth = 0
+        apply_migrations(self.db)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- transactions -------------------------------------------------------------------
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self.db.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.db.conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def _rows(self, table: str, key: str, values: Iterable[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        vals = sorted(set(v for v in values if v))
+        with self._lock:
+            for chunk in _chunks(vals):
+                marks = ",".join("?" * len(chunk))
+                for row in self.db.query(f"select * from [{table}] where [{key}] in ({marks})", chunk):
+                    out[row[key]] = row
+        return out
+
+    # -- resources: last applied content per Jomablue resource -------------------------------
+    def resources(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return self._rows("resources", "resource_key", keys)
+
+    def put_resource(self, key: str, content_hash: str, generated_at: str) -> None:
+        with self._lock:
+            self.db["resources"].upsert(
+                {"resource_key": key, "content_hash": content_hash, "generated_at": generated_at,
+                 "applied_at": _now()},
+                pk="resource_key",
+            )
+
+    # -- people: Jomablue registration id → Lead/Contact ---------------------------------
+    def people(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return self._rows("people", "jomablue_id", jomablue_ids)
+
+    def put_person(self, jomablue_id: str, sobject: str, sf_id: str, rung: str,
+                   organisation_uid: str | None, email: str | None) -> None:
+        with self._lock:
+            self.db["people"].upsert(
+                {"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "rung": rung,
+                 "organisation_uid": organisation_uid, "email": email, "updated_at": _now()},
+                pk="jomablue_id",
+            )
+
+    def relink_person_records(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
+        """A Lead was converted: every registration linked to it now points at the Contact."""
+        with self._lock:
+            self.db.execute(
+                "update people set sobject=?, sf_id=?, updated_at=? where sf_id=?",
+                [sobject, new_sf_id, _now(), old_sf_id],
+            )
+
+    # -- events and their category tables ----------------------------------------------
+    def events(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        rows = self._rows("events", "event_id", event_ids)
+        for row in rows.values():
+            row["metadata"] = json.loads(row["metadata"]) if row.get("metadata") else None
+        return rows
+
+    def put_event(self, event_id: str, **fields: Any) -> None:
+        if "metadata" in fields and fields["metadata"] is not None:
+            fields["metadata"] = json.dumps(fields["metadata"], sort_keys=True, ensure_ascii=False)
+        with self._lock:
+            exists = self.db["events"].count_where("event_id = ?", [event_id])
+            if exists:
+                self.db["events"].update(event_id, {**fields, "updated_at": _now()})
+            else:
+                self.db["events"].insert({"event_id": event_id, **fields, "updated_at": _now()})
+
+    def categories(self, event_id: str) -> dict[str, str]:
+        with self._lock:
+            return {
+                r["category_id"]: r["name"]
+                for r in self.db.query("select * from categories where event_id = ?", [event_id])
+            }
+
+    def replace_categories(self, event_id: str, table: dict[str, str]) -> None:
+        with self._lock:
+            self.db.execute("delete from categories where event_id = ?", [event_id])
+            if table:
+                self.db["categories"].insert_all(
+                    [{"event_id": event_id, "category_id": k, "name": v} for k, v in table.items()],
+                    pk=("event_id", "category_id"),
+                )
+
+    # -- campaign members -------------------------------------------------------------
+    def members(self, member_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        rows = self._rows("members", "member_key", member_keys)
+        for row in rows.values():
+            row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
+        return rows
+
+    def members_of_event(self, event_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = list(self.db.query("select * from members where event_id = ? and cm_id is not null", [event_id]))
+        for row in rows:
+            row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
+        return rows
+
+    def members_of_person_record(self, sf_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = sorted(set(sf_ids))
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                out.extend(self.db.query(f"select * from members where person_sf_id in ({marks})", chunk))
+        return out
+
+    def put_member(self, member_key: str, **fields: Any) -> None:
+        if "category_ids" in fields:
+            fields["category_ids"] = json.dumps(fields["category_ids"], ensure_ascii=False)
+        with self._lock:
+            exists = self.db["members"].count_where("member_key = ?", [member_key])
+            if exists:
+                self.db["members"].update(member_key, {**fields, "updated_at": _now()})
+            else:
+                self.db["members"].insert({"member_key": member_key, **fields, "updated_at": _now()})
+
+    # -- sessions and other records keyed by Jomablue id ---------------------------------
+    def records(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return self._rows("records", "jomablue_id", jomablue_ids)
+
+    def put_record(self, jomablue_id: str, sobject: str, sf_id: str) -> None:
+        with self._lock:
+            self.db["records"].upsert(
+                {"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "updated_at": _now()},
+                pk="jomablue_id",
+            )
+
+    # -- campaign member statuses known to exist --------------------------------------
+    def campaign_statuses(self, campaign_ids: Iterable[str]) -> set[tuple[str, str]]:
+        ids = sorted(set(campaign_ids))
+        out: set[tuple[str, str]] = set()
+        with self._lock:
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                for r in self.db.query(f"select * from campaign_statuses where campaign_id in ({marks})", chunk):
+                    out.add((r["campaign_id"], r["label"]))
+        return out
+
+    def add_campaign_statuses(self, pairs: Iterable[tuple[str, str]]) -> None:
+        rows = [{"campaign_id": c, "label": label} for c, label in pairs]
+        if rows:
+            with self._lock:
+                self.db["campaign_statuses"].upsert_all(rows, pk=("campaign_id", "label"))
+
+    # -- message outcomes -------------------------------------------------------------
+    def record_outcome(self, message_key: str, *, outcome: str, resource_type: str | None = None,
+                       resource_id: str | None = None, event_id: str | None = None,
+                       sqs_message_id: str | None = None, reason: str | None = None,
+                       field: str | None = None, body: str | None = None,
+                       detail: dict[str, Any] | None = None) -> None:
+        now = _now()
+        with self._lock:
+            prev = self._rows("messages", "message_key", [message_key]).get(message_key)
+            row = {
+                "message_key": message_key, "outcome": outcome, "resource_type": resource_type,
+                "resource_id": resource_id, "event_id": event_id, "sqs_message_id": sqs_message_id,
+                "reason": reason, "field": field,
+                # Keep the body of a quarantined message so it can be replayed; drop it once synced.
+                "body": body if outcome == "quarantined" else None,
+                "detail": json.dumps(detail, ensure_ascii=False) if detail else None,
+                "attempts": (prev["attempts"] + 1) if prev else 1,
+                "first_seen": prev["first_seen"] if prev else now,
+                "last_seen": now,
+            }
+            self.db["messages"].upsert(row, pk="message_key")
+
+    def quarantined(self, message_keys: list[str] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if message_keys is None:
+                return list(self.db.query(
+                    "select * from messages where outcome = 'quarantined' order by first_seen"))
+            rows = self._rows("messages", "message_key", message_keys)
+        return [r for r in rows.values() if r["outcome"] == "quarantined"]
+
+    def outcome_counts(self) -> dict[str, int]:
+        with self._lock:
+            return {r["outcome"]: r["n"] for r in self.db.query(
+                "select outcome, count(*) as n from messages group by outcome order by outcome")}
+
+    # -- runs and API usage -------------------------------------------------------------
+    def start_run(self) -> int:
+        with self._lock:
+            return int(self.db["runs"].insert({"started_at": _now()}).last_pk)
+
+    def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
+        with self._lock:
+            self.db["runs"].update(run_id, {"finished_at": _now(), "exit_code": exit_code,
+                                            "summary": json.dumps(summary, ensure_ascii=False)})
+
+    def last_run(self) -> dict[str, Any] | None:
+        with self._lock:
+            rows = list(self.db.query("select * from runs order by id desc limit 1"))
+        if not rows:
+            return None
+        row = rows[0]
+        row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
+        return row
+
+    def put_api_usage(self, used: int, max_: int) -> None:
+        with self._lock:
+            self.db["api_usage"].upsert({"id": 1, "used": used, "max": max_, "seen_at": _now()}, pk="id")
+
+    def api_usage(self) -> dict[str, Any] | None:
+        with self._lock:
+            rows = list(self.db.query("select used, max, seen_at from api_usage where id = 1"))
+        return rows[0] if rows else None
+
+
+def open_state(path: Path | str) -> SqliteStateStore:
+    return SqliteStateStore(path)
