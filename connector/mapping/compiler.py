@@ -1,0 +1,648 @@
+"""Compile a mapping folder (one YAML file per resource type) into a :class:`MappingSet`.
+
+One pass collects every problem (each with the line of the offending key) instead of stopping at
+the first; the same step serves ``load_mapping_set`` and ``connector mapping validate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import sf_schema
+from .conditions import Condition, ConditionError, is_empty, parse_condition
+from .errors import Problems
+from .known_paths import is_known
+from .loader import LineDict, LineList, YamlSyntaxError, load_yaml
+from .model import (
+    CategorySource, FieldRule, MappingSet, Matching, MembershipMapping, PersonMapping,
+    RecordMapping, ResourceMapping, StatusDef, StatusPolicy, TransformUse,
+)
+from .paths import PathError, compile_path, has_wildcard
+from .transforms import NO_ARG, REGISTRY, CompileContext, TransformError, finalise
+
+Describe = Callable[[str], "dict[str, Any] | None"]
+
+RESOURCE_TYPES = ("event", "person", "session_participation", "lead")
+ROLES: dict[str, tuple[str, ...]] = {
+    "event": ("campaign", "statuses", "categories"),
+    "person": ("matching", "person", "campaign", "membership"),
+    "session_participation": ("person", "campaign", "session_campaign", "membership"),
+    "lead": ("person", "campaign", "capture", "membership"),
+}
+REQUIRED_ROLES: dict[str, tuple[str, ...]] = {"event": ("campaign",), "person": ("person",)}
+ALL_ROLES = frozenset(r for roles in ROLES.values() for r in roles)
+RECORD_ROLES = ("campaign", "session_campaign", "capture", "membership")
+REFS = (
+    "campaign.id", "session_campaign.id", "person.id", "person.lead_id", "person.contact_id",
+    "status", "categories.names", "event.timezone",
+)
+_ID_REFS = {"campaign.id", "session_campaign.id", "person.id", "person.lead_id", "person.contact_id"}
+RULE_KEYS = ("field", "source", "value", "ref", "transforms", "default", "when", "overwrite")
+RECORD_KEYS = ("object", "upsert_key", "when", "fields")
+OVERWRITES = ("always", "if_empty", "on_create")
+DEFAULT_MATCHING = Matching()
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string",
+            LineDict: "mapping", LineList: "list", dict: "mapping", list: "list"}.get(
+        type(value), type(value).__name__)
+
+
+def _sf_length(sobject: str, name: str) -> int | None:
+    meta = sf_schema.field(sobject, name)
+    return meta.get("length") if meta else None
+
+
+def _describe_length(describe: Describe) -> Callable[[str, str], int | None]:
+    cache: dict[str, dict[str, Any] | None] = {}
+
+    def length(sobject: str, name: str) -> int | None:
+        if sobject not in cache:
+            cache[sobject] = describe(sobject)
+        desc = cache[sobject]
+        for f in (desc or {}).get("fields", []):
+            if f.get("name") == name:
+                return f.get("length") or None
+        return None
+    return length
+
+
+class _FileCompiler:
+    """Compiles one file; problems go to the shared collector."""
+
+    def __init__(self, file: str, rtype: str, problems: Problems, placeholder: str,
+                 length: Callable[[str, str], int | None], org_lengths: bool) -> None:
+        self.file = file
+        self.rtype = rtype
+        self.p = problems
+        self.placeholder = placeholder
+        self.length = length
+        self.org_lengths = org_lengths
+        self.roles_present: set[str] = set()
+        self.label_uses: list[tuple[int, str]] = []
+        self.policies: list[StatusPolicy] = []
+
+    # -- helpers ---------------------------------------------------------------------------
+    def err(self, line: int, message: str) -> None:
+        self.p.error(self.file, line, message)
+
+    def warn(self, line: int, message: str) -> None:
+        self.p.warning(self.file, line, message)
+
+    def keys(self, node: LineDict, allowed: tuple[str, ...], where: str) -> None:
+        for key, line in node.duplicates:
+            self.err(line, f"{where}: duplicate key '{key}'")
+        for key in node:
+            if key not in allowed:
+                self.err(node.key_line(key),
+                         f"{where}: unknown key '{key}' (allowed: {', '.join(allowed)})")
+
+    def is_map(self, value: Any, line: int, where: str) -> bool:
+        if isinstance(value, LineDict):
+            return True
+        self.err(line, f"{where} must be a mapping, not {_type_name(value)}")
+        return False
+
+    def is_str(self, value: Any, line: int, where: str) -> bool:
+        if isinstance(value, str) and value.strip():
+            return True
+        self.err(line, f"{where} must be a non-empty string, not {_type_name(value)}")
+        return False
+
+    def path(self, text: Any, line: int, where: str) -> Callable[[Any], Any] | None:
+        if not self.is_str(text, line, where):
+            return None
+        try:
+            getter = compile_path(text)
+        except PathError as exc:
+            self.err(line, f"{where}: {exc}")
+            return None
+        self.check_known(text, line, where)
+        return getter
+
+    def check_known(self, path: str, line: int, where: str) -> None:
+        if not is_known(self.rtype, path):
+            self.warn(line, f"{where}: path '{path}' is not in any known {self.rtype} payload")
+
+    def condition(self, text: Any, line: int, where: str) -> Condition | None:
+        try:
+            cond, paths = parse_condition(text)
+        except ConditionError as exc:
+            self.err(line, f"{where}: cannot parse condition {text!r}: {exc}")
+            return None
+        for path in paths:
+            self.check_known(path, line, where)
+        return cond
+
+    # -- sections --------------------------------------------------------------------------
+    def rule(self, node: Any, line: int, sobject: str, role: str,
+             seen: dict[str, int]) -> FieldRule | None:
+        where = f"{role} field rule"
+        if not self.is_map(node, line, where):
+            return None
+        self.keys(node, RULE_KEYS, where)
+        name = node.get("field")
+        if "field" not in node:
+            self.err(node.line, f"{where}: missing 'field'")
+            return None
+        if not self.is_str(name, node.key_line("field"), f"{where} 'field'"):
+            return None
+        where = f"{role} field {name}"
+        fline = node.key_line("field")
+        if name in seen:
+            self.err(fline, f"{where}: duplicate target field (first mapped at line {seen[name]})")
+        else:
+            seen[name] = fline
+        kinds = [k for k in ("source", "value", "ref") if k in node]
+        if not kinds:
+            self.err(fline, f"{where}: needs one of 'source', 'value' or 'ref'")
+            return None
+        if len(kinds) > 1:
+            self.err(node.key_line(kinds[1]),
+                     f"{where}: give only one of 'source', 'value' or 'ref' (found {' and '.join(kinds)})")
+            return None
+        kind = kinds[0]
+        spec = node[kind]
+        kline = node.key_line(kind)
+        ok = True
+        getter: Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
+        produces = "text"
+        if kind == "source":
+            path_get = self.path(spec, kline, where)
+            if path_get is None:
+                return None
+            getter = lambda msg, refs, g=path_get: g(msg)  # noqa: E731
+        elif kind == "value":
+            if isinstance(spec, (LineDict, LineList)) or spec is None:
+                self.err(kline, f"{where}: 'value' must be a string, number or boolean, not {_type_name(spec)}")
+                return None
+            getter = lambda msg, refs, c=spec: c  # noqa: E731
+            produces = "boolean" if isinstance(spec, bool) else (
+                "number" if isinstance(spec, (int, float)) else "text")
+        else:
+            if not isinstance(spec, str) or spec not in REFS:
+                self.err(kline, f"{where}: unknown ref {spec!r} (known: {', '.join(REFS)})")
+                return None
+            ok = self.ref_allowed(spec, kline, where, role) and ok
+            getter = lambda msg, refs, r=spec: refs.get(r)  # noqa: E731
+            produces = "id" if spec in _ID_REFS else "text"
+
+        overwrite = node.get("overwrite", "always")
+        if overwrite not in OVERWRITES:
+            self.err(node.key_line("overwrite"),
+                     f"{where}: overwrite must be one of {', '.join(OVERWRITES)}, not {overwrite!r}")
+            ok = False
+        when = None
+        if "when" in node:
+            when = self.condition(node["when"], node.key_line("when"), where)
+            ok = ok and when is not None
+        fns, uses, tprod = self.transforms(node, sobject, name, where)
+        if fns is None:
+            return None
+        produces = tprod or produces
+        default_get = None
+        if "default" in node:
+            default_get = self.default(node["default"], node.key_line("default"), where)
+            ok = ok and default_get is not None
+        if kind == "source" and has_wildcard(spec) and not any(
+                u.name in ("join", "json") for u in uses):
+            self.warn(kline, f"{where}: '{spec}' collects a list; add a 'join' transform "
+                             "(the items are joined with ';' otherwise)")
+        if not ok:
+            return None
+        return FieldRule(
+            field=name, kind=kind, spec=spec, overwrite=overwrite, when=when,  # type: ignore[arg-type]
+            value=_value_fn(getter, fns, default_get), line=fline, kind_line=kline,
+            transforms=tuple(uses), produces=produces,
+        )
+
+    def ref_allowed(self, ref: str, line: int, where: str, role: str) -> bool:
+        if ref == "status" and role != "membership":
+            self.err(line, f"{where}: ref 'status' is only available in 'membership'")
+            return False
+        if ref.startswith("person.") and "person" not in ROLES[self.rtype]:
+            self.err(line, f"{where}: ref '{ref}' needs a 'person' section, which a {self.rtype} mapping cannot have")
+            return False
+        if ref == "session_campaign.id" and self.rtype != "session_participation":
+            self.err(line, f"{where}: ref 'session_campaign.id' is only available in session_participation.yaml")
+            return False
+        return True
+
+    def transforms(self, node: LineDict, sobject: str, field_name: str, where: str
+                   ) -> tuple[list[Any] | None, list[TransformUse], str | None]:
+        raw = node.get("transforms", LineList())
+        if not isinstance(raw, LineList):
+            self.err(node.key_line("transforms"), f"{where}: 'transforms' must be a list")
+            return None, [], None
+        fns: list[Any] = []
+        uses: list[TransformUse] = []
+        produces: str | None = None
+        ok = True
+        for i, item in enumerate(raw):
+            line = raw.item_line(i)
+            if isinstance(item, str):
+                tname, arg = item, NO_ARG
+            elif isinstance(item, LineDict) and len(item) == 1:
+                tname, arg = next(iter(item.items()))
+            else:
+                self.err(line, f"{where}: a transform is a name or a one-key mapping {{name: argument}}")
+                ok = False
+                continue
+            spec = REGISTRY.get(tname) if isinstance(tname, str) else None
+            if spec is None:
+                self.err(line, f"{where}: unknown transform {tname!r} (known: {', '.join(REGISTRY)})")
+                ok = False
+                continue
+            if spec.arg == "none" and arg is not NO_ARG:
+                self.err(line, f"{where}: transform '{tname}' takes no argument")
+                ok = False
+                continue
+            if spec.arg == "required" and arg is NO_ARG:
+                self.err(line, f"{where}: transform '{tname}' needs an argument")
+                ok = False
+                continue
+            length = self.length(sobject, field_name) if tname == "truncate" and arg is NO_ARG else None
+            if tname == "truncate" and arg is NO_ARG and length is None and not self.org_lengths:
+                self.warn(line, f"{where}: truncate on {sobject}.{field_name}: length unknown, "
+                                "add an argument or validate --against-org")
+            try:
+                fns.append(spec.factory(arg, CompileContext(length, self.placeholder)))
+            except TransformError as exc:
+                self.err(line, f"{where}: transform '{tname}': {exc}")
+                ok = False
+                continue
+            uses.append(TransformUse(tname, arg, line))
+            if spec.produces is not None:
+                produces = spec.produces
+        return (fns if ok else None), uses, produces
+
+    def default(self, raw: Any, line: int, where: str) -> Callable[..., Any] | None:
+        if isinstance(raw, LineDict):
+            if list(raw) != ["source"]:
+                self.err(line, f"{where}: 'default' is a constant or {{source: path}}")
+                return None
+            getter = self.path(raw["source"], raw.key_line("source"), f"{where} default")
+            if getter is None:
+                return None
+            return lambda msg, refs, g=getter: g(msg)
+        if raw is None or isinstance(raw, LineList):
+            self.err(line, f"{where}: 'default' is a constant or {{source: path}}")
+            return None
+        return lambda msg, refs, c=raw: c
+
+    def record(self, node: Any, line: int, role: str) -> RecordMapping | None:
+        if not self.is_map(node, line, role):
+            return None
+        allowed = RECORD_KEYS + (("status",) if role == "membership" else ())
+        self.keys(node, allowed, role)
+        ok = True
+        for key in ("object", "upsert_key", "fields"):
+            if key not in node:
+                self.err(node.line, f"{role}: missing '{key}'")
+                ok = False
+        if not ok:
+            return None
+        sobject, upsert_key = node["object"], node["upsert_key"]
+        ok = self.is_str(sobject, node.key_line("object"), f"{role} 'object'")
+        ok = self.is_str(upsert_key, node.key_line("upsert_key"), f"{role} 'upsert_key'") and ok
+        fields = node["fields"]
+        if not isinstance(fields, LineList):
+            self.err(node.key_line("fields"), f"{role}: 'fields' must be a list")
+            return None
+        if not ok:
+            return None
+        when = None
+        if "when" in node:
+            when = self.condition(node["when"], node.key_line("when"), role)
+            ok = when is not None
+        seen: dict[str, int] = {}
+        rules = []
+        for i, item in enumerate(fields):
+            rule = self.rule(item, fields.item_line(i), sobject, role, seen)
+            if rule is None:
+                ok = False
+            else:
+                rules.append(rule)
+        if upsert_key not in seen:
+            self.err(node.key_line("upsert_key"),
+                     f"{role}: upsert key '{upsert_key}' is not mapped by any field rule")
+            ok = False
+        kw: dict[str, Any] = dict(
+            object=sobject, upsert_key=upsert_key, file=self.file, line=line, rules=rules,
+            when=when, object_line=node.key_line("object"),
+            upsert_key_line=node.key_line("upsert_key"), role=role,
+        )
+        if role == "membership":
+            if "status" not in node:
+                self.err(node.line, "membership: missing 'status'")
+                return None
+            policy = self.status_policy(node["status"], node.key_line("status"))
+            if policy is None or not ok:
+                return None
+            return MembershipMapping(status=policy, **kw)
+        return RecordMapping(**kw) if ok else None
+
+    def labels(self, raw: Any, line: int, where: str) -> list[str] | None:
+        if not isinstance(raw, LineList):
+            self.err(line, f"{where} must be a list of status labels")
+            return None
+        out = []
+        for i, label in enumerate(raw):
+            if self.is_str(label, raw.item_line(i), f"{where} item"):
+                out.append(label)
+                self.label_uses.append((raw.item_line(i), label))
+        return out
+
+    def status_policy(self, node: Any, line: int) -> StatusPolicy | None:
+        where = "membership status"
+        if not self.is_map(node, line, where):
+            return None
+        self.keys(node, ("rules", "progression", "final"), where)
+        rules_raw = node.get("rules")
+        if not isinstance(rules_raw, LineList) or not rules_raw:
+            self.err(node.key_line("rules"), f"{where}: 'rules' must be a non-empty list")
+            return None
+        ok = True
+        rules: list[tuple[Condition | None, str]] = []
+        for i, item in enumerate(rules_raw):
+            rline = rules_raw.item_line(i)
+            if not self.is_map(item, rline, f"{where} rule"):
+                ok = False
+                continue
+            self.keys(item, ("when", "status"), f"{where} rule")
+            if "status" not in item:
+                self.err(item.line, f"{where} rule: missing 'status'")
+                ok = False
+                continue
+            label = item["status"]
+            if not self.is_str(label, item.key_line("status"), f"{where} rule 'status'"):
+                ok = False
+                continue
+            self.label_uses.append((item.key_line("status"), label))
+            cond = None
+            if "when" in item:
+                cond = self.condition(item["when"], item.key_line("when"), f"{where} rule")
+                ok = ok and cond is not None
+            rules.append((cond, label))
+        progression = self.labels(node.get("progression", LineList()),
+                                  node.key_line("progression"), f"{where} 'progression'")
+        final = self.labels(node.get("final", LineList()), node.key_line("final"),
+                            f"{where} 'final'")
+        if progression is None or final is None or not ok:
+            return None
+        for label in set(progression) & set(final):
+            self.err(node.key_line("final"), f"{where}: '{label}' is in both 'progression' and 'final'")
+            ok = False
+        if rules and rules[-1][0] is not None:
+            self.warn(rules_raw.item_line(len(rules_raw) - 1),
+                      f"{where}: the last rule has a 'when'; members that match no rule get the default status")
+        policy = StatusPolicy(rules, progression, final, fallback="")
+        self.policies.append(policy)
+        return policy if ok else None
+
+    def person(self, node: Any, line: int) -> PersonMapping | None:
+        if not self.is_map(node, line, "person"):
+            return None
+        self.keys(node, ("source", "lead", "contact"), "person")
+        ok = True
+        for key in ("source", "lead", "contact"):
+            if key not in node:
+                self.err(node.line, f"person: missing '{key}'")
+                ok = False
+        if not ok:
+            return None
+        src = node["source"]
+        getters: dict[str, Any] = {}
+        if self.is_map(src, node.key_line("source"), "person source"):
+            self.keys(src, ("jomablue_id", "organisation_uid", "email"), "person source")
+            if "jomablue_id" not in src:
+                self.err(src.line, "person source: missing 'jomablue_id'")
+                ok = False
+            for key in ("jomablue_id", "organisation_uid", "email"):
+                if key in src:
+                    getters[key] = self.path(src[key], src.key_line(key), f"person source {key}")
+                    ok = ok and getters[key] is not None
+        else:
+            ok = False
+        lead = self.record(node["lead"], node.key_line("lead"), "person lead")
+        contact = self.record(node["contact"], node.key_line("contact"), "person contact")
+        if not ok or lead is None or contact is None:
+            return None
+        return PersonMapping(lead=lead, contact=contact, jomablue_id=getters["jomablue_id"],
+                             organisation_uid=getters.get("organisation_uid"),
+                             email=getters.get("email"))
+
+    def matching(self, node: Any, line: int) -> Matching | None:
+        where = "matching"
+        if not self.is_map(node, line, where):
+            return None
+        self.keys(node, ("organisation_uid_field", "email", "create_as", "placeholder"), where)
+        ok = True
+        uid_field = node.get("organisation_uid_field")
+        if uid_field is not None and not self.is_str(uid_field, node.key_line("organisation_uid_field"),
+                                                     "matching 'organisation_uid_field'"):
+            ok = False
+        email = node.get("email", True)
+        if not isinstance(email, bool):
+            self.err(node.key_line("email"), f"matching 'email' must be true or false, not {email!r}")
+            ok = False
+        create_as = node.get("create_as", "Lead")
+        if create_as not in ("Lead", "Contact"):
+            self.err(node.key_line("create_as"),
+                     f"matching 'create_as' must be Lead or Contact, not {create_as!r}")
+            ok = False
+        placeholder = node.get("placeholder", DEFAULT_MATCHING.placeholder)
+        if not self.is_str(placeholder, node.key_line("placeholder"), "matching 'placeholder'"):
+            ok = False
+        if not ok:
+            return None
+        return Matching(uid_field, email, create_as, placeholder)
+
+    def statuses(self, node: Any, line: int) -> list[StatusDef] | None:
+        if not isinstance(node, LineList) or not node:
+            self.err(line, "statuses must be a non-empty list of {label, responded, default}")
+            return None
+        out: list[StatusDef] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(node):
+            iline = node.item_line(i)
+            if not self.is_map(item, iline, "status"):
+                continue
+            self.keys(item, ("label", "responded", "default"), "status")
+            label = item.get("label")
+            if not self.is_str(label, item.key_line("label"), "status 'label'"):
+                continue
+            if label in seen:
+                self.err(item.key_line("label"), f"status '{label}' is declared twice (first at line {seen[label]})")
+                continue
+            seen[label] = item.key_line("label")
+            flags = {}
+            for key in ("responded", "default"):
+                value = item.get(key, False)
+                if not isinstance(value, bool):
+                    self.err(item.key_line(key), f"status '{label}': '{key}' must be true or false")
+                    value = False
+                flags[key] = value
+            out.append(StatusDef(label, flags["responded"], flags["default"], len(out) + 1,
+                                 line=item.key_line("label")))
+        defaults = [s for s in out if s.default]
+        if out and len(defaults) != 1:
+            self.err(line, f"statuses: exactly one status must have 'default: true' (found {len(defaults)})")
+        return out
+
+    def categories(self, node: Any, line: int) -> CategorySource | None:
+        if not self.is_map(node, line, "categories"):
+            return None
+        self.keys(node, ("source", "id", "name"), "categories")
+        if "source" not in node:
+            self.err(node.line, "categories: missing 'source'")
+            return None
+        items = self.path(node["source"], node.key_line("source"), "categories source")
+        getters = []
+        for key in ("id", "name"):
+            raw = node.get(key, key)
+            if not self.is_str(raw, node.key_line(key), f"categories '{key}'"):
+                return None
+            try:
+                getters.append(compile_path(raw))
+            except PathError as exc:
+                self.err(node.key_line(key), f"categories '{key}': {exc}")
+                return None
+        if items is None:
+            return None
+        return CategorySource(items, getters[0], getters[1])
+
+    def compile(self, doc: LineDict) -> ResourceMapping:
+        rm = ResourceMapping(resource_type=self.rtype, file=self.file)
+        allowed = ROLES[self.rtype]
+        for key in doc:
+            if key == "resource_type":
+                continue
+            line = doc.key_line(key)
+            if key not in allowed:
+                if key in ALL_ROLES:
+                    self.err(line, f"role '{key}' is not allowed in a {self.rtype} mapping "
+                                   f"(allowed: {', '.join(allowed)})")
+                else:
+                    self.err(line, f"unknown key '{key}' (allowed: resource_type, {', '.join(allowed)})")
+                continue
+            self.roles_present.add(key)
+        for key, line in doc.duplicates:
+            self.err(line, f"duplicate key '{key}'")
+        for role in REQUIRED_ROLES.get(self.rtype, ()):
+            if role not in doc:
+                self.err(doc.line, f"a {self.rtype} mapping needs a '{role}' section")
+        for role in allowed:
+            if role not in doc or role == "matching" or role == "statuses":
+                continue
+            line = doc.key_line(role)
+            if role == "person":
+                rm.person = self.person(doc[role], line)
+            elif role == "categories":
+                rm.categories = self.categories(doc[role], line)
+            else:
+                setattr(rm, role, self.record(doc[role], line, role))
+        return rm
+
+
+def _value_fn(getter: Callable[..., Any], fns: list[Any],
+              default_get: Callable[..., Any] | None) -> Callable[..., Any]:
+    chain = tuple(fns)
+
+    def value(msg: Mapping[str, Any], refs: Mapping[str, Any]) -> Any:
+        v = getter(msg, refs)
+        for f in chain:
+            v = f(v, msg, refs)
+        if default_get is not None and is_empty(v):
+            v = default_get(msg, refs)
+            for f in chain:
+                v = f(v, msg, refs)
+        return finalise(v)
+    return value
+
+
+def _version(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def compile_folder(folder: Path, describe: Describe | None = None) -> tuple[MappingSet, Problems]:
+    """Compile every mapping file in ``folder``; never raises for mapping defects.
+
+    Returns the (possibly partial) mapping set and all problems found.
+    """
+    problems = Problems()
+    folder = Path(folder)
+    ms = MappingSet(folder=folder, version="", matching=DEFAULT_MATCHING, statuses=[])
+    if not folder.is_dir():
+        problems.error(str(folder), 0, "mapping folder not found")
+        return ms, problems
+    candidates = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    ms.version = _version(candidates)
+    docs: dict[str, tuple[str, LineDict]] = {}
+    for path in candidates:
+        file = str(folder / path.name)
+        rtype = path.stem
+        if path.suffix != ".yaml" or rtype not in RESOURCE_TYPES:
+            problems.error(file, 1, f"unknown mapping file '{path.name}' (expected one of "
+                                    f"{', '.join(t + '.yaml' for t in RESOURCE_TYPES)})")
+            continue
+        try:
+            doc = load_yaml(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            problems.error(file, 1, "file is not UTF-8 text")
+            continue
+        except YamlSyntaxError as exc:
+            problems.error(file, exc.line, exc.message)
+            continue
+        if not isinstance(doc, LineDict):
+            problems.error(file, 1, f"a mapping file must be a YAML mapping, not {_type_name(doc)}")
+            continue
+        declared = doc.get("resource_type")
+        if "resource_type" not in doc:
+            problems.error(file, doc.line, "missing 'resource_type'")
+            continue
+        if declared != rtype:
+            problems.error(file, doc.key_line("resource_type"),
+                           f"resource_type {declared!r} does not match the file name (expected '{rtype}')")
+            continue
+        docs[rtype] = (file, doc)
+
+    length = _describe_length(describe) if describe is not None else _sf_length
+    # person.yaml first: its matching.placeholder feeds the `placeholder` transform everywhere.
+    if "person" in docs and "matching" in docs["person"][1]:
+        file, doc = docs["person"]
+        fc = _FileCompiler(file, "person", problems, DEFAULT_MATCHING.placeholder, length, describe is not None)
+        ms.matching = fc.matching(doc["matching"], doc.key_line("matching")) or DEFAULT_MATCHING
+    compilers: list[_FileCompiler] = []
+    for rtype in RESOURCE_TYPES:
+        if rtype not in docs:
+            continue
+        file, doc = docs[rtype]
+        fc = _FileCompiler(file, rtype, problems, ms.matching.placeholder, length, describe is not None)
+        ms.resources[rtype] = fc.compile(doc)
+        compilers.append(fc)
+        if rtype == "event" and "statuses" in doc:
+            ms.event_file = file
+            ms.statuses_line = doc.key_line("statuses")
+            ms.statuses = fc.statuses(doc["statuses"], ms.statuses_line) or []
+    declared = {s.label for s in ms.statuses}
+    default = next((s.label for s in ms.statuses if s.default), ms.statuses[0].label if ms.statuses else "")
+    for fc in compilers:
+        for line, label in fc.label_uses:
+            if label not in declared:
+                problems.error(fc.file, line, f"status '{label}' is not declared in event.yaml 'statuses'")
+        for policy in fc.policies:
+            policy.fallback = default
+    return ms, problems
