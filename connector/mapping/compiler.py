@@ -527,7 +527,7 @@ class _FileCompiler:
             line = doc.key_line(key)
             if key not in allowed:
                 if key in ALL_ROLES:
-                    self.err(line, f"role '{key}' is not allowed in a {self.rtype} mapping "
+                    self.err(line, f"role '{key}' is not allowed in {_article(self.rtype)} {self.rtype} mapping "
                                    f"(allowed: {', '.join(allowed)})")
                 else:
                     self.err(line, f"unknown key '{key}' (allowed: resource_type, {', '.join(allowed)})")
@@ -537,7 +537,7 @@ class _FileCompiler:
             self.err(line, f"duplicate key '{key}'")
         for role in REQUIRED_ROLES.get(self.rtype, ()):
             if role not in doc:
-                self.err(doc.line, f"a {self.rtype} mapping needs a '{role}' section")
+                self.err(doc.line, f"{_article(self.rtype)} {self.rtype} mapping needs a '{role}' section")
         for role in allowed:
             if role not in doc or role == "matching" or role == "statuses":
                 continue
@@ -549,6 +549,10 @@ class _FileCompiler:
             else:
                 setattr(rm, role, self.record(doc[role], line, role))
         return rm
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _value_fn(getter: Callable[..., Any], fns: list[Any],
@@ -645,4 +649,5 @@ def compile_folder(folder: Path, describe: Describe | None = None) -> tuple[Mapp
                 problems.error(fc.file, line, f"status '{label}' is not declared in event.yaml 'statuses'")
         for policy in fc.policies:
             policy.fallback = default
+    problems.items.sort(key=lambda p: (p.file, p.line))
     return ms, problems

@@ -103,7 +103,10 @@ def load_yaml(text: str) -> Any:
         what = exc.problem or str(exc)
         return_msg = f"YAML syntax error: {what}"
         if exc.context:
-            return_msg += f" ({exc.context})"
+            where = ""
+            if exc.context_mark is not None and exc.context_mark.line + 1 != line:
+                where = f" started at line {exc.context_mark.line + 1}"
+            return_msg += f" ({exc.context}{where})"
         raise YamlSyntaxError(line, return_msg) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(1, f"YAML syntax error: {exc}") from exc
