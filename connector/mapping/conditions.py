@@ -11,6 +11,7 @@ Grammar (lowest precedence first)::
 
 A bare operand is a truth test ("false", "0", "no" and empty values are false). Comparisons
 coerce booleans ("true" == true) and numbers ("1200" == 1200); strings compare case-sensitively.
+A ``[*]`` path (a list) equals a value, or is ``in`` a list, when any of its items is.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def _coerce_pair(a: Any, b: Any) -> tuple[Any, Any]:
 
 
 def equals(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and not isinstance(b, list):
+        return any(equals(item, b) for item in a)  # a [*] path matches when any item does
     a, b = _coerce_pair(a, b)
     if isinstance(a, bool) != isinstance(b, bool):
         return False  # True must not equal 1 / "x"

@@ -97,6 +97,10 @@ MSG = {"data": {"cancelled": "true", "checked_in": False, "n": "1200", "name": "
     ("(data.checked_in or data.cancelled) and not empty(data.name)", True),
     ("data.checked_in or data.name == 'x'", False),
     ("data.metadata.fiscal-year == 'FY26'", True),
+    ("data.tags[*] == 'b'", True),
+    ("data.tags[*] == 'c'", False),
+    ("data.tags[*] in ['x', 'a']", True),
+    ("data.tags[*] != 'a'", False),
 ])
 def test_condition(expr: str, expected: bool) -> None:
     cond, _ = parse_condition(expr)
