@@ -230,3 +230,23 @@ def test_ids_are_mixed_case_with_checksums(emu):
     assert all(looks_like_id(i) and i.startswith("001") for i in ids)
     assert len({i[15:] for i in ids}) > 1  # the checksum actually varies
     assert emu.org.get(ids[3][:15]) == emu.org.get(ids[3]) == emu.org.get(ids[3].lower())
+
+
+def test_concurrent_upserts_are_atomic_per_call(emu, make_api, new_token):
+    """8 threads upsert overlapping keys: no duplicates, every call answered, counts exact."""
+    import concurrent.futures
+
+    def worker(n):
+        client = make_api(new_token())
+        out = []
+        for batch in range(5):
+            out += client.upsert("Lead", "Jomablue_Id__c",
+                                 [lead(f"k{(n * 7 + batch * 13 + i) % 60}") for i in range(20)])
+        return out
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = [r for chunk in pool.map(worker, range(8)) for r in chunk]
+    assert len(results) == 8 * 5 * 20 and all(r["success"] for r in results)
+    keys = [r["Jomablue_Id__c"] for r in emu.org.records("Lead")]
+    assert len(keys) == len(set(keys)) == sum(r["created"] for r in results)
+    assert emu.api_calls == 40
