@@ -145,11 +145,12 @@ class Org:
     def describe(self, sobject: str) -> dict[str, Any]:
         return describe_object(self._object(sobject))
 
-    def set_api_usage(self, used: int, max_: int | None = None) -> None:
+    def set_api_usage(self, used: int, max: int | None = None) -> None:  # noqa: A002 (spec name)
+        """Set the daily API usage; once used >= max every API request gets 403."""
         with self._lock:
             self.api_used = used
-            if max_ is not None:
-                self.api_max = max_
+            if max is not None:
+                self.api_max = max
 
     def convert_lead(self, lead_id: str, account_name: str | None = None) -> str:
         """Convert a Lead like Salesforce: new Account + Contact, members move to the Contact."""

@@ -115,7 +115,7 @@ def test_every_api_call_is_counted_with_limit_header(emu, api):
 
 
 def test_simple_salesforce_sees_usage(emu, sf):
-    emu.org.set_api_usage(10, 1000)
+    emu.org.set_api_usage(used=10, max=1000)
     sf.query("SELECT Id FROM Lead")
     usage = sf.api_usage["api-usage"]
     assert (usage.used, usage.total) == (11, 1000)
