@@ -85,6 +85,7 @@ class SalesforceConfig(_Strict):
     timeout_seconds: float = Field(60, gt=0)
     retry_attempts: int = Field(6, ge=1, le=20)
     retry_max_wait_seconds: float = Field(30, gt=0)
+    retry_base_seconds: float = Field(0.5, gt=0)
 
 
 class StateConfig(_Strict):

@@ -28,7 +28,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
     db["people"].create(
         {"jomablue_id": str, "sobject": str, "sf_id": str, "rung": str, "organisation_uid": str,
-         "email": str, "updated_at": str},
+         "email": str, "record_hash": str, "updated_at": str},
         pk="jomablue_id",
     )
     db["events"].create(
@@ -42,7 +42,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["members"].create(
         {"member_key": str, "event_id": str, "campaign_id": str, "cm_id": str, "person_key": str,
          "person_sf_id": str, "status": str, "status_at": str, "category_ids": str,
-         "categories_text": str, "updated_at": str},
+         "categories_text": str, "record_hash": str, "updated_at": str},
         pk="member_key",
     )
     db["members"].create_index(["event_id"])

@@ -100,11 +100,13 @@ class SqliteStateStore:
         return self._rows("people", "jomablue_id", jomablue_ids)
 
     def put_person(self, jomablue_id: str, sobject: str, sf_id: str, rung: str,
-                   organisation_uid: str | None, email: str | None) -> None:
+                   organisation_uid: str | None, email: str | None,
+                   record_hash: str | None = None) -> None:
         with self._lock:
             self.db["people"].upsert(
                 {"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "rung": rung,
-                 "organisation_uid": organisation_uid, "email": email, "updated_at": _now()},
+                 "organisation_uid": organisation_uid, "email": email,
+                 "record_hash": record_hash, "updated_at": _now()},
                 pk="jomablue_id",
             )
 

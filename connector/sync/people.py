@@ -1,0 +1,241 @@
+"""Stage: people. The identity ladder for a whole batch, then Lead/Contact writes.
+
+One SOQL query per object (split only to fit the URL) finds every candidate of the batch;
+writes go in collections of 200. A Lead converted since we last looked is detected by its
+write failing with CANNOT_UPDATE_CONVERTED_LEAD and re-routed to its Contact in the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from simple_salesforce import format_soql
+
+from connector.errors import AmbiguousMatch
+from connector.mapping import MappingSet, PersonMapping
+from connector.sfids import to18
+from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
+from connector.sync.model import Work, Write
+from connector.sync.writer import Writer, merge_writes
+
+
+@dataclass
+class PersonResult:
+    sobject: str
+    sf_id: str
+    rung: str
+    converted_from: str | None = None
+    record_hash: str | None = None
+    written: bool = False
+
+    @property
+    def refs(self) -> dict[str, Any]:
+        return {
+            "person.id": self.sf_id,
+            "person.lead_id": self.sf_id if self.sobject == "Lead" else None,
+            "person.contact_id": self.sf_id if self.sobject == "Contact" else None,
+        }
+
+
+def _hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+class PeopleStage:
+    def __init__(self, mappings: MappingSet, writer: Writer, state: Any) -> None:
+        self.mappings = mappings
+        self.writer = writer
+        self.state = state
+        self.m = mappings.matching
+
+    def _select(self, sobject: str) -> set[str]:
+        fields = {"Id", "Email", "Jomablue_Id__c"}
+        if sobject == "Lead":
+            fields |= {"IsConverted", "ConvertedContactId"}
+        if self.m.organisation_uid_field:
+            fields.add(self.m.organisation_uid_field)
+        for rt in ("person", "lead", "session_participation"):
+            rm = self.mappings.for_type(rt)
+            if rm and rm.person:
+                rec = rm.person.lead if sobject == "Lead" else rm.person.contact
+                if rec.object == sobject:
+                    fields |= set(rec.fields_with_policy("if_empty"))
+        return fields
+
+    async def run(self, works: list[Work]) -> dict[str, PersonResult]:
+        """Resolve and write every person of the batch; returns results by Jomablue person id."""
+        people: dict[str, tuple[PersonRef, Work, PersonMapping]] = {}
+        for w in sorted(works, key=lambda w: w.msg.generated_at):
+            rm = self.mappings.for_type(w.msg.resource_type)
+            if rm is None or rm.person is None:
+                continue
+            jid = rm.person.jomablue_id(w.msg.payload)
+            if not jid:
+                w.fail("no person id in the message", "identifiers.id")
+                continue
+            ref = PersonRef(jid, rm.person.organisation_uid(w.msg.payload), rm.person.email(w.msg.payload))
+            prev = people.get(jid)
+            people[jid] = (ref, w, rm.person)   # latest message describes the person
+            if prev and prev[1] is not w:
+                w.detail.setdefault("also", []).append(prev[1].msg.message_key)
+        if not people:
+            return {}
+        links = self.state.people(people.keys())
+        lookups = await self._lookup(people, links)
+        matches: dict[str, Match] = {}
+        for jid, (ref, w, _pm) in people.items():
+            try:
+                matches[jid] = resolve(ref, lookups, links.get(jid), org_field=self.m.organisation_uid_field,
+                                       use_email=self.m.email, create_as=self.m.create_as)
+            except AmbiguousMatch as exc:
+                w.fail(exc.reason, "identifiers.email")
+                w.detail["candidates"] = exc.candidates
+        return await self._write(people, matches, links)
+
+    async def _lookup(self, people: dict[str, tuple[PersonRef, Work, PersonMapping]],
+                      links: dict[str, dict[str, Any]]) -> Lookups:
+        ids: dict[str, set[str]] = {"Lead": set(), "Contact": set()}
+        jids, emails, orgs = set(), set(), set()
+        for jid, (ref, _w, _pm) in people.items():
+            sid = sf_person_id(ref.organisation_uid)
+            if sid:
+                ids["Lead" if sid.startswith("00Q") else "Contact"].add(sid)
+            elif ref.organisation_uid and self.m.organisation_uid_field:
+                orgs.add(ref.organisation_uid)
+            link = links.get(jid)
+            if link and (link.get("organisation_uid") or None) == (ref.organisation_uid or None):
+                ids[link["sobject"]].add(link["sf_id"])
+                continue  # a usable link: no need to search by id or email
+            jids.add(jid)
+            if self.m.email and ref.email:
+                emails.add(ref.email.strip())
+        lookups = Lookups()
+        for sobject in ("Lead", "Contact"):
+            for soql in lookup_queries(sobject, self._select(sobject), ids[sobject], jids, emails,
+                                       self.m.organisation_uid_field, orgs):
+                for rec in await self.writer.gateway.query(soql):
+                    lookups.add(sobject, rec, self.m.organisation_uid_field)
+        return lookups
+
+    async def _write(self, people: dict[str, tuple[PersonRef, Work, PersonMapping]],
+                     matches: dict[str, Match], links: dict[str, dict[str, Any]]) -> dict[str, PersonResult]:
+        results: dict[str, PersonResult] = {}
+        updates: list[Write] = []
+        update_by_id: dict[str, Write] = {}
+        creates: dict[str, Write] = {}
+        members_of: dict[int, list[str]] = {}   # id(write) → person ids it stands for
+        for jid, match in matches.items():
+            ref, w, pm = people[jid]
+            rec_map = pm.lead if match.sobject == "Lead" else pm.contact
+            if match.sf_id:
+                record = rec_map.build(w.msg.payload, {}, mode="update", current=match.record)
+                h = _hash({"o": match.sobject, "id": match.sf_id, **record})
+                link = links.get(jid) or {}
+                results[jid] = PersonResult(match.sobject, match.sf_id, match.rung, match.converted_from, h)
+                w.detail["match"] = {"rung": match.rung, "sobject": match.sobject, "id": match.sf_id}
+                if link.get("record_hash") == h or not record:
+                    continue   # Salesforce already holds exactly this: no call
+                if match.sf_id in update_by_id:   # two registrations of one record: one write
+                    wr = update_by_id[match.sf_id]
+                    wr.record.update(record)
+                    wr.works.append(w)
+                    members_of[id(wr)].append(jid)
+                    continue
+                wr = Write(match.sobject, "update", {"Id": match.sf_id, **record}, [w], key=jid,
+                           label=f"{match.sobject} {match.sf_id} for {jid}")
+                update_by_id[match.sf_id] = wr
+                updates.append(wr)
+                members_of[id(wr)] = [jid]
+            else:
+                record = rec_map.build(w.msg.payload, {}, mode="upsert")
+                gk = create_group_key(ref, self.m.email)
+                if gk in creates:    # the same human twice in one batch: one record
+                    creates[gk].works.append(w)
+                    members_of[id(creates[gk])].append(jid)
+                    continue
+                wr = Write(rec_map.object, "upsert", record, [w], key=jid,
+                           label=f"new {rec_map.object} for {jid}")
+                creates[gk] = wr
+                members_of[id(wr)] = [jid]
+                w.detail["match"] = {"rung": "create", "sobject": rec_map.object}
+        ext_of = {}
+        for wr in creates.values():
+            pm = people[wr.key][2]
+            rec_map = pm.lead if wr.sobject == pm.lead.object else pm.contact
+            ext_of[wr.sobject] = rec_map.upsert_key
+            if not wr.record.get(rec_map.upsert_key):
+                wr.fail_all("MAPPING", f"the upsert key {rec_map.upsert_key} has no value", (rec_map.upsert_key,))
+        for sobject in ("Lead", "Contact"):
+            await self.writer.send([u for u in updates if u.sobject == sobject])
+            cgroup = [c for c in creates.values() if c.sobject == sobject and c.error is None]
+            await self.writer.send(cgroup, ext_of.get(sobject))
+        converted = [u for u in updates + list(creates.values())
+                     if u.error and u.error[0] == "CANNOT_UPDATE_CONVERTED_LEAD"]
+        if converted:
+            await self._follow_conversions(converted, people, results, members_of)
+        for wr in updates + list(creates.values()):
+            if wr.error and wr.error[0] != "CANNOT_UPDATE_CONVERTED_LEAD":
+                if not any(wk.retry_reason for wk in wr.works):
+                    wr.fail_all(*wr.error)
+                for jid in members_of.get(id(wr), []):
+                    results.pop(jid, None)
+                continue
+            if wr.result_id and wr.op == "upsert":
+                for jid in members_of.get(id(wr), []):
+                    ref = people[jid][0]
+                    results[jid] = PersonResult(wr.sobject, to18(wr.result_id), "create",
+                                                record_hash=_hash({"o": wr.sobject, "id": to18(wr.result_id), **wr.record}))
+                    people[jid][1].detail["match"] = {"rung": "create", "sobject": wr.sobject,
+                                                      "id": to18(wr.result_id), "created": bool(wr.created)}
+        for wr in updates:
+            for jid in members_of.get(id(wr), []):
+                if jid in results:
+                    results[jid].written = True
+        return results
+
+    async def _follow_conversions(self, writes: list[Write], people: dict[str, Any],
+                                  results: dict[str, PersonResult], members_of: dict[int, list[str]]) -> None:
+        """Leads converted since we last looked: write to their Contacts instead."""
+        ids = [w.record["Id"] for w in writes if "Id" in w.record]
+        jids = [w.record.get("Jomablue_Id__c") for w in writes if "Id" not in w.record]
+        clauses = []
+        if ids:
+            clauses.append(format_soql("Id IN {}", ids))
+        if any(jids):
+            clauses.append(format_soql("Jomablue_Id__c IN {}", [j for j in jids if j]))
+        found = await self.writer.gateway.query(
+            "SELECT Id, Jomablue_Id__c, ConvertedContactId FROM Lead WHERE " + " OR ".join(clauses))
+        by_key: dict[str, str] = {}
+        for rec in found:
+            if rec.get("ConvertedContactId"):
+                by_key[to18(rec["Id"])] = to18(rec["ConvertedContactId"])
+                if rec.get("Jomablue_Id__c"):
+                    by_key[rec["Jomablue_Id__c"]] = to18(rec["ConvertedContactId"])
+        contact_writes: list[Write] = []
+        for w in writes:
+            lead_id = w.record.get("Id")
+            contact_id = by_key.get(lead_id or w.record.get("Jomablue_Id__c", ""))
+            if not contact_id:
+                w.error = ("CANNOT_UPDATE_CONVERTED_LEAD", "converted Lead without a Contact", ())
+                continue
+            w.error = None
+            for jid in members_of.get(id(w), []):
+                ref, work, pm = people[jid]
+                record = pm.contact.build(work.msg.payload, {}, mode="update", current=None)
+                results[jid] = PersonResult("Contact", contact_id, "converted", lead_id)
+                work.detail["match"] = {"rung": "converted", "sobject": "Contact", "id": contact_id,
+                                        "lead": lead_id}
+                cw = Write("Contact", "update", {"Id": contact_id, **record}, [work], key=jid,
+                           label=f"Contact {contact_id} (converted from Lead) for {jid}")
+                contact_writes.append(cw)
+                members_of[id(cw)] = [jid]
+        merged = merge_writes(contact_writes, None)
+        await self.writer.send(merged)
+        for cw in merged:
+            if cw.error:
+                cw.fail_all(*cw.error)
+                for jid in members_of.get(id(cw), []):
+                    results.pop(jid, None)

@@ -1,0 +1,62 @@
+"""The composition root: configuration → concrete adapters → engine. The only place that knows both sides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from connector.config import Config
+from connector.errors import ConfigError
+from connector.mapping import MappingError, MappingSet, load_mapping_set
+from connector.queue import SqsQueue
+from connector.salesforce.auth import TokenSource
+from connector.salesforce.gateway import PinnedSession, SalesforceGateway, UsageGuard
+from connector.state import SqliteStateStore, open_state
+from connector.sync.engine import SyncEngine
+
+
+@dataclass
+class Wired:
+    cfg: Config
+    state: SqliteStateStore
+    mappings: MappingSet
+    gateway: SalesforceGateway
+    engine: SyncEngine
+
+
+def load_mappings(cfg: Config) -> MappingSet:
+    try:
+        return load_mapping_set(cfg.mapping.path)
+    except MappingError as exc:
+        raise ConfigError([str(p) for p in exc.problems if p.severity == "error"]) from None
+
+
+def build_gateway(cfg: Config, state: SqliteStateStore | None = None) -> SalesforceGateway:
+    sf = cfg.salesforce
+    session = PinnedSession(str(sf.ca_bundle) if sf.ca_bundle else True)
+    guard = UsageGuard(sf.daily_api_budget, on_update=(state.put_api_usage if state else None))
+    if state is not None:
+        seen = state.api_usage()
+        # Seed the guard only from a recent reading: the allocation is a rolling 24 h window.
+        if seen and datetime.fromisoformat(seen["seen_at"]) > datetime.now(timezone.utc) - timedelta(minutes=15):
+            guard.used, guard.max = seen["used"], seen["max"]
+    return SalesforceGateway(
+        instance_url=sf.instance_url, api_version=sf.api_version,
+        tokens=TokenSource(sf.auth, session, timeout=sf.timeout_seconds), session=session,
+        requests_per_second=sf.requests_per_second, max_in_flight=sf.max_in_flight, guard=guard,
+        timeout=sf.timeout_seconds, retry_attempts=sf.retry_attempts, retry_max_wait=sf.retry_max_wait_seconds,
+        retry_base_wait=sf.retry_base_seconds,
+    )
+
+
+def wire(cfg: Config, dry_run: bool = False) -> Wired:
+    mappings = load_mappings(cfg)
+    state = open_state(cfg.state.path)
+    gateway = build_gateway(cfg, state)
+    engine = SyncEngine(gateway, state, mappings, instances=cfg.jomablue.instances,
+                        allowed_topic_arns=cfg.sqs.allowed_topic_arns, dry_run=dry_run)
+    return Wired(cfg, state, mappings, gateway, engine)
+
+
+def build_queue(cfg: Config) -> SqsQueue:
+    return SqsQueue(cfg.sqs)
