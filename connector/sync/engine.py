@@ -138,8 +138,8 @@ class SyncEngine:
     async def _apply(self, live: list[Work]) -> None:
         self.b = _Batch()
         await self._campaigns(live)
-        await self._statuses()
         await self._sessions([w for w in live if w.msg.resource_type == "session_participation" and w.ok])
+        await self._statuses(set(self.b.campaign_ids.values()) | set(self.b.session_ids.values()))
         people = await PeopleStage(self.mappings, self.writer, self.state).run([w for w in live if w.ok])
         self.b.people = people
         await self._members([w for w in live if w.ok], people)
@@ -288,7 +288,6 @@ class SyncEngine:
             b.new_records[sid] = ("Campaign", to18(x.result_id))
             if x.created:
                 b.fresh_campaigns.add(to18(x.result_id))
-        await self._statuses(set(b.session_ids.values()))
 
     def _merge_status(self, policy: Any, prev: str | None, new: str) -> str:
         out = policy.merge(prev, new)
@@ -362,7 +361,8 @@ class SyncEngine:
                 row["_old_cm"] = prev.get("cm_id") if (prev.get("cm_id") and not same_target) else None
                 row["_mm"] = mm
             else:
-                entry.update({k: v for k, v in row.items() if k not in ("cm_id",)})
+                keep = ("cm_id",) if w.msg.resource_type == "person" else ("cm_id", "category_ids", "categories_text")
+                entry.update({k: v for k, v in row.items() if k not in keep})
                 entry["_record"].update(record)
                 entry["_works"].append(w)
             if prev_rows.get(key, {}).get("record_hash") == row["record_hash"] and mode == "update":

@@ -50,6 +50,7 @@ class PeopleStage:
         self.writer = writer
         self.state = state
         self.m = mappings.matching
+        self.sources: dict[str, list[tuple[Work, PersonMapping]]] = {}   # every message per person, oldest first
 
     def _select(self, sobject: str) -> set[str]:
         fields = {"Id", "Email", "Jomablue_Id__c"}
@@ -77,10 +78,8 @@ class PeopleStage:
                 w.fail("no person id in the message", "identifiers.id")
                 continue
             ref = PersonRef(jid, rm.person.organisation_uid(w.msg.payload), rm.person.email(w.msg.payload))
-            prev = people.get(jid)
-            people[jid] = (ref, w, rm.person)   # latest message describes the person
-            if prev and prev[1] is not w:
-                w.detail.setdefault("also", []).append(prev[1].msg.message_key)
+            people[jid] = (ref, w, rm.person)   # latest message says who the person is
+            self.sources.setdefault(jid, []).append((w, rm.person))
         if not people:
             return {}
         links = self.state.people(people.keys())
@@ -94,6 +93,14 @@ class PeopleStage:
                 w.fail(exc.reason, "identifiers.email")
                 w.detail["candidates"] = exc.candidates
         return await self._write(people, matches, links)
+
+    def _record(self, jid: str, sobject: str, mode: str, current: Any) -> dict[str, Any]:
+        """The person's record from every message of the batch about them, the newest winning."""
+        record: dict[str, Any] = {}
+        for w, pm in self.sources.get(jid, []):
+            rec_map = pm.lead if sobject == pm.lead.object else pm.contact
+            record.update(rec_map.build(w.msg.payload, {}, mode=mode, current=current))  # type: ignore[arg-type]
+        return record
 
     async def _lookup(self, people: dict[str, tuple[PersonRef, Work, PersonMapping]],
                       links: dict[str, dict[str, Any]]) -> Lookups:
@@ -131,7 +138,7 @@ class PeopleStage:
             ref, w, pm = people[jid]
             rec_map = pm.lead if match.sobject == "Lead" else pm.contact
             if match.sf_id:
-                record = rec_map.build(w.msg.payload, {}, mode="update", current=match.record)
+                record = self._record(jid, match.sobject, "update", match.record)
                 h = _hash({"o": match.sobject, "id": match.sf_id, **record})
                 link = links.get(jid) or {}
                 results[jid] = PersonResult(match.sobject, match.sf_id, match.rung, match.converted_from, h)
@@ -150,7 +157,7 @@ class PeopleStage:
                 updates.append(wr)
                 members_of[id(wr)] = [jid]
             else:
-                record = rec_map.build(w.msg.payload, {}, mode="upsert")
+                record = self._record(jid, rec_map.object, "upsert", None)
                 gk = create_group_key(ref, self.m.email)
                 if gk in creates:    # the same human twice in one batch: one record
                     creates[gk].works.append(w)
@@ -224,7 +231,7 @@ class PeopleStage:
             w.error = None
             for jid in members_of.get(id(w), []):
                 ref, work, pm = people[jid]
-                record = pm.contact.build(work.msg.payload, {}, mode="update", current=None)
+                record = self._record(jid, "Contact", "update", None)
                 results[jid] = PersonResult("Contact", contact_id, "converted", lead_id)
                 work.detail["match"] = {"rung": "converted", "sobject": "Contact", "id": contact_id,
                                         "lead": lead_id}
