@@ -99,6 +99,7 @@ OBJECTS: dict[str, dict[str, Any]] = {
                                      reference_to=["Account"]),
             "ConvertedDate": _f("date", createable=False, updateable=False),
             "Jomablue_Id__c": _jomablue_id(),
+            "External_Person_Id__c": _f("string", 255, custom=True),
         },
     },
     "Contact": {
@@ -115,6 +116,7 @@ OBJECTS: dict[str, dict[str, Any]] = {
             "AccountId": _f("reference", 18, reference_to=["Account"]),
             "OwnerId": _owner(),
             "Jomablue_Id__c": _jomablue_id(),
+            "External_Person_Id__c": _f("string", 255, custom=True),
         },
     },
     "Campaign": {
