@@ -43,7 +43,7 @@ class RunResult:
 class Runner:
     def __init__(self, engine: SyncEngine, queue: Queue, sqs: SqsConfig, *, drain: bool = False,
                  max_messages: int | None = None, max_seconds: float | None = None,
-                 config_path: str = "CONFIG") -> None:
+                 config_path: str = "CONFIG", on_batch: Any = None) -> None:
         self.engine = engine
         self.queue = queue
         self.sqs = sqs
@@ -51,6 +51,7 @@ class Runner:
         self.max_messages = max_messages
         self.max_seconds = max_seconds
         self.config_path = config_path
+        self.on_batch = on_batch   # progress display (the demo)
         self.stop = asyncio.Event()
         self.log = logs.get()
         self.result = RunResult(EXIT_OK)
@@ -184,3 +185,5 @@ class Runner:
             key = o.status if o.status != "skipped" else f"skipped_{o.detail.get('skip', 'other')}"
             self.result.counts[key] += 1
             self._log_outcome(ib, o)
+        if self.on_batch:
+            self.on_batch(self.result.counts)

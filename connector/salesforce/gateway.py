@@ -165,6 +165,7 @@ class SalesforceGateway:
         self._limiter: AsyncLimiter | None = None
         self._sem: asyncio.Semaphore | None = None
         self._sf: Salesforce | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sf_lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------
@@ -181,8 +182,10 @@ class SalesforceGateway:
             return self._sf
 
     def _ensure_async_primitives(self) -> None:
-        # Created lazily so they bind to the running event loop.
-        if self._limiter is None:
+        # Created lazily so they bind to the running event loop (a new loop gets new ones).
+        loop = asyncio.get_running_loop()
+        if self._limiter is None or self._loop is not loop:
+            self._loop = loop
             # A bucket of one token per period: a smooth ceiling, no initial burst.
             self._limiter = AsyncLimiter(1, 1.0 / self._rps)
             self._sem = asyncio.Semaphore(self._max_in_flight)

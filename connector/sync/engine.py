@@ -492,6 +492,8 @@ class SyncEngine:
                     continue
                 updated += 1
                 row = dict(b.member_rows.get(x.key) or rows[x.key])
+                row.pop("member_key", None)
+                row.pop("updated_at", None)
                 row["categories_text"] = x.record.get(field)
                 b.member_rows[x.key] = {k: v for k, v in row.items() if not k.startswith("_")}
             for c, (a, z) in renamed.items():
