@@ -1,0 +1,58 @@
+"""Record ids (salesforce-api.md §5): 15 → 18 vectors, shapes and key prefixes."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector.sfids import looks_like_id, object_for, to18
+from connector.sync.identity import sf_person_id
+
+
+@pytest.mark.parametrize("id15, id18", [
+    ("70130000001tcyI", "70130000001tcyIAAQ"),
+    ("003G000001SUbc4", "003G000001SUbc4IAD"),
+    ("00558000001N0Ke", "00558000001N0KeAAK"),
+    ("a0D30000001n7Pi", "a0D30000001n7PiEAI"),    # the doc's trap: not EAC
+])
+def test_to18_vectors(id15, id18):
+    assert to18(id15) == id18
+    assert to18(id18) == id18
+    assert looks_like_id(id15) and looks_like_id(id18)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("003G000001SUbc4", "Contact"),
+    ("003G000001SUbc4IAD", "Contact"),
+    ("00Q5g00000AbCdE", "Lead"),
+    ("0015g00000AbCdE", "Account"),
+    ("70130000001tcyI", "Campaign"),
+    ("003G000001SUbc4IAA", None),           # wrong checksum: not an id at all
+    ("003G000001SUbc", None),               # 14 characters
+    ("003G000001SUbc4I", None),             # 16 characters
+    ("CRM-000000000042", None),
+    ("", None),
+    (None, None),
+])
+def test_object_for(value, expected):
+    assert object_for(value) == expected
+
+
+@pytest.mark.parametrize("uid, expected", [
+    ("003G000001SUbc4", "003G000001SUbc4IAD"),      # Contact, 15 → 18
+    ("003G000001SUbc4IAD", "003G000001SUbc4IAD"),
+    ("00Q5g00000AbCdE", to18("00Q5g00000AbCdE")),   # Lead
+    ("0015g00000AbCdE", None),                      # Account: not this rung
+    ("70130000001tcyI", None),                      # Campaign
+    ("003g000001sUBC4", to18("003g000001sUBC4")),   # another casing is another record
+    ("jane@example.com", None),
+    ("", None),
+    (None, None),
+])
+def test_sf_person_id(uid, expected):
+    assert sf_person_id(uid) == expected
+
+
+def test_to18_rejects_non_ids():
+    for bad in ("hello", "003G000001SUbc4IAA", "0035g00000XyZ1"):
+        with pytest.raises(ValueError):
+            to18(bad)
