@@ -183,6 +183,43 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
     sys.exit(1 if failing or missing else 0)
 
 
+@main.command()
+@CONFIG_OPTION
+@click.option("--event", "event_id", help="Only this Jomablue event id (e.g. acme/event/521).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
+@click.option("--fix", is_flag=True, help="Re-push what drifted.")
+def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | None, fix: bool) -> None:
+    """Compare what the connector synced with what Salesforce holds.
+
+    Exit 0 when nothing drifted (or everything was fixed), 1 when drift remains.
+
+    Example:
+
+        connector reconcile --config config.yaml --event acme/event/521 --format html --output report.html
+    """
+    from connector.reconcile import reconcile as do_reconcile
+    from connector.reconcile import render
+    from connector.wiring import wire
+
+    cfg = _load(config_path)
+    try:
+        wired = wire(cfg)
+    except ConfigError as exc:
+        _config_errors(exc)
+    try:
+        report = asyncio.run(do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix))
+    except (StopRun, FatalError) as exc:
+        click.echo(f"cannot reconcile: {exc}", err=True)
+        sys.exit(1)
+    text = render(report, fmt)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+    sys.exit(1 if report["unfixed"] else 0)
+
+
 @main.group()
 def mapping() -> None:
     """Work with the YAML field mappings.

@@ -111,6 +111,14 @@ def run_demo(extra_people: int | None = None) -> int:
         for note in wired.engine.notes:
             click.echo(f"  {note}")
         _report(emu, wired, total, calls_first, wired.gateway.stats.calls - calls_first)
+        from connector.reconcile import reconcile, render
+
+        # Someone edits a member by hand in Salesforce; reconcile finds it and puts it back.
+        member = next(m for m in emu.org.records("CampaignMember") if m.get("Status") == "Attended")
+        emu.org.update(member["Id"], {"Status": "Registered"})
+        click.echo("\nA member's status was changed by hand in Salesforce. `connector reconcile --fix`:")
+        report = asyncio.run(reconcile(wired.gateway, wired.state, wired.mappings, fix=True))
+        click.echo(render(report, "table"))
         return 0 if first.exit_code == 0 and second.exit_code == 0 else 1
     finally:
         emu.stop()

@@ -349,7 +349,8 @@ class SyncEngine:
             row = {"event_id": w.msg.event_id if not b.session_ids.get(key) else w.msg.event_id,
                    "campaign_id": cid, "person_key": person_key(w, self._rm(w)), "person_sf_id": person.sf_id,
                    "status": status, "status_at": w.msg.generated_at.isoformat(), "category_ids": cat_ids,
-                   "categories_text": record.get(cat_field) if cat_field else None,
+                   # A lead capture's or session's mapping may not write categories: keep what we know.
+                   "categories_text": record.get(cat_field) if cat_field else prev.get("categories_text"),
                    "cm_id": prev.get("cm_id") if same_target else None,
                    "record_hash": _h([cid, person.sf_id, record])}
             entry = current.get(key)
