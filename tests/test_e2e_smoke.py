@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import log_lines, run_cli, sample, write_config
+from jbtest import log_lines, run_cli, sample, write_config
 
 
 def test_event_and_person_land_exactly_once_even_when_delivered_twice(tmp_path, emu, aws):

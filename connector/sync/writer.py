@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from connector.salesforce.gateway import RowResult, SalesforceGateway, row_action
+from connector.sfids import to18
 from connector.sync.model import Write
 
 
@@ -48,7 +49,8 @@ class Writer:
         self._fake += 1
         prefix = {"Lead": "00Q", "Contact": "003", "Campaign": "701", "CampaignMember": "00v",
                   "CampaignMemberStatus": "01Y"}.get(w.sobject, "a00")
-        return RowResult(True, w.record.get("Id") or f"{prefix}DRYRUN{self._fake:09d}", w.op != "update")
+        # A well-formed id (prefix + "9…" counter) so later stages can use it; nothing is sent.
+        return RowResult(True, w.record.get("Id") or to18(f"{prefix}9{self._fake:011d}"), w.op != "update")
 
     async def send(self, writes: list[Write], ext_field: str | None = None, serial: bool = False) -> None:
         """Send writes of one sobject and op; fill in result_id/created/error on each."""
