@@ -50,8 +50,9 @@ class SyncEngine:
         self.writer = Writer(gateway, dry_run=dry_run)
         self.notes: list[str] = []          # run-summary sentences (category renames...)
         self.status_labels = [s.label for s in mappings.statuses]
+        # Policies that share the event Campaign's members; a session's members are its own.
         self.policies = [rm.membership.status for rt in ("person", "lead", "session_participation")
-                         if (rm := mappings.for_type(rt)) and rm.membership]
+                         if (rm := mappings.for_type(rt)) and rm.membership and not rm.session_campaign]
 
     # ---------------------------------------------------------------------------------
     async def process(self, inbounds: list[Inbound]) -> list[Outcome]:
@@ -330,7 +331,12 @@ class SyncEngine:
         current: dict[str, dict[str, Any]] = {}
         for w, mm, refs, key, person, cid in sorted(plans, key=lambda p: p[0].msg.generated_at):
             prev = current.get(key) or prev_rows.get(key) or {}
-            status = self._merge_status(mm.status, prev.get("status"), mm.status.status_for(w.msg.payload))
+            new_status = mm.status.status_for(w.msg.payload)
+            if self._rm(w).session_campaign:
+                # Only this policy writes session members: no other policy's progression applies.
+                status = mm.status.merge(prev.get("status"), new_status)
+            else:
+                status = self._merge_status(mm.status, prev.get("status"), new_status)
             if w.msg.resource_type == "person":
                 cat_ids = _category_ids(w.msg.payload)
             else:
