@@ -358,7 +358,10 @@ class SyncEngine:
                    # A lead capture's or session's mapping may not write categories: keep what we know.
                    "categories_text": record.get(cat_field) if cat_field else prev.get("categories_text"),
                    "cm_id": prev.get("cm_id") if same_target else None,
-                   "record_hash": _h([cid, person.sf_id, record])}
+                   # on_create fields (CampaignId, LeadId...) are only in an upsert's record: leave
+                   # them out, so a member just created is not rewritten by its next unchanged message
+                   "record_hash": _h([cid, person.sf_id, {k: v for k, v in record.items()
+                                                          if k not in mm.fields_with_policy("on_create")}])}
             entry = current.get(key)
             if entry is None:
                 current[key] = row
