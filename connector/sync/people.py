@@ -92,7 +92,7 @@ class PeopleStage:
             except AmbiguousMatch as exc:
                 w.fail(exc.reason, "identifiers.email")
                 w.detail["candidates"] = exc.candidates
-        return await self._write(people, matches, links)
+        return await self._write(people, matches, links, lookups)
 
     def _record(self, jid: str, sobject: str, mode: str, current: Any) -> dict[str, Any]:
         """The person's record from every message of the batch about them, the newest winning."""
@@ -128,7 +128,8 @@ class PeopleStage:
         return lookups
 
     async def _write(self, people: dict[str, tuple[PersonRef, Work, PersonMapping]],
-                     matches: dict[str, Match], links: dict[str, dict[str, Any]]) -> dict[str, PersonResult]:
+                     matches: dict[str, Match], links: dict[str, dict[str, Any]],
+                     lookups: Lookups | None = None) -> dict[str, PersonResult]:
         results: dict[str, PersonResult] = {}
         updates: list[Write] = []
         update_by_id: dict[str, Write] = {}
@@ -139,6 +140,13 @@ class PeopleStage:
             rec_map = pm.lead if match.sobject == "Lead" else pm.contact
             if match.sf_id:
                 record = self._record(jid, match.sobject, "update", match.record)
+                key_value = record.get(rec_map.upsert_key)
+                if key_value and lookups and any(
+                        r["_sobject"] == match.sobject and r["Id"] != match.sf_id
+                        for r in lookups.by_jomablue_id.get(key_value, [])):
+                    # The person was matched away from a record that carries their id (an
+                    # organisation_uid corrected): the key is unique, leave it where it is.
+                    record.pop(rec_map.upsert_key)
                 h = _hash({"o": match.sobject, "id": match.sf_id, **record})
                 link = links.get(jid) or {}
                 results[jid] = PersonResult(match.sobject, match.sf_id, match.rung, match.converted_from, h)
