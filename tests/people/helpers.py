@@ -22,13 +22,17 @@ EVENT_ID = SAMPLES["person"]["context"]["event_id"]
 
 
 def person(jid: str, *, email: str | None = "jane.doe@example.com", uid: str | None = "",
-           at: str = "2025-09-10T23:04:51.127Z", event_id: str = EVENT_ID, **ident: Any) -> dict[str, Any]:
-    """A person message (sample-based): registration `jid`, not checked in unless told."""
+           at: str = "2025-09-10T23:04:51.127Z", event_id: str = EVENT_ID, job_title: str | None = None,
+           checked_in: bool = False, cancelled: bool = False, **ident: Any) -> dict[str, Any]:
+    """A person message (sample-based): registration `jid`; identifiers from keywords."""
     msg = copy.deepcopy(SAMPLES["person"])
     msg["generated_at"] = at
     msg["context"]["event_id"] = event_id
     msg["identifiers"].update({"id": jid, "email": email, "organisation_uid": uid, **ident})
-    msg["data"].update({"checked_in": False, "cancelled": False, "first_check_in": None})
+    msg["data"].update({"checked_in": checked_in, "cancelled": cancelled,
+                        "first_check_in": "2025-09-10T23:04:49.880Z" if checked_in else None})
+    if job_title is not None:
+        msg["data"]["job_title"] = job_title
     return msg
 
 
