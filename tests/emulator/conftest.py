@@ -1,36 +1,13 @@
-"""Fixtures: one emulator per test module (fast), a fresh org per test, authenticated clients."""
+"""Authenticated clients for the emulator tests (the `emu` fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from connector.emulator import Emulator
-from connector.emulator.faults import Faults
-from connector.emulator.org import Org
 
 
-@pytest.fixture(autouse=True)
-def _no_env_ca_bundle(monkeypatch):
-    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify.
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-
-
-@pytest.fixture(scope="module")
-def server():
-    with Emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(server):
-    """The module's emulator with a brand-new org, no faults and zeroed counters."""
-    server.org = Org(daily_limit=100_000)
-    server.faults = Faults()
-    server.reset_counters()
-    return server
+# The `emu` fixture (a fresh org per test on one shared server) comes from tests/conftest.py.
 
 
 def get_token(emu) -> str:
