@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import log_lines, run_cli, sample, write_config
+from jbtest import log_lines, run_cli, sample, write_config
 
 pytestmark = pytest.mark.e2e
 

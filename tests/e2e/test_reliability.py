@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import AWS_ENV, Aws, log_lines, run_cli, sample, write_config
+from jbtest import AWS_ENV, Aws, log_lines, run_cli, sample, write_config
 
 pytestmark = pytest.mark.e2e
 
