@@ -184,7 +184,15 @@ class PeopleStage:
             if not wr.record.get(rec_map.upsert_key):
                 wr.fail_all("MAPPING", f"the upsert key {rec_map.upsert_key} has no value", (rec_map.upsert_key,))
         for sobject in ("Lead", "Contact"):
-            await self.writer.send([u for u in updates if u.sobject == sobject])
+            group = [u for u in updates if u.sobject == sobject]
+            await self.writer.send(group)
+            # Another record already carries this registration id (the person was re-matched):
+            # the id stays where it is, the rest of the update goes through.
+            clash = [u for u in group if u.error and u.error[0] == "DUPLICATE_VALUE" and "Jomablue_Id__c" in u.record]
+            for u in clash:
+                u.record.pop("Jomablue_Id__c")
+                u.error = None
+            await self.writer.send(clash)
             cgroup = [c for c in creates.values() if c.sobject == sobject and c.error is None]
             await self.writer.send(cgroup, ext_of.get(sobject))
         converted = [u for u in updates + list(creates.values())
