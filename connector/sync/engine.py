@@ -109,6 +109,8 @@ class SyncEngine:
                                          else "stale: superseded by a newer message in this batch")
             winner.detail["version"] = _h([winner.msg.content_hash, self.mappings.version])
             prev = stored.get(key)
+            last = parse_utc(prev["generated_at"]) if prev and prev["generated_at"] else None
+            winner.superseded = [w for _, w in items[:-1] if last is None or w.msg.generated_at > last]
             if prev and prev["content_hash"] == winner.detail["version"]:
                 outcomes[win_i] = self._skip(winner, "unchanged", "unchanged: same content as last applied")
             elif prev and prev["generated_at"] and winner.msg.generated_at < parse_utc(prev["generated_at"]):
@@ -332,11 +334,12 @@ class SyncEngine:
         for w, mm, refs, key, person, cid in sorted(plans, key=lambda p: p[0].msg.generated_at):
             prev = current.get(key) or prev_rows.get(key) or {}
             new_status = mm.status.status_for(w.msg.payload)
-            if self._rm(w).session_campaign:
-                # Only this policy writes session members: no other policy's progression applies.
-                status = mm.status.merge(prev.get("status"), new_status)
-            else:
-                status = self._merge_status(mm.status, prev.get("status"), new_status)
+            merge = (mm.status.merge if self._rm(w).session_campaign   # only this policy writes session members
+                     else lambda a, z, mm=mm: self._merge_status(mm.status, a, z))
+            status = prev.get("status")
+            for older in w.superseded:   # dropped as stale within this batch: their status still counts
+                status = merge(status, mm.status.status_for(older.msg.payload))
+            status = merge(status, new_status)
             if w.msg.resource_type == "person":
                 cat_ids = _category_ids(w.msg.payload)
             else:

@@ -46,6 +46,9 @@ class Work:
     failures: list[tuple[str, str | None]] = dc_field(default_factory=list)   # (reason, field)
     retry_reason: str | None = None
     detail: dict[str, Any] = dc_field(default_factory=dict)
+    # older messages about the same resource in this batch, oldest first (only the newest is
+    # applied, but their member statuses still count: a check-in or cancellation is never lost)
+    superseded: list[Work] = dc_field(default_factory=list)
 
     @property
     def ok(self) -> bool:
