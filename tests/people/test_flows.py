@@ -165,10 +165,3 @@ def test_required_lead_fields_get_placeholder(value, emu, connector):
     lead = one_lead(emu)
     assert lead["LastName"] == "[not provided]" and lead["Company"] == "[not provided]"
 
-
-def test_placeholder_never_overwrites_a_known_contact_name(emu, connector):
-    contact_id = emu.org.insert("Contact", {"LastName": "Doe", "FirstName": "Jane", "Email": EMAIL})
-    c = connector()
-    [out] = c.run(person(JID, last_name="", company=""))
-    assert out.status == "synced", out.reason
-    assert emu.org.get(contact_id)["LastName"] in ("Doe", "[not provided]")
