@@ -63,6 +63,9 @@ class RecordMapping:
         self.rules: tuple[FieldRule, ...] = tuple(rules)
         self._when = when or _always
         self._by_field = {r.field: r for r in self.rules}
+        # What each `placeholder` rule yields when Jomablue leaves the value empty.
+        self._placeholders = {r.field: r.value({}, {}) for r in self.rules
+                              if r.kind == "source" and any(t.name == "placeholder" for t in r.transforms)}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.role} {self.object} ({self.file}:{self.line})>"
@@ -95,8 +98,13 @@ class RecordMapping:
             if rule.when is not None and not rule.when(msg):
                 continue
             value = rule.value(msg, refs)
-            if value is not None:
-                out[rule.field] = value
+            if value is None:
+                continue
+            if mode == "update" and rule.field in self._placeholders and value == self._placeholders[rule.field]:
+                # The placeholder exists to satisfy a required field on create; on an existing
+                # record an empty Jomablue value must not replace a real name with it.
+                continue
+            out[rule.field] = value
         return out
 
     def fields_with_policy(self, policy: str) -> list[str]:
