@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-_ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
+_ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-5]{3})?$")
 
 KEY_PREFIXES = {
     "00Q": "Lead",
@@ -36,24 +36,45 @@ def suffix(id15: str) -> str:
     return "".join(out)
 
 
+def _restore_case(id18: str) -> str | None:
+    """The 15 characters in the case the checksum encodes (18-char ids survive case folding)."""
+    chars = list(id18[:15])
+    for chunk, code in enumerate(id18[15:].upper()):
+        if code not in _SUFFIX_ALPHABET:
+            return None
+        bits = _SUFFIX_ALPHABET.index(code)
+        for i in range(5):
+            pos = chunk * 5 + i
+            if bits & (1 << i):
+                if not chars[pos].isalpha():
+                    return None
+                chars[pos] = chars[pos].upper()
+            else:
+                chars[pos] = chars[pos].lower()
+    return "".join(chars)
+
+
 def looks_like_id(value: str | None) -> bool:
     """True when value has the shape of a 15- or 18-character Salesforce id (with a valid checksum)."""
     if not value or not _ID_SHAPE.match(value):
         return False
     if len(value) == 18:
-        return suffix(value[:15]) == value[15:].upper()
+        return _restore_case(value) is not None
     return True
 
 
 def to18(value: str) -> str:
     """Normalise a 15- or 18-character id to its 18-character form.
 
-    Raises ValueError for anything that is not a Salesforce id.
+    An 18-character id whose letters were case-folded by some system in between is repaired from
+    its checksum (that is what the suffix is for). Raises ValueError for anything else.
     """
     if not looks_like_id(value):
         raise ValueError(f"not a Salesforce id: {value!r}")
     if len(value) == 18:
-        return value[:15] + value[15:].upper()
+        id15 = _restore_case(value)
+        assert id15 is not None
+        return id15 + suffix(id15)
     return value + suffix(value)
 
 

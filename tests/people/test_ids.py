@@ -26,7 +26,8 @@ def test_to18_vectors(id15, id18):
     ("00Q5g00000AbCdE", "Lead"),
     ("0015g00000AbCdE", "Account"),
     ("70130000001tcyI", "Campaign"),
-    ("003G000001SUbc4IAA", None),           # wrong checksum: not an id at all
+    ("003G000001SUbc4IA5", None),           # checksum says the digit '4' is upper case: not an id
+    ("003g000001subc4iad", "Contact"),      # case-folded 18-char id: the checksum restores it
     ("003G000001SUbc", None),               # 14 characters
     ("003G000001SUbc4I", None),             # 16 characters
     ("CRM-000000000042", None),
@@ -52,7 +53,13 @@ def test_sf_person_id(uid, expected):
     assert sf_person_id(uid) == expected
 
 
+@pytest.mark.parametrize("folded", ["003g000001subc4iad", "003G000001SUBC4IAD", "003G000001subc4IAD"])
+def test_to18_repairs_case_folded_18_char_ids(folded):
+    # Salesforce reads 18-char ids case-insensitively: the suffix encodes the case.
+    assert to18(folded) == "003G000001SUbc4IAD"
+
+
 def test_to18_rejects_non_ids():
-    for bad in ("hello", "003G000001SUbc4IAA", "0035g00000XyZ1"):
+    for bad in ("hello", "003G000001SUbc4IA5", "0035g00000XyZ1", "003G000001SUbc4I9D"):
         with pytest.raises(ValueError):
             to18(bad)
