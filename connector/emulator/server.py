@@ -357,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
             if n == 4:
                 return "sobject", guarded(lambda: self._by_external_id(method, p[1], p[2], p[3]),
                                           "GET", "PATCH")
+        if p == ["composite"]:
+            return "composite", guarded(self._composite, "POST")
         if p[:2] == ["composite", "sobjects"]:
             if n == 2:
                 kind = {"POST": "collections_create", "PATCH": "collections_update",
@@ -368,6 +370,46 @@ class _Handler(BaseHTTPRequestHandler):
         return "other", lambda: (404, NOT_FOUND)
 
     # ------------------------------------------------------------------ handlers
+
+    def _composite(self) -> tuple[int, Any]:
+        """POST /composite: up to 25 subrequests (at most 5 queries or collections), one API call.
+
+        Subrequests run in order through the same routes; allOrNone and @{ref} chaining are
+        not emulated (the connector sends independent queries)."""
+        body = self._json_body()
+        reqs = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(reqs, list) or not reqs:
+            raise ApiError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty array")
+        if len(reqs) > 25:
+            raise ApiError(400, "LIMIT_EXCEEDED", "A composite request can have at most 25 subrequests")
+        heavy = sum(1 for r in reqs if isinstance(r, dict) and
+                    any(k in str(r.get("url", "")) for k in ("/query", "/composite/sobjects")))
+        if heavy > 5:
+            raise ApiError(400, "LIMIT_EXCEEDED",
+                           "A composite request can have at most 5 query or sObject Collections subrequests")
+        saved = (self._params, self._body)
+        out = []
+        try:
+            for r in reqs:
+                ref = r.get("referenceId") if isinstance(r, dict) else None
+                parts = urlsplit(str(r.get("url", ""))) if isinstance(r, dict) else urlsplit("")
+                segs = [unquote(x) for x in parts.path.split("/")]
+                while segs and segs[-1] == "":
+                    segs.pop()
+                self._params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+                self._body = json.dumps(r["body"]).encode() if isinstance(r, dict) and "body" in r else b""
+                if segs[:3] != ["", "services", "data"] or len(segs) < 4 or not ref:
+                    status, rbody = 400, [{"errorCode": "INVALID_URL", "message": "bad subrequest url or referenceId"}]
+                else:
+                    _kind, handler = self._route(str(r.get("method", "GET")).upper(), segs[4:])
+                    try:
+                        status, rbody = handler()
+                    except ApiError as exc:
+                        status, rbody = exc.status, exc.body
+                out.append({"body": rbody, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref})
+        finally:
+            self._params, self._body = saved
+        return 200, {"compositeResponse": out}
 
     def _object(self, name: str) -> str:
         sobject = self.server.emulator.org.resolve_object(name)

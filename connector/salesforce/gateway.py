@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from urllib.parse import urlencode
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from connector.errors import BudgetExhausted, FatalError, SalesforceUnavailable,
 from connector.salesforce.auth import Token, TokenSource
 
 BATCH_LIMIT = 200  # sObject Collections take at most 200 records a call
+COMPOSITE_QUERY_LIMIT = 5  # query subrequests in one /composite request
 RETRYABLE_ROW_CODES = {"UNABLE_TO_LOCK_ROW"}
 
 
@@ -257,8 +259,40 @@ class SalesforceGateway:
     # -- reads ------------------------------------------------------------------------
     async def query(self, soql: str) -> list[dict[str, Any]]:
         """All records of a SOQL query (following nextRecordsUrl), attributes stripped."""
+        return await self._drain_pages(await self.call("query", "GET", "query/", params={"q": soql}))
+
+    async def query_many(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """Several SOQL queries, five to a `/composite` request: one API call for up to five.
+
+        Salesforce bills a composite request as one call and allows at most five query
+        subrequests in it (salesforce-api.md §1). A failed subrequest is classified like a
+        failed query.
+        """
+        if len(soqls) <= 1:
+            return [await self.query(q) for q in soqls]
+        results: list[list[dict[str, Any]]] = []
+        base = f"/services/data/v{self.api_version}"
+        for i in range(0, len(soqls), COMPOSITE_QUERY_LIMIT):
+            chunk = soqls[i : i + COMPOSITE_QUERY_LIMIT]
+            body = {"allOrNone": False, "compositeRequest": [
+                {"method": "GET", "url": f"{base}/query/?{urlencode({'q': q})}", "referenceId": f"q{n}"}
+                for n, q in enumerate(chunk)]}
+            res = await self.call("composite_query", "POST", "composite", json=body)
+            by_ref = {r.get("referenceId"): r for r in (res or {}).get("compositeResponse", [])}
+            for n, q in enumerate(chunk):
+                sub = by_ref.get(f"q{n}") or {}
+                status, page = sub.get("httpStatusCode"), sub.get("body")
+                if status != 200 or not isinstance(page, dict):
+                    code, msg = _first_error_of(page)
+                    if status and status >= 500:
+                        raise SalesforceUnavailable(f"query in composite: HTTP {status} {code}")
+                    raise FatalError(f"query failed: HTTP {status} {code}: {msg} ({q[:120]}…)")
+                records = await self._drain_pages(page)
+                results.append(records)
+        return results
+
+    async def _drain_pages(self, page: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        page = await self.call("query", "GET", "query/", params={"q": soql})
         while True:
             for rec in page.get("records", []):
                 rec.pop("attributes", None)
@@ -266,8 +300,7 @@ class SalesforceGateway:
             nxt = page.get("nextRecordsUrl")
             if page.get("done", True) or not nxt:
                 return out
-            path = nxt.split(f"/v{self.api_version}/", 1)[-1]
-            page = await self.call("query", "GET", path)
+            page = await self.call("query", "GET", nxt.split(f"/v{self.api_version}/", 1)[-1])
 
     async def describe(self, sobject: str) -> dict[str, Any] | None:
         try:
@@ -337,6 +370,12 @@ class SalesforceGateway:
             await asyncio.sleep(min(self.retry_max_wait, self.retry_base_wait * 2**attempt) * random.uniform(0.5, 1.0))
         return [r if r is not None else RowResult(False, code="NO_RESULT", message="no result returned")
                 for r in results]
+
+
+def _first_error_of(content: Any) -> tuple[str, str]:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
+    return "", str(content)[:200]
 
 
 def _first_error(exc: SalesforceError) -> tuple[str, str]:

@@ -95,6 +95,15 @@ class SqliteStateStore:
                 pk="resource_key",
             )
 
+    def put_resources(self, rows: list[tuple[str, str, str]]) -> None:
+        """(resource_key, content_hash, generated_at) for many resources in one statement."""
+        now = _now()
+        if rows:
+            with self._lock:
+                self.db["resources"].upsert_all(
+                    [{"resource_key": k, "content_hash": h, "generated_at": g, "applied_at": now} for k, h, g in rows],
+                    pk="resource_key")
+
     # -- people: Jomablue registration id → Lead/Contact ---------------------------------
     def people(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return self._rows("people", "jomablue_id", jomablue_ids)
@@ -109,6 +118,15 @@ class SqliteStateStore:
                  "record_hash": record_hash, "updated_at": _now()},
                 pk="jomablue_id",
             )
+
+    def put_people(self, rows: dict[str, dict[str, Any]]) -> None:
+        """Many links in one statement (the engine's commit)."""
+        now = _now()
+        if rows:
+            with self._lock:
+                self.db["people"].upsert_all(
+                    [{"jomablue_id": jid, **fields, "updated_at": now} for jid, fields in rows.items()],
+                    pk="jomablue_id")
 
     def relink_person_records(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
         """A Lead was converted: every registration linked to it now points at the Contact."""
@@ -174,6 +192,18 @@ class SqliteStateStore:
                 out.extend(self.db.query(f"select * from members where person_sf_id in ({marks})", chunk))
         return out
 
+    def put_members(self, rows: dict[str, dict[str, Any]]) -> None:
+        """Many member rows in one statement; each row carries every column."""
+        now = _now()
+        out = []
+        for key, fields in rows.items():
+            row = {k: v for k, v in fields.items() if k not in ("member_key", "updated_at")}
+            row["category_ids"] = json.dumps(row.get("category_ids") or [], ensure_ascii=False)
+            out.append({"member_key": key, **row, "updated_at": now})
+        if out:
+            with self._lock:
+                self.db["members"].upsert_all(out, pk="member_key")
+
     def put_member(self, member_key: str, **fields: Any) -> None:
         if "category_ids" in fields:
             fields["category_ids"] = json.dumps(fields["category_ids"], ensure_ascii=False)
@@ -213,26 +243,32 @@ class SqliteStateStore:
                 self.db["campaign_statuses"].upsert_all(rows, pk=("campaign_id", "label"))
 
     # -- message outcomes -------------------------------------------------------------
-    def record_outcome(self, message_key: str, *, outcome: str, resource_type: str | None = None,
-                       resource_id: str | None = None, event_id: str | None = None,
-                       sqs_message_id: str | None = None, reason: str | None = None,
-                       field: str | None = None, body: str | None = None,
-                       detail: dict[str, Any] | None = None) -> None:
+    def record_outcome(self, message_key: str, *, outcome: str, **fields: Any) -> None:
+        self.record_outcomes([{"message_key": message_key, "outcome": outcome, **fields}])
+
+    def record_outcomes(self, rows: list[dict[str, Any]]) -> None:
+        """Many outcomes at once: one read for attempts/first_seen, one write."""
+        if not rows:
+            return
         now = _now()
         with self._lock:
-            prev = self._rows("messages", "message_key", [message_key]).get(message_key)
-            row = {
-                "message_key": message_key, "outcome": outcome, "resource_type": resource_type,
-                "resource_id": resource_id, "event_id": event_id, "sqs_message_id": sqs_message_id,
-                "reason": reason, "field": field,
-                # Keep the body of a quarantined message so it can be replayed; drop it once synced.
-                "body": body if outcome == "quarantined" else None,
-                "detail": json.dumps(detail, ensure_ascii=False) if detail else None,
-                "attempts": (prev["attempts"] + 1) if prev else 1,
-                "first_seen": prev["first_seen"] if prev else now,
-                "last_seen": now,
-            }
-            self.db["messages"].upsert(row, pk="message_key")
+            prev = self._rows("messages", "message_key", [r["message_key"] for r in rows])
+            out: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                key = r["message_key"]
+                before = out.get(key) or prev.get(key)
+                out[key] = {
+                    "message_key": key, "outcome": r["outcome"], "resource_type": r.get("resource_type"),
+                    "resource_id": r.get("resource_id"), "event_id": r.get("event_id"),
+                    "sqs_message_id": r.get("sqs_message_id"), "reason": r.get("reason"), "field": r.get("field"),
+                    # Keep the body of a quarantined message so it can be replayed; drop it once synced.
+                    "body": r.get("body") if r["outcome"] == "quarantined" else None,
+                    "detail": json.dumps(r["detail"], ensure_ascii=False, default=str) if r.get("detail") else None,
+                    "attempts": (before["attempts"] + 1) if before else 1,
+                    "first_seen": before["first_seen"] if before else now,
+                    "last_seen": now,
+                }
+            self.db["messages"].upsert_all(list(out.values()), pk="message_key")
 
     def quarantined(self, message_keys: list[str] | None = None) -> list[dict[str, Any]]:
         with self._lock:

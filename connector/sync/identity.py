@@ -17,14 +17,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from urllib.parse import quote_plus
+
 from simple_salesforce import format_soql
 
 from connector.errors import AmbiguousMatch
 from connector.sfids import looks_like_id, object_for, to18
 
-# A REST query travels in the URL; keep each SOQL well under Salesforce's URI limit (16 KB)
-# after percent-encoding.
-MAX_SOQL_CHARS = 9000
+# A REST query travels in the URL: keep each one, percent-encoded, under Salesforce's URI limit
+# (16,384 bytes) with room for the path.
+MAX_ENCODED_QUERY = 15000
 
 
 @dataclass(frozen=True)
@@ -74,21 +76,6 @@ def sf_person_id(organisation_uid: str | None) -> str | None:
     return None
 
 
-def _in_chunks(field_name: str, values: list[str], budget: int) -> list[str]:
-    """`field IN (...)` clauses, each within the character budget."""
-    clauses, chunk, size = [], [], 0
-    for v in values:
-        cost = len(v) + 4
-        if chunk and size + cost > budget:
-            clauses.append(format_soql(f"{field_name} IN {{}}", chunk))
-            chunk, size = [], 0
-        chunk.append(v)
-        size += cost
-    if chunk:
-        clauses.append(format_soql(f"{field_name} IN {{}}", chunk))
-    return clauses
-
-
 def lookup_queries(
     sobject: str,
     select: Iterable[str],
@@ -98,24 +85,31 @@ def lookup_queries(
     org_field: str | None = None,
     org_values: Iterable[str] = (),
 ) -> list[str]:
-    """SOQL for one object: every rung's criteria OR-ed together, split to fit the URL."""
+    """SOQL for one object: every rung's criteria OR-ed together, packed into as few queries as
+    fit the URL (values are counted as they will travel, percent-encoded)."""
     fields = ", ".join(sorted(set(select)))
     head = f"SELECT {fields} FROM {sobject} WHERE "
-    budget = MAX_SOQL_CHARS - len(head)
-    clauses: list[str] = []
-    for name, vals in (("Id", ids), ("Jomablue_Id__c", jomablue_ids), ("Email", emails),
-                       (org_field, org_values)):
-        vals = sorted(set(v for v in vals if v))
-        if name and vals:
-            clauses.extend(_in_chunks(name, vals, budget // 2))
-    queries, current = [], ""
-    for clause in clauses:
-        if current and len(current) + len(clause) + 4 > budget:
-            queries.append(head + current)
-            current = ""
-        current = f"{current} OR {clause}" if current else clause
-    if current:
-        queries.append(head + current)
+    budget = MAX_ENCODED_QUERY - len(quote_plus(head))
+    queries: list[str] = []
+    current: dict[str, list[str]] = {}
+    size = 0
+
+    def flush() -> None:
+        if current:
+            queries.append(head + " OR ".join(format_soql(f"{name} IN {{}}", vals) for name, vals in current.items()))
+
+    for name, vals in (("Id", ids), ("Jomablue_Id__c", jomablue_ids), ("Email", emails), (org_field, org_values)):
+        if not name:
+            continue
+        for v in sorted(set(x for x in vals if x)):
+            cost = len(quote_plus(format_soql("{}", v))) + 3
+            opening = 0 if name in current else len(quote_plus(f" OR {name} IN ()"))
+            if current and size + cost + opening > budget:
+                flush()
+                current, size, opening = {}, 0, len(quote_plus(f"{name} IN ()"))
+            current.setdefault(name, []).append(v)
+            size += cost + opening
+    flush()
     return queries
 
 

@@ -30,6 +30,8 @@ class PersonResult:
     converted_from: str | None = None
     record_hash: str | None = None
     written: bool = False
+    organisation_uid: str | None = None   # what the person's messages said, for the stored link
+    email: str | None = None
 
     @property
     def refs(self) -> dict[str, Any]:
@@ -92,7 +94,10 @@ class PeopleStage:
             except AmbiguousMatch as exc:
                 w.fail(exc.reason, "identifiers.email")
                 w.detail["candidates"] = exc.candidates
-        return await self._write(people, matches, links, lookups)
+        results = await self._write(people, matches, links, lookups)
+        for jid, res in results.items():
+            res.organisation_uid, res.email = people[jid][0].organisation_uid, people[jid][0].email
+        return results
 
     def _record(self, jid: str, sobject: str, mode: str, current: Any) -> dict[str, Any]:
         """The person's record from every message of the batch about them, the newest winning."""
@@ -120,11 +125,14 @@ class PeopleStage:
             if self.m.email and ref.email:
                 emails.add(ref.email.strip())
         lookups = Lookups()
-        for sobject in ("Lead", "Contact"):
-            for soql in lookup_queries(sobject, self._select(sobject), ids[sobject], jids, emails,
-                                       self.m.organisation_uid_field, orgs):
-                for rec in await self.writer.gateway.query(soql):
-                    lookups.add(sobject, rec, self.m.organisation_uid_field)
+        planned = [(sobject, soql) for sobject in ("Lead", "Contact")
+                   for soql in lookup_queries(sobject, self._select(sobject), ids[sobject], jids, emails,
+                                              self.m.organisation_uid_field, orgs)]
+        # Every query of the batch in as few calls as Salesforce allows (five per composite call).
+        results = await self.writer.gateway.query_many([soql for _, soql in planned])
+        for (sobject, _), records in zip(planned, results, strict=True):
+            for rec in records:
+                lookups.add(sobject, rec, self.m.organisation_uid_field)
         return lookups
 
     async def _write(self, people: dict[str, tuple[PersonRef, Work, PersonMapping]],

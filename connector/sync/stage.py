@@ -1,0 +1,73 @@
+"""What every stage shares: the batch being applied, the writer, the state store, the mapping."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from connector.mapping import MappingSet, ResourceMapping
+from connector.salesforce.gateway import SalesforceGateway
+from connector.sync.model import Work, Write
+from connector.sync.people import PersonResult
+from connector.sync.writer import Writer
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+class Batch:
+    """What one batch has learned so far, stage by stage."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, dict[str, Any]] = {}
+        self.event_updates: dict[str, dict[str, Any]] = {}
+        self.new_tables: dict[str, dict[str, str]] = {}
+        self.campaign_ids: dict[str, str] = {}
+        self.fresh_campaigns: set[str] = set()
+        self.statuses_ok: set[str] = set()
+        self.status_errors: dict[str, str] = {}
+        self.new_statuses: set[tuple[str, str]] = set()
+        self.session_ids: dict[str, str] = {}
+        self.people: dict[str, PersonResult] = {}
+        self.member_rows: dict[str, dict[str, Any]] = {}
+        self.new_records: dict[str, tuple[str, str]] = {}
+        self._event_works: dict[str, list[Work]] = {}
+        self._tables: dict[str, dict[str, str]] = {}
+
+    def table(self, state: Any, event_id: str) -> dict[str, str]:
+        if event_id in self.new_tables:
+            return self.new_tables[event_id]
+        if event_id not in self._tables:
+            self._tables[event_id] = state.categories(event_id)
+        return self._tables[event_id]
+
+    def event_works(self, event_id: str) -> list[Work]:
+        return self._event_works.get(event_id, [])
+
+
+
+class Stage:
+    """A step of the engine; stages talk to each other only through the Batch."""
+
+    def __init__(self, *, gateway: SalesforceGateway, writer: Writer, state: Any, mappings: MappingSet,
+                 batch: Batch, notes: list[str], dry_run: bool = False) -> None:
+        self.gateway = gateway
+        self.writer = writer
+        self.state = state
+        self.mappings = mappings
+        self.b = batch
+        self.notes = notes
+        self.dry_run = dry_run
+
+    def _rm(self, w: Work) -> ResourceMapping:
+        rm = self.mappings.for_type(w.msg.resource_type)
+        assert rm is not None
+        return rm
+
+    def _settle(self, x: Write) -> None:
+        """A write that failed and was not handled fails its messages (unless they retry)."""
+        if x.error and not any(w.retry_reason for w in x.works):
+            code, msg, fields = x.error
+            x.fail_all(code, msg, fields)
