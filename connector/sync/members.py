@@ -4,6 +4,7 @@ a re-matched person), lead captures, and category renames fanned out to every me
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from simple_salesforce import format_soql
@@ -22,6 +23,33 @@ def _category_ids(payload: dict[str, Any]) -> list[str]:
 
 def person_key(w: Work, rm: Any) -> str | None:
     return rm.person.jomablue_id(w.msg.payload) if rm.person else None
+
+
+@dataclass
+class _Target:
+    """A membership message resolved to its Campaign and person."""
+
+    work: Work
+    mm: Any                  # the MembershipMapping
+    refs: dict[str, Any]
+    key: str                 # the member's Jomablue id (upsert key value)
+    person: PersonResult
+    cid: str                 # the Campaign (event's or session's)
+    is_session: bool
+
+
+@dataclass
+class _Member:
+    """One member to write, merged from every message of the batch about it."""
+
+    key: str
+    mm: Any
+    row: dict[str, Any]      # what the state store will hold
+    record: dict[str, Any]   # what Salesforce is sent
+    mode: str                # upsert | update
+    works: list[Work]
+    old_cm: str | None = None   # a membership of the record the person no longer matches
+    skip: bool = False
 
 
 class MemberStage(Stage):
@@ -47,24 +75,24 @@ class MemberStage(Stage):
                     return prev
         return out
 
-    async def _members(self, works: list[Work], people: dict[str, PersonResult]) -> None:
+    def _targets(self, works: list[Work], people: dict[str, PersonResult]) -> list[_Target]:
+        """Which Campaign and which person each membership message is about."""
         b = self.b
-        plans: list[tuple[Work, Any, dict[str, Any], str, PersonResult, str]] = []
+        out: list[_Target] = []
         for w in works:
             rm = self._rm(w)
             mm = rm.membership
-            if mm is None or not mm.applies(w.msg.payload) or rm.person is None:
+            if mm is None or rm.person is None or not mm.applies(w.msg.payload):
                 continue
             person = people.get(rm.person.jomablue_id(w.msg.payload) or "")
             if person is None:
                 continue   # the person's write failed: the message already says why
             if rm.session_campaign:
-                sid = rm.session_campaign.upsert_value(w.msg.payload, {})
-                cid = b.session_ids.get(sid or "")
+                cid = b.session_ids.get(rm.session_campaign.upsert_value(w.msg.payload, {}) or "")
             else:
                 cid = b.campaign_ids.get(w.msg.event_id)
             if not cid:
-                continue
+                continue   # the Campaign's write failed: likewise
             if cid in b.status_errors:
                 w.fail(b.status_errors[cid])
                 continue
@@ -73,97 +101,104 @@ class MemberStage(Stage):
             if not key:
                 w.fail(f"membership: the upsert key {mm.upsert_key} has no value", mm.upsert_key)
                 continue
-            plans.append((w, mm, refs, key, person, cid))
-        prev_rows = self.state.members({p[3] for p in plans})
-        current: dict[str, dict[str, Any]] = {}
-        for w, mm, refs, key, person, cid in sorted(plans, key=lambda p: p[0].msg.generated_at):
-            prev = current.get(key) or prev_rows.get(key) or {}
-            new_status = mm.status.status_for(w.msg.payload)
-            merge = (mm.status.merge if self._rm(w).session_campaign   # only this policy writes session members
-                     else lambda a, z, mm=mm: self._merge_status(mm.status, a, z))
-            status = prev.get("status")
-            for older in w.superseded:   # dropped as stale within this batch: their status still counts
-                status = merge(status, mm.status.status_for(older.msg.payload))
-            status = merge(status, new_status)
-            if w.msg.resource_type == "person":
-                cat_ids = _category_ids(w.msg.payload)
-            else:
-                cat_ids = prev.get("category_ids") or []
+            out.append(_Target(w, mm, refs, key, person, cid, is_session=rm.session_campaign is not None))
+        return out
+
+    def _status(self, t: _Target, previous: str | None) -> str:
+        """Merge this message's status (and those of older messages it superseded) into the last one."""
+        policy = t.mm.status
+        if t.is_session:
+            merge = policy.merge            # only this policy writes session members
+        else:
+            def merge(a: str | None, z: str) -> str:
+                return self._merge_status(policy, a, z)
+        status = previous
+        for older in t.work.superseded:     # dropped as stale within this batch: their status still counts
+            status = merge(status, policy.status_for(older.msg.payload))
+        return merge(status, policy.status_for(t.work.msg.payload))
+
+    def _plan(self, targets: list[_Target], stored: dict[str, dict[str, Any]]) -> dict[str, _Member]:
+        """One planned member per Jomablue id, messages applied oldest first."""
+        b = self.b
+        plans: dict[str, _Member] = {}
+        for t in sorted(targets, key=lambda t: t.work.msg.generated_at):
+            w, mm, key = t.work, t.mm, t.key
+            prev = plans[key].row if key in plans else stored.get(key) or {}
+            status = self._status(t, prev.get("status"))
+            cat_ids = _category_ids(w.msg.payload) if w.msg.resource_type == "person" else prev.get("category_ids") or []
             table = b.table(self.state, w.msg.event_id)
             names = [table[c] for c in cat_ids if c in table]
             if len(names) < len(cat_ids):
                 w.detail["pending_categories"] = [c for c in cat_ids if c not in table]
-            full_refs = {**refs, "status": status, "categories.names": names,
-                         "event.timezone": (b.events.get(w.msg.event_id) or {}).get("timezone")}
-            same_target = prev.get("cm_id") and prev.get("campaign_id") == cid and (
-                prev.get("person_sf_id") == person.sf_id or prev.get("person_sf_id") == person.converted_from)
+            refs = {**t.refs, "status": status, "categories.names": names,
+                    "event.timezone": (b.events.get(w.msg.event_id) or {}).get("timezone")}
+            same_target = bool(prev.get("cm_id")) and prev.get("campaign_id") == t.cid and \
+                prev.get("person_sf_id") in (t.person.sf_id, t.person.converted_from)
             mode = "update" if same_target else "upsert"
-            record = mm.build(w.msg.payload, full_refs, mode=mode)
+            record = mm.build(w.msg.payload, refs, mode=mode)
             cat_field = mm.field_for_ref("categories.names")
-            row = {"event_id": w.msg.event_id if not b.session_ids.get(key) else w.msg.event_id,
-                   "campaign_id": cid, "person_key": person_key(w, self._rm(w)), "person_sf_id": person.sf_id,
-                   "status": status, "status_at": w.msg.generated_at.isoformat(), "category_ids": cat_ids,
+            row = {"event_id": w.msg.event_id, "campaign_id": t.cid, "person_key": person_key(w, self._rm(w)),
+                   "person_sf_id": t.person.sf_id, "status": status, "status_at": w.msg.generated_at.isoformat(),
+                   "category_ids": cat_ids,
                    # A lead capture's or session's mapping may not write categories: keep what we know.
                    "categories_text": record.get(cat_field) if cat_field else prev.get("categories_text"),
                    "cm_id": prev.get("cm_id") if same_target else None,
                    # on_create fields (CampaignId, LeadId...) are only in an upsert's record: leave
                    # them out, so a member just created is not rewritten by its next unchanged message
-                   "record_hash": _h([cid, person.sf_id, {k: v for k, v in record.items()
-                                                          if k not in mm.fields_with_policy("on_create")}])}
-            entry = current.get(key)
-            if entry is None:
-                current[key] = row
-                row["_works"] = [w]
-                row["_record"] = record
-                row["_mode"] = mode
-                row["_old_cm"] = prev.get("cm_id") if (prev.get("cm_id") and not same_target) else None
-                row["_mm"] = mm
+                   "record_hash": _h([t.cid, t.person.sf_id, {k: v for k, v in record.items()
+                                                              if k not in mm.fields_with_policy("on_create")}])}
+            plan = plans.get(key)
+            if plan is None:
+                old_cm = prev.get("cm_id") if prev.get("cm_id") and not same_target else None
+                plan = plans[key] = _Member(key, mm, row, record, mode, [w], old_cm)
             else:
                 keep = ("cm_id",) if w.msg.resource_type == "person" else ("cm_id", "category_ids", "categories_text")
-                entry.update({k: v for k, v in row.items() if k not in keep})
-                entry["_record"].update(record)
-                entry["_works"].append(w)
-            if prev_rows.get(key, {}).get("record_hash") == row["record_hash"] and mode == "update":
-                current[key]["_skip"] = True   # Salesforce already holds this: no call
-            else:
-                current[key].pop("_skip", None)
-        deletes = [r["_old_cm"] for r in current.values() if r.get("_old_cm") and not r.get("_skip")]
+                plan.row.update({k: v for k, v in row.items() if k not in keep})
+                plan.record.update(record)
+                plan.works.append(w)
+            # Salesforce already holds exactly this: no call.
+            plan.skip = mode == "update" and stored.get(key, {}).get("record_hash") == row["record_hash"]
+        return plans
+
+    async def _members(self, works: list[Work], people: dict[str, PersonResult]) -> None:
+        b = self.b
+        targets = self._targets(works, people)
+        plans = self._plan(targets, self.state.members({t.key for t in targets}))
+        deletes = [p.old_cm for p in plans.values() if p.old_cm and not p.skip]
         if deletes and not self.dry_run:
             # The person now matches another record (an id corrected): the old membership
             # goes, so the new one can take the same Jomablue id.
             await self.gateway.delete(deletes)
         updates, upserts = [], []
-        for key, r in current.items():
-            if r.get("_skip"):
-                b.member_rows[key] = {k: v for k, v in r.items() if not k.startswith("_")}
-                continue
-            rec = dict(r["_record"])
-            if r["_mode"] == "update":
-                updates.append(Write("CampaignMember", "update", {"Id": r["cm_id"], **rec}, r["_works"], key=key,
-                                     label=f"CampaignMember {r['cm_id']} ({key})"))
+        for key, p in plans.items():
+            if p.skip:
+                b.member_rows[key] = dict(p.row)
+            elif p.mode == "update":
+                updates.append(Write("CampaignMember", "update", {"Id": p.row["cm_id"], **p.record}, p.works,
+                                     key=key, label=f"CampaignMember {p.row['cm_id']} ({key})"))
             else:
-                upserts.append(Write("CampaignMember", "upsert", rec, r["_works"], key=key,
+                upserts.append(Write("CampaignMember", "upsert", dict(p.record), p.works, key=key,
                                      label=f"CampaignMember {key}"))
-        ext = next((r["_mm"].upsert_key for r in current.values()), "Jomablue_Id__c")
-        # Members lock their Campaign: send them one call at a time (issue #2, UNABLE_TO_LOCK_ROW).
+        ext = next((p.mm.upsert_key for p in plans.values()), "Jomablue_Id__c")
+        # Members lock their Campaign: one call at a time (UNABLE_TO_LOCK_ROW), grouped by Campaign.
         upserts.sort(key=lambda x: x.record.get("CampaignId") or "")
         await self.writer.send(upserts, ext, serial=True)
         await self.writer.send(updates, serial=True)
         adopt = [x for x in upserts if x.error and x.error[0] == "DUPLICATE_VALUE"
                  and "campaign member" in x.error[1].lower()]
         if adopt:
-            await self._adopt(adopt, current)
+            await self._adopt(adopt)
         for x in upserts + updates:
             if x.error:
                 self._settle(x)
                 continue
-            row = current[x.key]
+            row = plans[x.key].row
             row["cm_id"] = to18(x.result_id) if x.result_id else row.get("cm_id")
-            b.member_rows[x.key] = {k: v for k, v in row.items() if not k.startswith("_")}
+            b.member_rows[x.key] = dict(row)
             for w in x.works:
                 w.detail["member"] = {"key": x.key, "status": row["status"], "id": row["cm_id"]}
 
-    async def _adopt(self, writes: list[Write], current: dict[str, dict[str, Any]]) -> None:
+    async def _adopt(self, writes: list[Write]) -> None:
         """A member made outside the connector: take it over instead of failing."""
         pairs = [(x.record.get("CampaignId"), x.record.get("LeadId") or x.record.get("ContactId")) for x in writes]
         cids = sorted({c for c, _ in pairs if c})
