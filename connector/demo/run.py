@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import tempfile
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,28 @@ def _start_moto() -> tuple[Any, str]:
     return server, f"http://{host}:{port}"
 
 
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal: Korean, Thai vowels and emoji are not one each."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def _pad(text: Any, width: int) -> str:
+    text = str(text)
+    return text + " " * max(0, width - _width(text))
+
+
 def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
-    widths = [max(len(str(x)) for x in [h, *[r[i] for r in rows]]) for i, h in enumerate(header)]
+    widths = [max(_width(str(x)) for x in [h, *[r[i] for r in rows]]) for i, h in enumerate(header)]
     click.echo(f"\n{title}")
-    click.echo("  " + "  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)))
+    click.echo("  " + "  ".join(_pad(h, w) for h, w in zip(header, widths, strict=True)))
     click.echo("  " + "  ".join("-" * w for w in widths))
     for r in rows:
-        click.echo("  " + "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)))
+        click.echo("  " + "  ".join(_pad(x, w) for x, w in zip(r, widths, strict=True)))
 
 
 def run_demo(extra_people: int | None = None) -> int:
