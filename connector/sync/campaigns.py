@@ -33,7 +33,7 @@ class CampaignStage(Stage):
                 b.event_updates[eid] = {"name": (w.msg.payload.get("data") or {}).get("name"), "timezone": tz,
                                         "metadata": (w.msg.payload.get("data") or {}).get("metadata"),
                                         "metadata_at": w.msg.generated_at.isoformat(), "is_placeholder": 0}
-                b._event_works[eid] = [w]
+                b.event_messages[eid] = [w]
                 if rm.categories:
                     b.new_tables[eid] = dict(rm.categories.extract(w.msg.payload))
         for w in live:

@@ -273,7 +273,7 @@ class MemberStage(Stage):
                 text = ";".join(names) or None
                 if text != (r.get("categories_text") or None):
                     writes.append(Write("CampaignMember", "update", {"Id": r["cm_id"], field: text},
-                                        [w for w in b.event_works(eid)], key=key,
+                                        list(b.event_messages.get(eid, [])), key=key,
                                         label=f"categories of CampaignMember {r['cm_id']}"))
                     if not text:
                         writes[-1].record = {"Id": r["cm_id"], "fieldsToNull": [field]}

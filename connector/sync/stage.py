@@ -18,34 +18,31 @@ def stable_hash(obj: Any) -> str:
 
 
 class Batch:
-    """What one batch has learned so far, stage by stage."""
+    """What one batch has learned so far, stage by stage (Jomablue ids → Salesforce ids, rows to commit)."""
 
     def __init__(self) -> None:
-        self.events: dict[str, dict[str, Any]] = {}
-        self.event_updates: dict[str, dict[str, Any]] = {}
-        self.new_tables: dict[str, dict[str, str]] = {}
-        self.campaign_ids: dict[str, str] = {}
-        self.fresh_campaigns: set[str] = set()
+        self.events: dict[str, dict[str, Any]] = {}             # state rows of the batch's events
+        self.event_updates: dict[str, dict[str, Any]] = {}      # event rows to commit
+        self.new_tables: dict[str, dict[str, str]] = {}         # category tables from event messages
+        self.event_messages: dict[str, list[Work]] = {}         # the event message of each event, if any
+        self.campaign_ids: dict[str, str] = {}                  # event id → Campaign Id
+        self.session_ids: dict[str, str] = {}                   # session id → child Campaign Id
+        self.fresh_campaigns: set[str] = set()                  # created just now: only default statuses
         self.statuses_ok: set[str] = set()
         self.status_errors: dict[str, str] = {}
         self.new_statuses: set[tuple[str, str]] = set()
-        self.session_ids: dict[str, str] = {}
-        self.people: dict[str, PersonResult] = {}
-        self.member_rows: dict[str, dict[str, Any]] = {}
-        self.new_records: dict[str, tuple[str, str]] = {}
-        self._event_works: dict[str, list[Work]] = {}
+        self.people: dict[str, PersonResult] = {}               # person id → matched/created record
+        self.member_rows: dict[str, dict[str, Any]] = {}        # member rows to commit
+        self.new_records: dict[str, tuple[str, str]] = {}       # sessions and captures to commit
         self._tables: dict[str, dict[str, str]] = {}
 
     def table(self, state: Any, event_id: str) -> dict[str, str]:
+        """The event's category table: this batch's event message wins over the stored one."""
         if event_id in self.new_tables:
             return self.new_tables[event_id]
         if event_id not in self._tables:
             self._tables[event_id] = state.categories(event_id)
         return self._tables[event_id]
-
-    def event_works(self, event_id: str) -> list[Work]:
-        return self._event_works.get(event_id, [])
-
 
 
 class Stage:
