@@ -417,7 +417,7 @@ def kinds(d: dict[str, int]) -> str:
 
 def print_people(r: dict[str, Any]) -> None:
     rd = r["repeat_drain"]
-    print(f"\n== people: real pipeline (MemoryQueue → Runner → SyncEngine → gateway → emulator) ==")
+    print("\n== people: real pipeline (MemoryQueue → Runner → SyncEngine → gateway → emulator) ==")
     print(f"  traffic           {r['person_messages']:,} person messages over {r['event_messages']} events "
           f"(events published first): {r['primaries']:,} first sends ({r['seeded_contacts']:,} with "
           f"organisation_uid = a seeded Contact), {r['duplicates']:,} duplicates, {r['stale']:,} stale")
@@ -437,7 +437,7 @@ def print_people(r: dict[str, Any]) -> None:
 
 
 def print_naive(r: dict[str, Any]) -> None:
-    print(f"\n== naive baseline: one single-record call per write, sequential, requests ==")
+    print("\n== naive baseline: one single-record call per write, sequential, requests ==")
     print(f"  traffic           the same generator, N = {r['person_messages']:,} person messages "
           f"+ {r['event_messages']} events")
     print(f"  seconds           {r['seconds']}")

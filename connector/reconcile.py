@@ -102,7 +102,7 @@ async def _fix(gateway: SalesforceGateway, state: Any, drift: list[Drift], cat_f
             d.fixed = r.ok
     if upserts:
         res = await gateway.upsert("CampaignMember", key_field, [r for _, r in upserts], serial=True)
-        for (d, rec), r in zip(upserts, res, strict=True):
+        for (d, _rec), r in zip(upserts, res, strict=True):
             d.fixed = r.ok
             if r.ok and r.id:
                 state.put_member(d.key, cm_id=to18(r.id))

@@ -3,11 +3,10 @@ exactly-once and API-call cost. The real engine against the emulator; no mocks."
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
-from .helpers import Connector, at, members, person
+from .helpers import at, members, person
 
 JID = "acme/event_person/9001"
 EMAIL = "jane.doe@example.com"
