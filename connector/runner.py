@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,12 +59,12 @@ class Runner:
         self._retries_pending = 0
 
     def install_signals(self) -> None:
+        """SIGTERM/SIGINT stop receiving; only the main thread can own signals (tests run others)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-                pass
+            loop.add_signal_handler(sig, self._on_signal, sig)
 
     def _on_signal(self, sig: int) -> None:
         self.log.info("stop_requested", signal=signal.Signals(sig).name)

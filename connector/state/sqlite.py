@@ -87,14 +87,6 @@ class SqliteStateStore:
     def resources(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         return self._rows("resources", "resource_key", keys)
 
-    def put_resource(self, key: str, content_hash: str, generated_at: str) -> None:
-        with self._lock:
-            self.db["resources"].upsert(
-                {"resource_key": key, "content_hash": content_hash, "generated_at": generated_at,
-                 "applied_at": _now()},
-                pk="resource_key",
-            )
-
     def put_resources(self, rows: list[tuple[str, str, str]]) -> None:
         """(resource_key, content_hash, generated_at) for many resources in one statement."""
         now = _now()
@@ -107,17 +99,6 @@ class SqliteStateStore:
     # -- people: Jomablue registration id → Lead/Contact ---------------------------------
     def people(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return self._rows("people", "jomablue_id", jomablue_ids)
-
-    def put_person(self, jomablue_id: str, sobject: str, sf_id: str, rung: str,
-                   organisation_uid: str | None, email: str | None,
-                   record_hash: str | None = None) -> None:
-        with self._lock:
-            self.db["people"].upsert(
-                {"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "rung": rung,
-                 "organisation_uid": organisation_uid, "email": email,
-                 "record_hash": record_hash, "updated_at": _now()},
-                pk="jomablue_id",
-            )
 
     def put_people(self, rows: dict[str, dict[str, Any]]) -> None:
         """Many links in one statement (the engine's commit)."""
@@ -182,15 +163,6 @@ class SqliteStateStore:
         for row in rows:
             row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
         return rows
-
-    def members_of_person_record(self, sf_ids: Iterable[str]) -> list[dict[str, Any]]:
-        ids = sorted(set(sf_ids))
-        out: list[dict[str, Any]] = []
-        with self._lock:
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                out.extend(self.db.query(f"select * from members where person_sf_id in ({marks})", chunk))
-        return out
 
     def put_members(self, rows: dict[str, dict[str, Any]]) -> None:
         """Many member rows in one statement; each row carries every column."""

@@ -29,7 +29,6 @@ class PersonResult:
     rung: str
     converted_from: str | None = None
     record_hash: str | None = None
-    written: bool = False
     organisation_uid: str | None = None   # what the person's messages said, for the stored link
     email: str | None = None
 
@@ -221,10 +220,6 @@ class PeopleStage:
                                                 record_hash=_hash({"o": wr.sobject, "id": to18(wr.result_id), **wr.record}))
                     people[jid][1].detail["match"] = {"rung": "create", "sobject": wr.sobject,
                                                       "id": to18(wr.result_id), "created": bool(wr.created)}
-        for wr in updates:
-            for jid in members_of.get(id(wr), []):
-                if jid in results:
-                    results[jid].written = True
         return results
 
     async def _follow_conversions(self, writes: list[Write], people: dict[str, Any],

@@ -7,7 +7,6 @@ inside one batch is merged before anything is sent: Salesforce would reject both
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -93,10 +92,3 @@ class Writer:
         if row_action(r.code) == "retry":
             for work in w.works:
                 work.retry(f"{w.label}: Salesforce {r.code} after retries")
-
-
-def by_group(writes: Iterable[Write]) -> dict[tuple[str, str], list[Write]]:
-    groups: dict[tuple[str, str], list[Write]] = defaultdict(list)
-    for w in writes:
-        groups[(w.sobject, w.op)].append(w)
-    return groups
