@@ -116,3 +116,22 @@ def test_dry_run_writes_and_deletes_nothing(tmp_path, emu, aws):
     assert {p["sobject"] for p in planned} >= {"Campaign", "Lead", "CampaignMember"}
     assert emu.org.records("Lead") == [] and emu.org.records("Campaign") == []
     assert aws.depth() == 2
+
+
+def test_emulator_command_serves_https_with_its_own_ca(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import requests
+
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "emulator", "--port", "0", "--cert-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = proc.stdout.readline().split(" at ", 1)[1].strip()
+        ca = proc.stdout.readline().split(":", 1)[1].strip()
+        versions = requests.get(f"{url}/services/data/", verify=ca, timeout=10).json()
+        assert any(v["version"] == "62.0" for v in versions)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
