@@ -186,6 +186,34 @@ class SqliteStateStore:
             else:
                 self.db["members"].insert({"member_key": member_key, **fields, "updated_at": _now()})
 
+    def forget_members(self, member_keys: Iterable[str]) -> None:
+        """Members deleted in Salesforce: the next write creates them again (upsert, not update by Id)."""
+        keys = sorted(set(member_keys))
+        with self._lock:
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"update members set cm_id = null, record_hash = null where member_key in ({marks})", chunk)
+
+    def forget_campaigns(self, campaign_ids: Iterable[str]) -> None:
+        """Campaigns deleted in Salesforce (and their members with them): rebuild on the next delivery.
+
+        The event's (or session's) link goes, its members lose their Ids, its statuses are no longer
+        known, and the event message counts as not applied, so a re-sent one restores the details.
+        """
+        ids = sorted(set(campaign_ids))
+        with self._lock:
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                events = [r["event_id"] for r in self.db.query(
+                    f"select event_id from events where campaign_id in ({marks})", chunk)]
+                self.db.execute(f"update events set campaign_id = null where campaign_id in ({marks})", chunk)
+                self.db.execute(f"delete from records where sf_id in ({marks})", chunk)
+                self.db.execute(f"update members set cm_id = null, record_hash = null where campaign_id in ({marks})", chunk)
+                self.db.execute(f"delete from campaign_statuses where campaign_id in ({marks})", chunk)
+                if events:
+                    self.db.execute(f"delete from resources where resource_key in ({','.join('?' * len(events))})",
+                                    [f"event:{e}" for e in events])
+
     # -- sessions and other records keyed by Jomablue id ---------------------------------
     def records(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return self._rows("records", "jomablue_id", jomablue_ids)

@@ -154,6 +154,8 @@ class SyncEngine:
                 if p.converted_from:
                     self.state.relink_person_records(p.converted_from, p.sobject, p.sf_id)
             self.state.put_members(b.member_rows)
+            self.state.forget_members(b.gone_members)
+            self.state.forget_campaigns(b.gone_campaigns)
             for jid, (obj, sf_id) in b.new_records.items():
                 self.state.put_record(jid, obj, sf_id)
             done = [w for w in live if w.ok]

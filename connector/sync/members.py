@@ -190,13 +190,36 @@ class MemberStage(Stage):
             await self._adopt(adopt)
         for x in upserts + updates:
             if x.error:
-                self._settle(x)
+                if not self._heal(x):
+                    self._settle(x)
                 continue
             row = plans[x.key].row
             row["cm_id"] = to18(x.result_id) if x.result_id else row.get("cm_id")
             b.member_rows[x.key] = dict(row)
             for w in x.works:
                 w.detail["member"] = {"key": x.key, "status": row["status"], "id": row["cm_id"]}
+
+    def _heal(self, x: Write) -> bool:
+        """Records deleted in Salesforce behind our back: forget them and retry the message.
+
+        A member updated by Id that is gone, or a Campaign that is gone (its members went with it),
+        is created again on the next delivery instead of quarantining every message of the event.
+        """
+        code, _msg, fields = x.error or ("", "", ())
+        if code not in ("ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"):
+            return False
+        if x.op == "update":
+            self.b.gone_members.add(x.key)
+            reason = f"{x.label} was deleted in Salesforce; it is created again on the next delivery"
+        elif "CampaignId" in fields and x.record.get("CampaignId"):
+            self.b.gone_campaigns.add(x.record["CampaignId"])
+            reason = (f"Campaign {x.record['CampaignId']} no longer exists in Salesforce; it is created "
+                      "again on the next delivery")
+        else:
+            return False
+        for w in x.works:
+            w.retry(reason)
+        return True
 
     async def _adopt(self, writes: list[Write]) -> None:
         """A member made outside the connector: take it over instead of failing."""

@@ -34,6 +34,8 @@ class Batch:
         self.people: dict[str, PersonResult] = {}               # person id → matched/created record
         self.member_rows: dict[str, dict[str, Any]] = {}        # member rows to commit
         self.new_records: dict[str, tuple[str, str]] = {}       # sessions and captures to commit
+        self.gone_campaigns: set[str] = set()                   # deleted in Salesforce: forget them
+        self.gone_members: set[str] = set()
         self._tables: dict[str, dict[str, str]] = {}
 
     def table(self, state: Any, event_id: str) -> dict[str, str]:
