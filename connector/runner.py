@@ -18,7 +18,7 @@ from typing import Any
 
 from connector import logs
 from connector.config import SqsConfig
-from connector.errors import FatalError, StopRun, TransientError
+from connector.errors import BudgetExhausted, FatalError, StopRun, TransientError
 from connector.queue import Queue
 from connector.sync.engine import SyncEngine
 from connector.sync.model import Inbound, Outcome
@@ -53,6 +53,9 @@ class Runner:
         self.max_seconds = max_seconds
         self.config_path = config_path
         self.on_batch = on_batch   # progress display (the demo)
+        # Without --drain the connector is a service: it waits out an outage or a spent budget.
+        self.outage_pause_seconds = 60.0
+        self.budget_pause_seconds = 900.0
         self.stop = asyncio.Event()
         self.log = logs.get()
         self.result = RunResult(EXIT_OK)
@@ -128,16 +131,16 @@ class Runner:
     async def run(self) -> RunResult:
         started = time.monotonic()
         received = 0
-        try:
-            while not self.stop.is_set():
-                if self.max_seconds is not None and time.monotonic() - started >= self.max_seconds:
-                    break
-                if self.max_messages is not None and received >= self.max_messages:
-                    break
+        while not self.stop.is_set():
+            if self.max_seconds is not None and time.monotonic() - started >= self.max_seconds:
+                break
+            if self.max_messages is not None and received >= self.max_messages:
+                break
+            budget = self.sqs.batch_messages
+            if self.max_messages is not None:
+                budget = min(budget, self.max_messages - received)
+            try:
                 self.engine.gateway.guard.check()
-                budget = self.sqs.batch_messages
-                if self.max_messages is not None:
-                    budget = min(budget, self.max_messages - received)
                 batch = await self._gather(budget)
                 if self.stop.is_set():
                     await self._release(batch)
@@ -148,10 +151,14 @@ class Runner:
                     continue
                 received += len(batch)
                 await self._process(batch)
-        except StopRun as exc:
-            self.result.exit_code, self.result.reason = EXIT_STOPPED, str(exc)
-        except FatalError as exc:
-            self.result.exit_code, self.result.reason = EXIT_FATAL, str(exc)
+            except StopRun as exc:
+                if self.drain:
+                    self.result.exit_code, self.result.reason = EXIT_STOPPED, str(exc)
+                    break
+                await self._pause(exc)      # a long-running service waits instead of exiting
+            except FatalError as exc:
+                self.result.exit_code, self.result.reason = EXIT_FATAL, str(exc)
+                break
         if self.result.exit_code == EXIT_OK and self.drain and self._retries_pending:
             self.result.exit_code = EXIT_STOPPED
             self.result.reason = f"{self._retries_pending} messages left in the queue to retry"
@@ -159,6 +166,21 @@ class Runner:
         self.result.notes = self.engine.notes
         self.result.api_calls = self.engine.gateway.stats.calls
         return self.result
+
+    async def _pause(self, exc: StopRun) -> None:
+        """Salesforce down or the budget spent: wait (interruptibly), then look again."""
+        seconds = self.budget_pause_seconds if isinstance(exc, BudgetExhausted) else self.outage_pause_seconds
+        self.log.warning("paused", reason=str(exc), seconds=seconds)
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+        if isinstance(exc, BudgetExhausted) and not self.stop.is_set():
+            try:
+                # One call that is allowed past the guard: has the rolling 24 h usage come down?
+                await self.engine.gateway.limits(bypass_guard=True)
+            except StopRun as again:
+                self.log.warning("still_paused", reason=str(again))
 
     async def _process(self, batch: list[Inbound]) -> None:
         beat = asyncio.create_task(self._heartbeat([m.handle for m in batch]))

@@ -230,11 +230,15 @@ class SalesforceGateway:
             self.guard.observe(int(usage.used), int(usage.total))
         return result
 
-    async def call(self, kind: str, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call through the limiter, the cap, the budget guard and the retry policy."""
+    async def call(self, kind: str, method: str, path: str, *, bypass_guard: bool = False, **kwargs: Any) -> Any:
+        """One API call through the limiter, the cap, the budget guard and the retry policy.
+
+        `bypass_guard` is for the one call that asks whether the budget has come back (/limits).
+        """
         self._ensure_async_primitives()
         assert self._limiter is not None and self._sem is not None
-        self.guard.check()
+        if not bypass_guard:
+            self.guard.check()
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientError),
             wait=wait_random_exponential(multiplier=self.retry_base_wait, max=self.retry_max_wait),
@@ -310,8 +314,8 @@ class SalesforceGateway:
                 return None
             raise
 
-    async def limits(self) -> dict[str, Any]:
-        result = await self.call("limits", "GET", "limits/")
+    async def limits(self, bypass_guard: bool = False) -> dict[str, Any]:
+        result = await self.call("limits", "GET", "limits/", bypass_guard=bypass_guard)
         daily = (result or {}).get("DailyApiRequests") or {}
         if daily.get("Max"):
             self.guard.observe(int(daily["Max"]) - int(daily.get("Remaining", 0)), int(daily["Max"]))
