@@ -25,6 +25,7 @@ from connector.sync.model import Inbound, Outcome
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG, EXIT_STOPPED = 0, 1, 2, 75
 RETRY_BACKOFF_SECONDS = 30
+PROGRESS_LOG_SECONDS = 60
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Runner:
         self.config_path = config_path
         self.on_batch = on_batch   # progress display (the demo)
         # Without --drain the connector is a service: it waits out an outage or a spent budget.
+        self._last_progress = time.monotonic()
         self.outage_pause_seconds = 60.0
         self.budget_pause_seconds = 900.0
         self.stop = asyncio.Event()
@@ -87,7 +89,11 @@ class Runner:
         batch = list(first)
         while len(batch) < budget and len(first) == 10 and not self.stop.is_set():
             want = min(self.sqs.parallel_receives, -(-(budget - len(batch)) // 10))
-            rounds = await asyncio.gather(*(self._receive(min(10, budget - len(batch)), 0) for _ in range(want)))
+            # A short poll (wait 0) samples only some SQS servers and can come back thin while the
+            # backlog is large; a 1 s long poll asks them all and costs little when the queue is dry.
+            follow_wait = min(1, self.sqs.wait_seconds)
+            rounds = await asyncio.gather(*(self._receive(min(10, budget - len(batch)), follow_wait)
+                                            for _ in range(want)))
             got = [m for r in rounds for m in r]
             batch.extend(got)
             if sum(len(r) for r in rounds) < 10 * want:
@@ -210,3 +216,8 @@ class Runner:
             self._log_outcome(ib, o)
         if self.on_batch:
             self.on_batch(self.result.counts)
+        if time.monotonic() - self._last_progress >= PROGRESS_LOG_SECONDS:
+            # A long-running service says how it is doing every minute, not only at the end.
+            self._last_progress = time.monotonic()
+            self.log.info("progress", counts=dict(self.result.counts), api_calls=self.engine.gateway.stats.calls,
+                          api_usage=f"{self.engine.gateway.guard.used}/{self.engine.gateway.guard.max}")
