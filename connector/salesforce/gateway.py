@@ -60,8 +60,25 @@ class RowResult:
             return cls(True, item.get("id"), item.get("created"))
         errs = item.get("errors") or [{}]
         first = errs[0]
+        message = first.get("message", "")
+        matches = _duplicate_matches(first)
+        if matches:
+            # A duplicate rule blocked the save: name the records it matched, so an admin can
+            # merge them or set the person's organisation_uid, then replay.
+            message = f"{message} (matches {', '.join(matches)})"
         return cls(False, item.get("id"), None, first.get("statusCode") or first.get("errorCode"),
-                   first.get("message", ""), tuple(first.get("fields") or ()))
+                   message, tuple(first.get("fields") or ()))
+
+
+def _duplicate_matches(error: dict[str, Any]) -> list[str]:
+    """Record ids in a DUPLICATES_DETECTED error's duplicateResult."""
+    ids: list[str] = []
+    for result in (error.get("duplicateResult") or {}).get("matchResults") or []:
+        for match in result.get("matchRecords") or []:
+            rid = (match.get("record") or {}).get("Id")
+            if rid and rid not in ids:
+                ids.append(rid)
+    return ids
 
 
 class PinnedSession(requests.Session):

@@ -181,3 +181,15 @@ def test_token_repr_never_shows_the_token():
     from connector.salesforce.auth import Token
 
     assert "sekrit" not in repr(Token("sekrit", BASE))
+
+
+def test_a_duplicate_rule_names_the_records_it_matched():
+    from connector.salesforce.gateway import RowResult
+
+    r = RowResult.from_json({"id": None, "success": False, "errors": [{
+        "statusCode": "DUPLICATES_DETECTED", "message": "Use one of these records?", "fields": [],
+        "duplicateResult": {"allowSave": False, "duplicateRule": "Standard_Lead_Duplicate_Rule",
+                            "matchResults": [{"entityType": "Lead", "matchRecords": [
+                                {"record": {"Id": "00Q000000000001AAA"}}, {"record": {"Id": "00Q000000000002AAA"}}]}]}}]})
+    assert r.code == "DUPLICATES_DETECTED"
+    assert r.message == "Use one of these records? (matches 00Q000000000001AAA, 00Q000000000002AAA)"
