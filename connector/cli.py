@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         wired = wire(cfg, dry_run=dry_run)
     except ConfigError as exc:
         _config_errors(exc)
+    except (OSError, sqlite3.Error) as exc:
+        click.echo(f"fatal: cannot open the state store at {cfg.state.path}: {exc}", err=True)
+        sys.exit(1)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
     run_id = wired.state.start_run()
@@ -93,6 +97,8 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     wired.state.finish_run(run_id, result.exit_code, summary)
     for note in result.notes:
         click.echo(note, err=True)
+    if result.reason:
+        click.echo(f"stopped: {result.reason}", err=True)
     sys.exit(result.exit_code)
 
 

@@ -135,3 +135,21 @@ def test_emulator_command_serves_https_with_its_own_ca(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_an_unwritable_state_path_is_a_clear_fatal_error(tmp_path, emu, aws):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x", encoding="utf-8")
+    cfg = write_config(tmp_path, emu, aws, state__path=str(blocker / "connector.db"))
+    res = run_cli("run", "--config", str(cfg), "--drain")
+    assert res.returncode == 1
+    assert "cannot open the state store" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_refused_credentials_exit_1_with_the_reason_and_keep_the_messages(tmp_path, emu, aws):
+    cfg = write_config(tmp_path, emu, aws)
+    aws.publish(sample("person"))
+    res = run_cli("run", "--config", str(cfg), "--drain", env={"SF_CLIENT_SECRET": "wrong-secret-123"})
+    assert res.returncode == 1
+    assert "invalid_client" in res.stderr and "wrong-secret-123" not in res.stderr
+    assert aws.depth() == 1
