@@ -91,12 +91,17 @@ class PeopleStage:
                 matches[jid] = resolve(ref, lookups, links.get(jid), org_field=self.m.organisation_uid_field,
                                        use_email=self.m.email, create_as=self.m.create_as)
             except AmbiguousMatch as exc:
-                w.fail(exc.reason, "identifiers.email")
-                w.detail["candidates"] = exc.candidates
+                for x in self._works(jid):      # every message of the batch about this person
+                    x.fail(exc.reason, "identifiers.email")
+                    x.detail["candidates"] = exc.candidates
         results = await self._write(people, matches, links, lookups)
         for jid, res in results.items():
             res.organisation_uid, res.email = people[jid][0].organisation_uid, people[jid][0].email
         return results
+
+    def _works(self, jid: str) -> list[Work]:
+        """Every message of this batch about the person: they succeed or fail together."""
+        return [w for w, _pm in self.sources.get(jid, [])]
 
     def _record(self, jid: str, sobject: str, mode: str, current: Any) -> dict[str, Any]:
         """The person's record from every message of the batch about them, the newest winning."""
@@ -157,16 +162,17 @@ class PeopleStage:
                 h = _hash({"o": match.sobject, "id": match.sf_id, **record})
                 link = links.get(jid) or {}
                 results[jid] = PersonResult(match.sobject, match.sf_id, match.rung, match.converted_from, h)
-                w.detail["match"] = {"rung": match.rung, "sobject": match.sobject, "id": match.sf_id}
+                for x in self._works(jid):
+                    x.detail["match"] = {"rung": match.rung, "sobject": match.sobject, "id": match.sf_id}
                 if link.get("record_hash") == h or not record:
                     continue   # Salesforce already holds exactly this: no call
                 if match.sf_id in update_by_id:   # two registrations of one record: one write
                     wr = update_by_id[match.sf_id]
                     wr.record.update(record)
-                    wr.works.append(w)
+                    wr.works.extend(self._works(jid))
                     members_of[id(wr)].append(jid)
                     continue
-                wr = Write(match.sobject, "update", {"Id": match.sf_id, **record}, [w], key=jid,
+                wr = Write(match.sobject, "update", {"Id": match.sf_id, **record}, self._works(jid), key=jid,
                            label=f"{match.sobject} {match.sf_id} for {jid}")
                 update_by_id[match.sf_id] = wr
                 updates.append(wr)
@@ -175,14 +181,13 @@ class PeopleStage:
                 record = self._record(jid, rec_map.object, "upsert", None)
                 gk = create_group_key(ref, self.m.email)
                 if gk in creates:    # the same human twice in one batch: one record
-                    creates[gk].works.append(w)
+                    creates[gk].works.extend(self._works(jid))
                     members_of[id(creates[gk])].append(jid)
                     continue
-                wr = Write(rec_map.object, "upsert", record, [w], key=jid,
+                wr = Write(rec_map.object, "upsert", record, self._works(jid), key=jid,
                            label=f"new {rec_map.object} for {jid}")
                 creates[gk] = wr
                 members_of[id(wr)] = [jid]
-                w.detail["match"] = {"rung": "create", "sobject": rec_map.object}
         ext_of = {}
         for wr in creates.values():
             pm = people[wr.key][2]
@@ -215,11 +220,11 @@ class PeopleStage:
                 continue
             if wr.result_id and wr.op == "upsert":
                 for jid in members_of.get(id(wr), []):
-                    ref = people[jid][0]
                     results[jid] = PersonResult(wr.sobject, to18(wr.result_id), "create",
                                                 record_hash=_hash({"o": wr.sobject, "id": to18(wr.result_id), **wr.record}))
-                    people[jid][1].detail["match"] = {"rung": "create", "sobject": wr.sobject,
-                                                      "id": to18(wr.result_id), "created": bool(wr.created)}
+                    for x in self._works(jid):
+                        x.detail["match"] = {"rung": "create", "sobject": wr.sobject,
+                                             "id": to18(wr.result_id), "created": bool(wr.created)}
         return results
 
     async def _follow_conversions(self, writes: list[Write], people: dict[str, Any],
@@ -254,7 +259,7 @@ class PeopleStage:
                 results[jid] = PersonResult("Contact", contact_id, "converted", lead_id)
                 work.detail["match"] = {"rung": "converted", "sobject": "Contact", "id": contact_id,
                                         "lead": lead_id}
-                cw = Write("Contact", "update", {"Id": contact_id, **record}, [work], key=jid,
+                cw = Write("Contact", "update", {"Id": contact_id, **record}, self._works(jid), key=jid,
                            label=f"Contact {contact_id} (converted from Lead) for {jid}")
                 contact_writes.append(cw)
                 members_of[id(cw)] = [jid]
