@@ -278,18 +278,26 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--cert-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the CA certificate.")
-def emulator(host: str, port: int, cert_dir: Path | None) -> None:
+@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0), help="Delay added to every API call.")
+@click.option("--fail-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of API calls answered 503 SERVER_UNAVAILABLE.")
+@click.option("--daily-limit", default=100_000, show_default=True, type=click.IntRange(min=1),
+              help="The org's daily API allocation (403 REQUEST_LIMIT_EXCEEDED once used up).")
+def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_rate: float, daily_limit: int) -> None:
     """Run the bundled Salesforce emulator (HTTPS) for local development, until Ctrl-C.
 
     Example:
 
-        connector emulator --port 8443 --cert-dir ./emulator-ca
+        connector emulator --port 8443 --cert-dir ./emulator-ca --latency-ms 50 --fail-rate 0.05
     """
     import time
 
     from connector.emulator import Emulator
 
-    emu = Emulator(host=host, port=port, cert_dir=str(cert_dir) if cert_dir else None).start()
+    emu = Emulator(host=host, port=port, cert_dir=str(cert_dir) if cert_dir else None, daily_limit=daily_limit).start()
+    emu.faults.latency_ms = latency_ms
+    if fail_rate:
+        emu.faults.fail_rate(fail_rate)
     click.echo(f"Salesforce emulator at {emu.url}")
     click.echo(f"  ca_bundle:     {emu.ca_path}")
     click.echo(f"  login_url:     {emu.url}   (method: client_credentials)")

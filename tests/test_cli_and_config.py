@@ -125,13 +125,20 @@ def test_emulator_command_serves_https_with_its_own_ca(tmp_path):
 
     import requests
 
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "emulator", "--port", "0", "--cert-dir", str(tmp_path)],
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "emulator", "--port", "0", "--cert-dir", str(tmp_path),
+                             "--daily-limit", "5000"],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         url = proc.stdout.readline().split(" at ", 1)[1].strip()
         ca = proc.stdout.readline().split(":", 1)[1].strip()
         versions = requests.get(f"{url}/services/data/", verify=ca, timeout=10).json()
         assert any(v["version"] == "62.0" for v in versions)
+        token = requests.post(f"{url}/services/oauth2/token", verify=ca, timeout=10, data={
+            "grant_type": "client_credentials", "client_id": "emulator-client",
+            "client_secret": "emulator-secret"}).json()["access_token"]
+        limits = requests.get(f"{url}/services/data/v62.0/limits/", verify=ca, timeout=10,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert limits.json()["DailyApiRequests"]["Max"] == 5000
     finally:
         proc.terminate()
         proc.wait(timeout=10)
