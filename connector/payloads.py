@@ -153,8 +153,7 @@ class Message:
     @property
     def content_hash(self) -> str:
         """Hash of everything but generated_at: identical republished messages hash the same."""
-        body = {k: v for k, v in self.payload.items() if k != "generated_at"}
-        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return stable_hash({k: v for k, v in self.payload.items() if k != "generated_at"})
 
 
 @dataclass(frozen=True)
@@ -163,6 +162,11 @@ class Unrecognised:
 
     message_key: str
     resource_type: str
+
+
+def stable_hash(obj: Any) -> str:
+    """sha256 of a JSON value with sorted keys: equal content, equal hash, whatever the key order."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def instance_of(jomablue_id: str | None) -> str | None:

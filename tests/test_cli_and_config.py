@@ -6,8 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from jbtest import run_cli, sample, write_config
+
 from connector.cli import main
 from connector.config import load_config
 from connector.errors import ConfigError

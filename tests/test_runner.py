@@ -7,6 +7,7 @@ import asyncio
 import json
 
 from jbtest import sample
+
 from connector.config import Config
 from connector.queue import MemoryQueue
 from connector.runner import Runner

@@ -15,8 +15,15 @@ from typing import Any
 from .compiler import compile_folder
 from .errors import MappingError, Problem
 from .model import (
-    CategorySource, MappingSet, Matching, MembershipMapping, PersonMapping, RecordMapping,
-    ResourceMapping, StatusDef, StatusPolicy,
+    CategorySource,
+    MappingSet,
+    Matching,
+    MembershipMapping,
+    PersonMapping,
+    RecordMapping,
+    ResourceMapping,
+    StatusDef,
+    StatusPolicy,
 )
 from .validate import check_against_org
 

@@ -17,7 +17,12 @@ from .errors import Problems
 from .known_paths import is_known
 from .loader import LineDict, LineList, YamlSyntaxError, load_yaml
 from .model import (
-    FieldRule, MappingSet, MembershipMapping, RecordMapping, ResourceMapping, StatusPolicy,
+    FieldRule,
+    MappingSet,
+    MembershipMapping,
+    RecordMapping,
+    ResourceMapping,
+    StatusPolicy,
     TransformUse,
 )
 from .paths import PathError, compile_path, has_wildcard

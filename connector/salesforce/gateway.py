@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from urllib.parse import urlencode
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from aiolimiter import AsyncLimiter
@@ -33,9 +33,20 @@ from simple_salesforce.exceptions import (
     SalesforceGeneralError,
     SalesforceRefusedRequest,
 )
-from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
-from connector.errors import BudgetExhausted, FatalError, SalesforceUnavailable, TransientError
+from connector.errors import (
+    BudgetExhausted,
+    FatalError,
+    SalesforceUnavailable,
+    TransientError,
+)
 from connector.salesforce.auth import Token, TokenSource
 
 BATCH_LIMIT = 200  # sObject Collections take at most 200 records a call

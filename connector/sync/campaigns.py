@@ -3,7 +3,6 @@ child Campaigns, and the member statuses every Campaign needs before members use
 
 from __future__ import annotations
 
-
 from simple_salesforce import format_soql
 
 from connector.payloads import parse_utc

@@ -17,13 +17,13 @@ from connector.config import InstanceFilter
 from connector.errors import MessageError
 from connector.mapping import MappingSet
 from connector.payloads import Unrecognised, parse_body, parse_utc
+from connector.payloads import stable_hash as _h
 from connector.salesforce.gateway import SalesforceGateway
 from connector.sync.campaigns import CampaignStage
 from connector.sync.members import MemberStage
 from connector.sync.model import Inbound, Outcome, Work
 from connector.sync.people import PeopleStage
 from connector.sync.stage import Batch
-from connector.sync.stage import stable_hash as _h
 from connector.sync.writer import Writer
 
 

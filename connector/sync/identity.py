@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
 from urllib.parse import quote_plus
 
 from simple_salesforce import format_soql

@@ -9,10 +9,11 @@ from typing import Any
 
 from simple_salesforce import format_soql
 
+from connector.payloads import stable_hash as _h
 from connector.sfids import to18
 from connector.sync.model import Work, Write
 from connector.sync.people import PersonResult
-from connector.sync.stage import Stage, stable_hash as _h
+from connector.sync.stage import Stage
 from connector.sync.writer import merge_writes
 
 

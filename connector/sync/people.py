@@ -7,8 +7,6 @@ write failing with CANNOT_UPDATE_CONVERTED_LEAD and re-routed to its Contact in 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +14,17 @@ from simple_salesforce import format_soql
 
 from connector.errors import AmbiguousMatch
 from connector.mapping import MappingSet, PersonMapping
+from connector.payloads import stable_hash
 from connector.sfids import to18
-from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
+from connector.sync.identity import (
+    Lookups,
+    Match,
+    PersonRef,
+    create_group_key,
+    lookup_queries,
+    resolve,
+    sf_person_id,
+)
 from connector.sync.model import Work, Write
 from connector.sync.writer import Writer, merge_writes
 
@@ -39,10 +46,6 @@ class PersonResult:
             "person.lead_id": self.sf_id if self.sobject == "Lead" else None,
             "person.contact_id": self.sf_id if self.sobject == "Contact" else None,
         }
-
-
-def _hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 class PeopleStage:
@@ -86,7 +89,7 @@ class PeopleStage:
         links = self.state.people(people.keys())
         lookups = await self._lookup(people, links)
         matches: dict[str, Match] = {}
-        for jid, (ref, w, _pm) in people.items():
+        for jid, (ref, _w, _pm) in people.items():
             try:
                 matches[jid] = resolve(ref, lookups, links.get(jid), org_field=self.m.organisation_uid_field,
                                        use_email=self.m.email, create_as=self.m.create_as)
@@ -159,7 +162,7 @@ class PeopleStage:
                     # The person was matched away from a record that carries their id (an
                     # organisation_uid corrected): the key is unique, leave it where it is.
                     record.pop(rec_map.upsert_key)
-                h = _hash({"o": match.sobject, "id": match.sf_id, **record})
+                h = stable_hash({"o": match.sobject, "id": match.sf_id, **record})
                 link = links.get(jid) or {}
                 results[jid] = PersonResult(match.sobject, match.sf_id, match.rung, match.converted_from, h)
                 for x in self._works(jid):
@@ -221,7 +224,7 @@ class PeopleStage:
             if wr.result_id and wr.op == "upsert":
                 for jid in members_of.get(id(wr), []):
                     results[jid] = PersonResult(wr.sobject, to18(wr.result_id), "create",
-                                                record_hash=_hash({"o": wr.sobject, "id": to18(wr.result_id), **wr.record}))
+                                                record_hash=stable_hash({"o": wr.sobject, "id": to18(wr.result_id), **wr.record}))
                     for x in self._works(jid):
                         x.detail["match"] = {"rung": "create", "sobject": wr.sobject,
                                              "id": to18(wr.result_id), "created": bool(wr.created)}

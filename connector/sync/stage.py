@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from connector.mapping import MappingSet, ResourceMapping
@@ -11,10 +9,6 @@ from connector.salesforce.gateway import SalesforceGateway
 from connector.sync.model import Work, Write
 from connector.sync.people import PersonResult
 from connector.sync.writer import Writer
-
-
-def stable_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 class Batch:

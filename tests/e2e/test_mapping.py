@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from jbtest import run_cli, sample, write_config
 
 import connector
-from jbtest import run_cli, sample, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from jbtest import log_lines, run_cli, sample, write_config
 
 pytestmark = pytest.mark.e2e

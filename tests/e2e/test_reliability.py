@@ -15,7 +15,6 @@ import time
 from collections import Counter
 
 import pytest
-
 from jbtest import AWS_ENV, Aws, log_lines, run_cli, sample, write_config
 
 pytestmark = pytest.mark.e2e

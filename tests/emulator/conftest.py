@@ -6,8 +6,6 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-
-
 # The `emu` fixture (a fresh org per test on one shared server) comes from tests/conftest.py.
 
 

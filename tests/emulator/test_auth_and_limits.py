@@ -11,7 +11,6 @@ import requests
 from simple_salesforce.exceptions import SalesforceRefusedRequest
 
 
-
 def token_request(emu, **kw):
     return requests.post(f"{emu.url}/services/oauth2/token", verify=emu.ca_path, **kw)
 

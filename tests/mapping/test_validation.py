@@ -9,7 +9,11 @@ import pytest
 
 from connector import sf_schema
 from connector.mapping import (
-    MappingError, Problem, default_mapping_folder, load_mapping_set, validate_mapping_folder,
+    MappingError,
+    Problem,
+    default_mapping_folder,
+    load_mapping_set,
+    validate_mapping_folder,
 )
 
 from .helpers import HERE, describe_from_schema

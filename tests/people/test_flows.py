@@ -3,7 +3,6 @@ exactly-once and API-call cost. The real engine against the emulator; no mocks."
 
 from __future__ import annotations
 
-
 import pytest
 
 from .helpers import at, members, person
