@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test venv bench lint clean
+.PHONY: demo test venv bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/connector demo
 
 test: $(STAMP)
+	$(BIN)/ruff check connector tests bench
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
