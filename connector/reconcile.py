@@ -19,6 +19,7 @@ from simple_salesforce import format_soql
 from connector.mapping import MappingSet
 from connector.salesforce.gateway import SalesforceGateway
 from connector.sfids import to18
+from connector.state.base import StateStore
 
 
 @dataclass
@@ -32,10 +33,9 @@ class Drift:
     fixed: bool = False
 
 
-async def reconcile(gateway: SalesforceGateway, state: Any, mappings: MappingSet,
+async def reconcile(gateway: SalesforceGateway, state: StateStore, mappings: MappingSet,
                     event_id: str | None = None, fix: bool = False) -> dict[str, Any]:
-    rows = list(state.db.query("select * from events" + (" where event_id = ?" if event_id else ""),
-                               [event_id] if event_id else []))
+    rows = state.all_events(event_id)
     mm = mappings.for_type("person").membership if mappings.for_type("person") else None
     cat_field = mm.field_for_ref("categories.names") if mm else None
     key_field = mm.upsert_key if mm else "Jomablue_Id__c"
@@ -79,7 +79,7 @@ async def reconcile(gateway: SalesforceGateway, state: Any, mappings: MappingSet
             "unfixed": sum(1 for d in drift if not d.fixed)}
 
 
-async def _fix(gateway: SalesforceGateway, state: Any, drift: list[Drift], cat_field: str | None,
+async def _fix(gateway: SalesforceGateway, state: StateStore, drift: list[Drift], cat_field: str | None,
                key_field: str) -> None:
     members = state.members({d.key for d in drift})
     updates, upserts = [], []

@@ -47,3 +47,17 @@ def test_members_round_trip_category_ids(tmp_path):
                               "category_ids": ["acme/category/9"], "categories_text": "VIP", "record_hash": "h"}})
     assert store.members(["k1"])["k1"]["category_ids"] == ["acme/category/9"]
     assert [m["member_key"] for m in store.members_of_event("e")] == ["k1"]
+
+
+def test_the_sqlite_store_implements_the_port(tmp_path):
+    import inspect
+
+    from connector.state import SqliteStateStore, StateStore
+
+    wanted = {n for n, _ in inspect.getmembers(StateStore, inspect.isfunction) if not n.startswith("_")}
+    missing = {n for n in wanted if not callable(getattr(SqliteStateStore, n, None))}
+    assert not missing
+    for name in wanted:     # same parameter names, so callers can use keywords against any backend
+        want = list(inspect.signature(getattr(StateStore, name)).parameters)
+        have = list(inspect.signature(getattr(SqliteStateStore, name)).parameters)
+        assert want == have, name

@@ -2,7 +2,7 @@
 
 Writes that belong together go inside :meth:`SqliteStateStore.atomic`; the sync engine commits
 one batch's links, hashes and outcomes in one transaction, and only then deletes the messages
-from SQS. Another backend implements the same methods (see :class:`connector.state.base.StateStore`).
+from SQS. Another backend implements the same Protocol (:class:`connector.state.base.StateStore`).
 """
 
 from __future__ import annotations
@@ -123,6 +123,12 @@ class SqliteStateStore:
         for row in rows.values():
             row["metadata"] = json.loads(row["metadata"]) if row.get("metadata") else None
         return rows
+
+    def all_events(self, event_id: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if event_id is None:
+                return list(self.db.query("select * from events order by event_id"))
+            return list(self.db.query("select * from events where event_id = ?", [event_id]))
 
     def put_event(self, event_id: str, **fields: Any) -> None:
         if "metadata" in fields and fields["metadata"] is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from typing import Any
 
 from connector.config import InstanceFilter
 from connector.errors import MessageError
@@ -19,6 +18,7 @@ from connector.mapping import MappingSet
 from connector.payloads import Unrecognised, parse_body, parse_utc
 from connector.payloads import stable_hash as _h
 from connector.salesforce.gateway import SalesforceGateway
+from connector.state.base import StateStore
 from connector.sync.campaigns import CampaignStage
 from connector.sync.members import MemberStage
 from connector.sync.model import Inbound, Outcome, Work
@@ -28,7 +28,7 @@ from connector.sync.writer import Writer
 
 
 class SyncEngine:
-    def __init__(self, gateway: SalesforceGateway, state: Any, mappings: MappingSet, *,
+    def __init__(self, gateway: SalesforceGateway, state: StateStore, mappings: MappingSet, *,
                  instances: InstanceFilter | None = None, allowed_topic_arns: list[str] | None = None,
                  dry_run: bool = False) -> None:
         self.gateway = gateway

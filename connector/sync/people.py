@@ -16,6 +16,7 @@ from connector.errors import AmbiguousMatch
 from connector.mapping import MappingSet, PersonMapping
 from connector.payloads import stable_hash
 from connector.sfids import to18
+from connector.state.base import StateStore
 from connector.sync.identity import (
     Lookups,
     Match,
@@ -49,7 +50,7 @@ class PersonResult:
 
 
 class PeopleStage:
-    def __init__(self, mappings: MappingSet, writer: Writer, state: Any) -> None:
+    def __init__(self, mappings: MappingSet, writer: Writer, state: StateStore) -> None:
         self.mappings = mappings
         self.writer = writer
         self.state = state

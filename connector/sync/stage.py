@@ -6,6 +6,7 @@ from typing import Any
 
 from connector.mapping import MappingSet, ResourceMapping
 from connector.salesforce.gateway import SalesforceGateway
+from connector.state.base import StateStore
 from connector.sync.model import Work, Write
 from connector.sync.people import PersonResult
 from connector.sync.writer import Writer
@@ -44,7 +45,7 @@ class Batch:
 class Stage:
     """A step of the engine; stages talk to each other only through the Batch."""
 
-    def __init__(self, *, gateway: SalesforceGateway, writer: Writer, state: Any, mappings: MappingSet,
+    def __init__(self, *, gateway: SalesforceGateway, writer: Writer, state: StateStore, mappings: MappingSet,
                  batch: Batch, notes: list[str], dry_run: bool = False) -> None:
         self.gateway = gateway
         self.writer = writer
