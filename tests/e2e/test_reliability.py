@@ -52,6 +52,15 @@ def _assert_exactly_once(emu, ids: set[str]) -> None:
     assert len(emu.org.records("Campaign")) == 1
 
 
+def _drain_to_the_end(cfg, emu, aws, ids: set[str]):
+    """A --drain run that must sync everything: exit 0, empty queue, each person exactly once."""
+    res = run_cli("run", "--config", str(cfg), "--drain")
+    assert res.returncode == 0, res.stderr
+    assert aws.depth() == 0
+    _assert_exactly_once(emu, ids)
+    return res
+
+
 def _outcomes(stderr: str) -> Counter[str]:
     return Counter(line["outcome"] for line in log_lines(stderr) if line.get("event") == "message")
 
@@ -83,20 +92,14 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(tmp_path, emu, aws):
     assert aws.depth() > 0
     emu.faults.latency_ms = 0
     _wait_visible(aws)
-    res = run_cli("run", "--config", str(cfg), "--drain")
-    assert res.returncode == 0, res.stderr
-    assert aws.depth() == 0
-    _assert_exactly_once(emu, ids)
+    _drain_to_the_end(cfg, emu, aws, ids)
 
 
 def test_short_503_storm_only_delays(tmp_path, emu, aws):
     ids = _publish_people(aws, 5)
     cfg = write_config(tmp_path, emu, aws)
     emu.faults.fail_next(4, 503)
-    res = run_cli("run", "--config", str(cfg), "--drain")
-    assert res.returncode == 0, res.stderr
-    assert aws.depth() == 0
-    _assert_exactly_once(emu, ids)
+    res = _drain_to_the_end(cfg, emu, aws, ids)
     assert _outcomes(res.stderr)["synced"] == 6
 
 
@@ -141,10 +144,7 @@ def test_budget_guard_stops_with_messages_queued_and_duplicates_nothing(tmp_path
     with db:
         db.execute("update api_usage set seen_at = '2000-01-01T00:00:00+00:00'")
     db.close()
-    res = run_cli("run", "--config", str(cfg), "--drain")
-    assert res.returncode == 0, res.stderr
-    assert aws.depth() == 0
-    _assert_exactly_once(emu, ids)
+    res = _drain_to_the_end(cfg, emu, aws, ids)
 
 
 def test_token_expiry_mid_run_with_client_credentials(tmp_path, emu, aws):
@@ -182,10 +182,7 @@ def test_sigterm_without_drain_exits_0_and_releases_messages(tmp_path, emu, aws)
     a = aws.sqs.get_queue_attributes(QueueUrl=aws.queue_url,
                                      AttributeNames=["ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     assert int(a["ApproximateNumberOfMessagesNotVisible"]) == 0
-    res = run_cli("run", "--config", str(cfg), "--drain")
-    assert res.returncode == 0, res.stderr
-    assert aws.depth() == 0
-    _assert_exactly_once(emu, ids)
+    _drain_to_the_end(cfg, emu, aws, ids)
 
 
 def test_raw_message_delivery_works_the_same(tmp_path, emu, moto_endpoint):
@@ -193,10 +190,7 @@ def test_raw_message_delivery_works_the_same(tmp_path, emu, moto_endpoint):
     ids = _publish_people(aws, 3)
     aws.publish(_person(0))      # a redelivery, raw
     cfg = write_config(tmp_path, emu, aws)
-    res = run_cli("run", "--config", str(cfg), "--drain")
-    assert res.returncode == 0, res.stderr
-    assert aws.depth() == 0
-    _assert_exactly_once(emu, ids)
+    res = _drain_to_the_end(cfg, emu, aws, ids)
     assert _outcomes(res.stderr) == Counter(synced=4, skipped=1)
 
 
