@@ -13,9 +13,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
 
 from connector.errors import MessageError
 
@@ -42,19 +42,22 @@ def parse_utc(value: str) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
+def _nonblank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be empty")
+    return v.strip()
+
+
+NonBlank = Annotated[str, AfterValidator(_nonblank)]
+FlexBool = Annotated[bool | None, BeforeValidator(_flex_bool)]
+
+
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
 class _Ids(_Open):
-    id: str
-
-    @field_validator("id")
-    @classmethod
-    def _nonblank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be empty")
-        return v.strip()
+    id: NonBlank
 
 
 class _EventContext(_Open):
@@ -64,25 +67,16 @@ class _EventContext(_Open):
 
 
 class _PersonContext(_EventContext):
-    person_id: str
-
-    @field_validator("person_id")
-    @classmethod
-    def _nonblank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be empty")
-        return v.strip()
+    person_id: NonBlank
 
 
 class _PersonData(_Open):
-    cancelled: bool | None = None
-    checked_in: bool | None = None
-    _b = field_validator("cancelled", "checked_in", mode="before")(classmethod(lambda cls, v: _flex_bool(v)))
+    cancelled: FlexBool = None
+    checked_in: FlexBool = None
 
 
 class _SessionData(_Open):
-    attended: bool | None = None
-    _b = field_validator("attended", mode="before")(classmethod(lambda cls, v: _flex_bool(v)))
+    attended: FlexBool = None
 
 
 class _SessionIds(_Ids):

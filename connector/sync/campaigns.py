@@ -58,12 +58,19 @@ class CampaignStage(Stage):
                                     label=f"Campaign {ev['campaign_id']} metadata for event {eid}")
                 b.event_updates[eid] = {"metadata": ctx.get("event_metadata"),
                                         "metadata_at": w.msg.generated_at.isoformat()}
-        ups = [x for x in writes.values() if x.op == "upsert"]
-        key_field = self.mappings.for_type("event").campaign.upsert_key if self.mappings.for_type("event") else "Jomablue_Id__c"
-        for x in ups:
-            if not x.record.get(key_field):
+        # Each Campaign is upserted on the key its own mapping names (event.yaml, or the file whose
+        # placeholder it is); usually one key, so usually one call.
+        by_key: dict[str, list[Write]] = {}
+        for x in writes.values():
+            if x.op != "upsert":
+                continue
+            key_field = self._rm(x.works[0]).campaign.upsert_key
+            if x.record.get(key_field):
+                by_key.setdefault(key_field, []).append(x)
+            else:
                 x.fail_all("MAPPING", f"the upsert key {key_field} has no value", (key_field,))
-        await self.writer.send([x for x in ups if not x.error], key_field)
+        for key_field, group in by_key.items():
+            await self.writer.send(group, key_field)
         await self.writer.send([x for x in writes.values() if x.op == "update"])
         for eid, x in writes.items():
             if x.error:
@@ -80,14 +87,15 @@ class CampaignStage(Stage):
             if ev.get("campaign_id"):
                 b.campaign_ids.setdefault(eid, ev["campaign_id"])
 
-    async def _statuses(self, extra: set[str] | None = None) -> None:
+    async def _statuses(self, campaign_ids: set[str]) -> None:
         """Every campaign members go to has the mapping's statuses, created once."""
         b = self.b
-        cids = {c for c in (extra or set(b.campaign_ids.values())) if c and c not in b.statuses_ok}
-        if not cids or not [s.label for s in self.mappings.statuses]:
+        labels = [s.label for s in self.mappings.statuses]
+        cids = {c for c in campaign_ids if c and c not in b.statuses_ok}
+        if not cids or not labels:
             return
         have = self.state.campaign_statuses(cids)
-        need = {c for c in cids if any((c, lbl) not in have for lbl in [s.label for s in self.mappings.statuses])}
+        need = {c for c in cids if any((c, label) not in have for label in labels)}
         existing: set[tuple[str, str]] = set(have)
         unknown = sorted(c for c in need if c not in b.fresh_campaigns)
         for i in range(0, len(unknown), 200):
@@ -116,30 +124,26 @@ class CampaignStage(Stage):
 
     async def _sessions(self, works: list[Work]) -> None:
         b = self.b
-        sids = {(self._rm(w).session_campaign.upsert_value(w.msg.payload, {}) or "") for w in works
-                if self._rm(w).session_campaign}
-        known = self.state.records(sids)
+        rm = self.mappings.for_type("session_participation")
+        sc = rm.session_campaign if rm else None
+        if sc is None or not works:
+            return
+        known = self.state.records({sc.upsert_value(w.msg.payload, {}) or "" for w in works})
         writes: dict[str, Write] = {}
         for w in works:
-            sc = self._rm(w).session_campaign
-            if sc is None:
-                continue
             parent = b.campaign_ids.get(w.msg.event_id)
             refs = {"campaign.id": parent, "event.timezone": (b.events.get(w.msg.event_id) or {}).get("timezone")}
             sid = sc.upsert_value(w.msg.payload, refs)
             if not sid:
                 w.fail("no session id in the message", "identifiers.session_id")
-                continue
-            if sid in known:
+            elif sid in known:
                 b.session_ids[sid] = known[sid]["sf_id"]
-                continue
-            if sid in writes:
+            elif sid in writes:
                 writes[sid].works.append(w)
-                continue
-            writes[sid] = Write("Campaign", "upsert", sc.build(w.msg.payload, refs, mode="upsert"), [w],
-                                key=sid, label=f"session Campaign for {sid}")
-        await self.writer.send(list(writes.values()), "Jomablue_Id__c" if not writes else
-                               self._rm(next(iter(writes.values())).works[0]).session_campaign.upsert_key)
+            else:
+                writes[sid] = Write("Campaign", "upsert", sc.build(w.msg.payload, refs, mode="upsert"), [w],
+                                    key=sid, label=f"session Campaign for {sid}")
+        await self.writer.send(list(writes.values()), sc.upsert_key)
         for sid, x in writes.items():
             if x.error:
                 self._settle(x)

@@ -123,7 +123,7 @@ def _follow(rec: Mapping[str, Any], lookups: Lookups, rung: str) -> Match | None
     return Match(rec["_sobject"], rec["Id"], rung, rec)
 
 
-def _single(candidates: list[dict[str, Any]], what: str, person: PersonRef) -> dict[str, Any] | None:
+def _single(candidates: list[dict[str, Any]], what: str) -> dict[str, Any] | None:
     if len(candidates) > 1:
         ids = sorted(c["Id"] for c in candidates)
         raise AmbiguousMatch(
@@ -151,7 +151,7 @@ def resolve(
             return m
     # 2. organisation_uid is some other system's id, matched on a configured field
     if uid and not looks_like_id(uid) and org_field:
-        rec = _single(lookups.by_org_field.get(uid, []), f"{org_field} = {uid!r}", person)
+        rec = _single(lookups.by_org_field.get(uid, []), f"{org_field} = {uid!r}")
         if rec:
             m = _follow(rec, lookups, "organisation_uid_field")
             if m:
@@ -172,11 +172,11 @@ def resolve(
     if use_email and person.email:
         key = person.email.strip().lower()
         found = lookups.by_email.get(key, [])
-        contact = _single([r for r in found if r["_sobject"] == "Contact"], f"email {person.email!r}", person)
+        contact = _single([r for r in found if r["_sobject"] == "Contact"], f"email {person.email!r}")
         if contact:
             return Match("Contact", contact["Id"], "email", contact)
         lead = _single([r for r in found if r["_sobject"] == "Lead" and not r.get("IsConverted")],
-                       f"email {person.email!r}", person)
+                       f"email {person.email!r}")
         if lead:
             return Match("Lead", lead["Id"], "email", lead)
     # 5. create

@@ -145,7 +145,7 @@ class PeopleStage:
 
     async def _write(self, people: dict[str, tuple[PersonRef, Work, PersonMapping]],
                      matches: dict[str, Match], links: dict[str, dict[str, Any]],
-                     lookups: Lookups | None = None) -> dict[str, PersonResult]:
+                     lookups: Lookups) -> dict[str, PersonResult]:
         results: dict[str, PersonResult] = {}
         updates: list[Write] = []
         update_by_id: dict[str, Write] = {}
@@ -157,7 +157,7 @@ class PeopleStage:
             if match.sf_id:
                 record = self._record(jid, match.sobject, "update", match.record)
                 key_value = record.get(rec_map.upsert_key)
-                if key_value and lookups and any(
+                if key_value and any(
                         r["_sobject"] == match.sobject and r["Id"] != match.sf_id
                         for r in lookups.by_jomablue_id.get(key_value, [])):
                     # The person was matched away from a record that carries their id (an
@@ -202,13 +202,6 @@ class PeopleStage:
         for sobject in ("Lead", "Contact"):
             group = [u for u in updates if u.sobject == sobject]
             await self.writer.send(group)
-            # Another record already carries this registration id (the person was re-matched):
-            # the id stays where it is, the rest of the update goes through.
-            clash = [u for u in group if u.error and u.error[0] == "DUPLICATE_VALUE" and "Jomablue_Id__c" in u.record]
-            for u in clash:
-                u.record.pop("Jomablue_Id__c")
-                u.error = None
-            await self.writer.send(clash)
             cgroup = [c for c in creates.values() if c.sobject == sobject and c.error is None]
             await self.writer.send(cgroup, ext_of.get(sobject))
         converted = [u for u in updates + list(creates.values())
