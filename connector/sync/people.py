@@ -27,7 +27,7 @@ from connector.sync.identity import (
     sf_person_id,
 )
 from connector.sync.model import Work, Write
-from connector.sync.writer import Writer, merge_writes
+from connector.sync.writer import Writer
 
 
 @dataclass
@@ -227,43 +227,44 @@ class PeopleStage:
     async def _follow_conversions(self, writes: list[Write], people: dict[str, Any],
                                   results: dict[str, PersonResult], members_of: dict[int, list[str]]) -> None:
         """Leads converted since we last looked: write to their Contacts instead."""
+        lead_key = next(iter(people.values()))[2].lead.upsert_key
         ids = [w.record["Id"] for w in writes if "Id" in w.record]
-        jids = [w.record.get("Jomablue_Id__c") for w in writes if "Id" not in w.record]
-        clauses = []
-        if ids:
-            clauses.append(format_soql("Id IN {}", ids))
-        if any(jids):
-            clauses.append(format_soql("Jomablue_Id__c IN {}", [j for j in jids if j]))
+        keys = [w.record[lead_key] for w in writes if "Id" not in w.record and w.record.get(lead_key)]
+        clauses = [format_soql(f"{name} IN {{}}", vals) for name, vals in (("Id", ids), (lead_key, keys)) if vals]
         found = await self.writer.gateway.query(
-            "SELECT Id, Jomablue_Id__c, ConvertedContactId FROM Lead WHERE " + " OR ".join(clauses))
-        by_key: dict[str, str] = {}
+            f"SELECT Id, {lead_key}, ConvertedContactId FROM Lead WHERE " + " OR ".join(clauses))
+        contact_of: dict[str, str] = {}
         for rec in found:
             if rec.get("ConvertedContactId"):
-                by_key[to18(rec["Id"])] = to18(rec["ConvertedContactId"])
-                if rec.get("Jomablue_Id__c"):
-                    by_key[rec["Jomablue_Id__c"]] = to18(rec["ConvertedContactId"])
-        contact_writes: list[Write] = []
+                contact_of[to18(rec["Id"])] = to18(rec["ConvertedContactId"])
+                if rec.get(lead_key):
+                    contact_of[rec[lead_key]] = to18(rec["ConvertedContactId"])
+        by_contact: dict[str, tuple[Write, list[str]]] = {}   # one write per Contact, whoever it stands for
         for w in writes:
             lead_id = w.record.get("Id")
-            contact_id = by_key.get(lead_id or w.record.get("Jomablue_Id__c", ""))
+            contact_id = contact_of.get(lead_id or w.record.get(lead_key, ""))
             if not contact_id:
                 w.error = ("CANNOT_UPDATE_CONVERTED_LEAD", "converted Lead without a Contact", ())
                 continue
             w.error = None
             for jid in members_of.get(id(w), []):
-                ref, work, pm = people[jid]
-                record = self._record(jid, "Contact", "update", None)
                 results[jid] = PersonResult("Contact", contact_id, "converted", lead_id)
-                work.detail["match"] = {"rung": "converted", "sobject": "Contact", "id": contact_id,
-                                        "lead": lead_id}
-                cw = Write("Contact", "update", {"Id": contact_id, **record}, self._works(jid), key=jid,
-                           label=f"Contact {contact_id} (converted from Lead) for {jid}")
-                contact_writes.append(cw)
-                members_of[id(cw)] = [jid]
-        merged = merge_writes(contact_writes, None)
-        await self.writer.send(merged)
-        for cw in merged:
+                for x in self._works(jid):
+                    x.detail["match"] = {"rung": "converted", "sobject": "Contact", "id": contact_id,
+                                         "lead": lead_id}
+                record = self._record(jid, "Contact", "update", None)
+                if contact_id in by_contact:
+                    cw, jids = by_contact[contact_id]
+                    cw.record.update(record)
+                    cw.works.extend(x for x in self._works(jid) if x not in cw.works)
+                    jids.append(jid)
+                else:
+                    cw = Write("Contact", "update", {"Id": contact_id, **record}, self._works(jid), key=jid,
+                               label=f"Contact {contact_id} (converted from Lead) for {jid}")
+                    by_contact[contact_id] = (cw, [jid])
+        await self.writer.send([cw for cw, _ in by_contact.values()])
+        for cw, jids in by_contact.values():
             if cw.error:
                 cw.fail_all(*cw.error)
-                for jid in members_of.get(id(cw), []):
+                for jid in jids:
                     results.pop(jid, None)
