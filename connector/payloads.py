@@ -145,6 +145,11 @@ class Message:
         return instance_of(self.resource_id)
 
     @property
+    def resource_key(self) -> str:
+        """What the state store keys a resource's last applied content by."""
+        return f"{self.resource_type}:{self.resource_id}"
+
+    @property
     def content_hash(self) -> str:
         """Hash of everything but generated_at: identical republished messages hash the same."""
         return stable_hash({k: v for k, v in self.payload.items() if k != "generated_at"})

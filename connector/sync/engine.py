@@ -70,19 +70,19 @@ class SyncEngine:
         live = self._dedupe(works, outcomes)
         if live:
             await self._apply(live)
-            self._commit(live, inbounds, outcomes)
+            self._commit(live)
         for i, w in works:
             if outcomes[i] is None:
                 outcomes[i] = self._outcome_of(w)
         if not self.dry_run:
-            self._record_others(inbounds, outcomes, {i for i, _ in works if outcomes[i] and outcomes[i].status == "synced"})
+            self._record_others(inbounds, outcomes)
         return [o for o in outcomes if o is not None]
 
     # -- dedupe: identical or older messages cost zero calls ------------------------------
     def _dedupe(self, works: list[tuple[int, Work]], outcomes: list[Outcome | None]) -> list[Work]:
         groups: dict[str, list[tuple[int, Work]]] = defaultdict(list)
         for i, w in works:
-            groups[f"{w.msg.resource_type}:{w.msg.resource_id}"].append((i, w))
+            groups[w.msg.resource_key].append((i, w))
         stored = self.state.resources(groups.keys())
         live = []
         for key, items in groups.items():
@@ -132,7 +132,7 @@ class SyncEngine:
         b.people = await PeopleStage(self.mappings, self.writer, self.state).run([w for w in live if w.ok])
         await MemberStage(**ctx).run(live)
 
-    def _commit(self, live: list[Work], inbounds: list[Inbound], outcomes: list[Outcome | None]) -> None:
+    def _commit(self, live: list[Work]) -> None:
         if self.dry_run:
             return
         b = self.b
@@ -159,18 +159,18 @@ class SyncEngine:
             for jid, (obj, sf_id) in b.new_records.items():
                 self.state.put_record(jid, obj, sf_id)
             done = [w for w in live if w.ok]
-            self.state.put_resources([(f"{w.msg.resource_type}:{w.msg.resource_id}", w.detail["version"],
+            self.state.put_resources([(w.msg.resource_key, w.detail["version"],
                                        w.msg.generated_at.isoformat()) for w in done])
             self.state.record_outcomes([
                 dict(message_key=w.msg.message_key, outcome="synced", resource_type=w.msg.resource_type,
                      resource_id=w.msg.resource_id, event_id=w.msg.event_id, sqs_message_id=w.inbound.sqs_message_id,
                      detail={k: v for k, v in w.detail.items() if k != "version"}) for w in done])
 
-    def _record_others(self, inbounds: list[Inbound], outcomes: list[Outcome | None], done: set[int]) -> None:
+    def _record_others(self, inbounds: list[Inbound], outcomes: list[Outcome | None]) -> None:
         """Quarantined bodies and skips are recorded (synced ones were, inside the commit)."""
         rows = []
-        for i, (ib, o) in enumerate(zip(inbounds, outcomes, strict=True)):
-            if o is None or i in done or o.status == "synced":
+        for ib, o in zip(inbounds, outcomes, strict=True):
+            if o is None or o.status == "synced":
                 continue
             rows.append(dict(
                 message_key=o.message_key or _body_key(ib),
