@@ -168,6 +168,10 @@ class Runner:
         if self.result.exit_code == EXIT_OK and self.drain and self._retries_pending:
             self.result.exit_code = EXIT_STOPPED
             self.result.reason = f"{self._retries_pending} messages left in the queue to retry"
+        guard = self.engine.gateway.guard
+        if guard.used is not None and guard.max and not self.engine.dry_run:
+            # What the run saw last, also when it stopped on the budget before any commit.
+            self.engine.state.put_api_usage(guard.used, guard.max)
         self.result.seconds = time.monotonic() - started
         self.result.notes = self.engine.notes
         self.result.api_calls = self.engine.gateway.stats.calls

@@ -34,7 +34,7 @@ def load_mappings(cfg: Config) -> MappingSet:
 def build_gateway(cfg: Config, state: SqliteStateStore | None = None) -> SalesforceGateway:
     sf = cfg.salesforce
     session = PinnedSession(str(sf.ca_bundle) if sf.ca_bundle else True)
-    guard = UsageGuard(sf.daily_api_budget, on_update=(state.put_api_usage if state else None))
+    guard = UsageGuard(sf.daily_api_budget)
     if state is not None:
         seen = state.api_usage()
         # Seed the guard only from a recent reading: the allocation is a rolling 24 h window.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -117,14 +117,11 @@ class UsageGuard:
     fraction: float
     used: int | None = None
     max: int | None = None
-    on_update: Callable[[int, int], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def observe(self, used: int, max_: int) -> None:
         with self._lock:
             self.used, self.max = used, max_
-        if self.on_update:
-            self.on_update(used, max_)
 
     def exhausted(self) -> bool:
         with self._lock:

@@ -158,6 +158,10 @@ class SyncEngine:
             self.state.forget_campaigns(b.gone_campaigns)
             for jid, (obj, sf_id) in b.new_records.items():
                 self.state.put_record(jid, obj, sf_id)
+            guard = self.gateway.guard
+            if guard.used is not None and guard.max:
+                # Saved with the batch, not after every call: no extra write on the hot path.
+                self.state.put_api_usage(guard.used, guard.max)
             done = [w for w in live if w.ok]
             self.state.put_resources([(w.msg.resource_key, w.detail["version"],
                                        w.msg.generated_at.isoformat()) for w in done])
