@@ -112,10 +112,7 @@ def test_storm_longer_than_retries_exits_75_and_a_later_run_syncs(tmp_path, emu,
     assert aws.depth() == 6
     assert emu.org.records("Lead") == []
     emu.faults.clear()
-    res = run_cli("run", "--config", str(cfg), "--drain")    # released at once: no visibility wait
-    assert res.returncode == 0, res.stderr
-    assert aws.depth() == 0
-    _assert_exactly_once(emu, ids)
+    _drain_to_the_end(cfg, emu, aws, ids)    # released at once: no visibility wait
 
 
 def test_budget_guard_stops_with_messages_queued_and_duplicates_nothing(tmp_path, emu, aws):
