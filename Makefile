@@ -11,7 +11,7 @@ STAMP   = $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[devkit,test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/connector demo
 
 test: $(STAMP)
-	$(BIN)/ruff check connector tests bench
+	$(BIN)/ruff check connector connector_devkit tests bench
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from connector import logs  # noqa: E402
 from connector.config import Config, SqsConfig  # noqa: E402
-from connector.emulator import Emulator  # noqa: E402
 from connector.queue import MemoryQueue  # noqa: E402
 from connector.runner import Runner  # noqa: E402
 from connector.wiring import wire  # noqa: E402
+from connector_devkit.emulator import Emulator  # noqa: E402
 
 SAMPLES = json.loads((ROOT / "tests" / "fixtures" / "jomablue-samples.json").read_text(encoding="utf-8"))
 RESULTS = ROOT / "bench" / "results" / "latest.json"

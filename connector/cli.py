@@ -292,7 +292,7 @@ def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_
     """
     import time
 
-    from connector.emulator import Emulator
+    Emulator = _devkit("connector_devkit.emulator", "emulator").Emulator
 
     emu = Emulator(host=host, port=port, cert_dir=str(cert_dir) if cert_dir else None, daily_limit=daily_limit).start()
     emu.faults.latency_ms = latency_ms
@@ -322,6 +322,18 @@ def demo(messages: int | None) -> None:
 
         connector demo
     """
-    from connector.demo import run_demo
-
+    run_demo = _devkit("connector_devkit.demo", "demo").run_demo
     sys.exit(run_demo(extra_people=messages))
+
+
+def _devkit(module: str, command: str) -> Any:
+    """Import a development-kit module, or say which extra brings it (exit 2)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        click.echo(f"`connector {command}` needs the development kit, which is not installed ({exc.name} is "
+                   "missing): pip install 'jomablue-salesforce-connector[devkit]' (from a clone: "
+                   "pip install '.[devkit]')", err=True)
+        sys.exit(2)

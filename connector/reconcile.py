@@ -18,7 +18,7 @@ from simple_salesforce import format_soql
 
 from connector.mapping import MappingSet
 from connector.salesforce.gateway import SalesforceGateway
-from connector.sfids import to18
+from connector.salesforce.ids import to18
 from connector.state.base import StateStore
 
 

@@ -19,9 +19,9 @@ import boto3
 import pytest
 import yaml
 
-from connector.emulator import Emulator
-from connector.emulator.faults import Faults
-from connector.emulator.org import Org
+from connector_devkit.emulator import Emulator
+from connector_devkit.emulator.faults import Faults
+from connector_devkit.emulator.org import Org
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = json.loads((FIXTURES / "jomablue-samples.json").read_text(encoding="utf-8"))

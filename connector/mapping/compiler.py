@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import sf_schema
+from ..salesforce import schema as sf_schema
 from .conditions import Condition, ConditionError, is_empty, parse_condition
 from .errors import Problems
 from .known_paths import is_known

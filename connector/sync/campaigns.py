@@ -6,7 +6,7 @@ from __future__ import annotations
 from simple_salesforce import format_soql
 
 from connector.payloads import parse_utc
-from connector.sfids import to18
+from connector.salesforce.ids import to18
 from connector.sync.model import Work, Write
 from connector.sync.stage import Stage
 

@@ -21,7 +21,7 @@ from urllib.parse import quote_plus
 from simple_salesforce import format_soql
 
 from connector.errors import AmbiguousMatch
-from connector.sfids import looks_like_id, object_for, to18
+from connector.salesforce.ids import looks_like_id, object_for, to18
 
 # A REST query travels in the URL: keep each one, percent-encoded, under Salesforce's URI limit
 # (16,384 bytes) with room for the path.

@@ -10,7 +10,7 @@ from typing import Any
 from simple_salesforce import format_soql
 
 from connector.payloads import stable_hash as _h
-from connector.sfids import to18
+from connector.salesforce.ids import to18
 from connector.sync.model import Work, Write
 from connector.sync.people import PersonResult
 from connector.sync.stage import Stage

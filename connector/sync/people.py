@@ -15,7 +15,7 @@ from simple_salesforce import format_soql
 from connector.errors import AmbiguousMatch
 from connector.mapping import MappingSet, PersonMapping
 from connector.payloads import stable_hash
-from connector.sfids import to18
+from connector.salesforce.ids import to18
 from connector.state.base import StateStore
 from connector.sync.identity import (
     Lookups,

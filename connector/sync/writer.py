@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from connector.salesforce.gateway import RowResult, SalesforceGateway, row_action
-from connector.sfids import to18
+from connector.salesforce.ids import to18
 from connector.sync.model import Write
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.emulator import RecordError
+from connector_devkit.emulator import RecordError
 
 
 def codes(result):

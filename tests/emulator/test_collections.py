@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connector.sfids import looks_like_id
+from connector.salesforce.ids import looks_like_id
 
 
 def lead(ext, **extra):

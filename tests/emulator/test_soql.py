@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.emulator.soql import parse, tokenize
+from connector_devkit.emulator.soql import parse, tokenize
 
 
 @pytest.fixture

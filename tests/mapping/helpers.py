@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connector import sf_schema
+from connector.salesforce import schema as sf_schema
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"

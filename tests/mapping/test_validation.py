@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from connector import sf_schema
 from connector.mapping import (
     MappingError,
     Problem,
@@ -15,6 +14,7 @@ from connector.mapping import (
     load_mapping_set,
     validate_mapping_folder,
 )
+from connector.salesforce import schema as sf_schema
 
 from .helpers import HERE, describe_from_schema
 

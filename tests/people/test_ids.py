@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.sfids import looks_like_id, object_for, to18
+from connector.salesforce.ids import looks_like_id, object_for, to18
 from connector.sync.identity import sf_person_id
 
 

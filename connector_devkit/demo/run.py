@@ -17,11 +17,11 @@ import click
 
 from connector import logs
 from connector.config import Config
-from connector.demo import traffic
-from connector.emulator import Emulator
 from connector.queue import SqsQueue
 from connector.runner import Runner
 from connector.wiring import wire
+from connector_devkit.demo import traffic
+from connector_devkit.emulator import Emulator
 
 
 def _start_moto() -> tuple[Any, str]:

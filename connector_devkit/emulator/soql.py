@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from dataclasses import field as _field
 from typing import Any, Callable
 
-from connector import sf_schema
+from connector.salesforce import schema as sf_schema
 
 TEXT_TYPES = {"string", "textarea", "email", "phone", "picklist"}
 ID_TYPES = {"id", "reference"}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from connector import sf_schema
+from connector.salesforce import schema as sf_schema
 
 from .describe import describe_global, describe_object
 from .faults import Faults

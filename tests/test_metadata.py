@@ -1,4 +1,4 @@
-"""salesforce/ (deployable metadata) is generated from connector/sf_schema.py and agrees with it."""
+"""salesforce/ (deployable metadata) is generated from connector/salesforce/schema.py and agrees with it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from connector import sf_schema, sfmeta
+from connector.salesforce import schema as sf_schema
+from connector_devkit import metadata as sfmeta
 
 REPO = Path(__file__).resolve().parent.parent
 NS = {"md": sfmeta.NAMESPACE}
@@ -32,8 +33,8 @@ RENDERED = sfmeta.render_all()
 def test_committed_tree_equals_render_all() -> None:
     problems = sfmeta.check(REPO)
     assert problems == [], (
-        "salesforce/ is out of date with connector/sf_schema.py; run "
-        "`python -m connector.sfmeta` and commit the result:\n" + "\n".join(problems)
+        "salesforce/ is out of date with connector/salesforce/schema.py; run "
+        "`python -m connector_devkit.metadata` and commit the result:\n" + "\n".join(problems)
     )
 
 

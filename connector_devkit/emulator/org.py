@@ -20,8 +20,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from connector import sf_schema
-from connector.sfids import looks_like_id, suffix, to18
+from connector.salesforce import schema as sf_schema
+from connector.salesforce.ids import looks_like_id, suffix, to18
 
 from . import soql
 from .describe import describe_object, label_of

@@ -1,12 +1,12 @@
 """Render the connector's Salesforce metadata (source format) from ``sf_schema``.
 
 ``salesforce/`` is generated, never edited by hand: the custom fields, the lead-capture custom
-object and the integration permission set all come from :data:`connector.sf_schema.OBJECTS`, so
+object and the integration permission set all come from :data:`connector.salesforce.schema.OBJECTS`, so
 the metadata an admin deploys and the data model the connector, the emulator and the mapping
 validator use cannot drift. A test compares the committed tree with :func:`render_all`.
 
-    python -m connector.sfmeta [ROOT]          # (re)write ROOT/salesforce (ROOT: repo root)
-    python -m connector.sfmeta --check [ROOT]  # exit 1 and list files that differ or are missing
+    python -m connector_devkit.metadata [ROOT]          # (re)write ROOT/salesforce (ROOT: repo root)
+    python -m connector_devkit.metadata --check [ROOT]  # exit 1 and list files that differ or are missing
 
 Only fields with ``custom=True`` (and the whole custom object) are rendered; standard fields
 already exist in every org. Elements are written in the order the Metadata API returns them on
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from connector.sf_schema import OBJECTS, Field
+from connector.salesforce.schema import OBJECTS, Field
 
 NAMESPACE = "http://soap.sforce.com/2006/04/metadata"
 API_VERSION = "62.0"
@@ -52,7 +52,7 @@ OBJECT_ACCESS: dict[str, tuple[bool, bool, bool, bool]] = {
 }
 
 LONG_TEXT_VISIBLE_LINES = 5
-FIELD_DESCRIPTION = "Written by the Jomablue connector. Generated from connector/sf_schema.py."
+FIELD_DESCRIPTION = "Written by the Jomablue connector. Generated from connector/salesforce/schema.py."
 
 _LABEL_WORDS = {"Id": "ID", "Ids": "IDs"}
 
@@ -211,7 +211,7 @@ def render_object(sobject: str) -> str:
         [
             ("deploymentStatus", "Deployed"),
             ("description", f"{label} records written by the Jomablue connector. "
-                            "Generated from connector/sf_schema.py."),
+                            "Generated from connector/salesforce/schema.py."),
             ("enableActivities", False),
             ("enableBulkApi", True),
             ("enableFeeds", False),
@@ -243,7 +243,7 @@ def render_permission_set() -> str:
     )
     items: list[tuple[str, Any]] = [
         ("description", "Grants the Jomablue connector's integration user access to the objects "
-                        "and custom fields it writes. Generated from connector/sf_schema.py."),
+                        "and custom fields it writes. Generated from connector/salesforce/schema.py."),
     ]
     items += [
         ("fieldPermissions", [("editable", True), ("field", f), ("readable", True)])
@@ -338,8 +338,8 @@ def write_all(root: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m connector.sfmeta",
-        description="Generate salesforce/ (Salesforce metadata) from connector/sf_schema.py.",
+        prog="python -m connector_devkit.metadata",
+        description="Generate salesforce/ (Salesforce metadata) from connector/salesforce/schema.py.",
     )
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if any file differs, is missing or is stale")
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in problems:
             print(line)
         if problems:
-            print("run: python -m connector.sfmeta", file=sys.stderr)
+            print("run: python -m connector_devkit.metadata", file=sys.stderr)
             return 1
         return 0
     for rel in write_all(args.root):

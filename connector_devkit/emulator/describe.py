@@ -1,11 +1,11 @@
-"""Describe results in Salesforce's shape, built from :data:`connector.sf_schema.OBJECTS`."""
+"""Describe results in Salesforce's shape, built from :data:`connector.salesforce.schema.OBJECTS`."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from connector import sf_schema
+from connector.salesforce import schema as sf_schema
 
 _SOAP_TYPES = {
     "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "date": "xsd:date",
