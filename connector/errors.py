@@ -18,7 +18,16 @@ from __future__ import annotations
 
 
 class ConnectorError(Exception):
-    """Root of everything the connector raises on purpose."""
+    """Root of everything the connector raises on purpose.
+
+    A whole-request failure from an adapter carries the HTTP `status` and the service's error
+    `code` (e.g. 400, "MALFORMED_QUERY"), so callers never parse the text.
+    """
+
+    def __init__(self, *args: object, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(*args)
+        self.status = status
+        self.code = code
 
 
 class ConfigError(ConnectorError):

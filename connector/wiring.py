@@ -11,14 +11,16 @@ from connector.mapping import MappingError, MappingSet, load_mapping_set
 from connector.queue import SqsQueue
 from connector.salesforce.auth import TokenSource
 from connector.salesforce.gateway import PinnedSession, SalesforceGateway, UsageGuard
-from connector.state import SqliteStateStore, open_state
+from connector.state import open_state
+from connector.state.base import DryRunStore, StateStore
 from connector.sync.engine import SyncEngine
+from connector.sync.writer import PlanningWriter, SalesforceWriter, Writer
 
 
 @dataclass
 class Wired:
     cfg: Config
-    state: SqliteStateStore
+    state: StateStore
     mappings: MappingSet
     gateway: SalesforceGateway
     engine: SyncEngine
@@ -31,7 +33,7 @@ def load_mappings(cfg: Config) -> MappingSet:
         raise ConfigError([str(p) for p in exc.problems if p.severity == "error"]) from None
 
 
-def build_gateway(cfg: Config, state: SqliteStateStore | None = None) -> SalesforceGateway:
+def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGateway:
     sf = cfg.salesforce
     session = PinnedSession(str(sf.ca_bundle) if sf.ca_bundle else True)
     guard = UsageGuard(sf.daily_api_budget)
@@ -53,9 +55,12 @@ def wire(cfg: Config, dry_run: bool = False) -> Wired:
     mappings = load_mappings(cfg)
     state = open_state(cfg.state.path)
     gateway = build_gateway(cfg, state)
-    engine = SyncEngine(gateway, state, mappings, instances=cfg.jomablue.instances,
-                        allowed_topic_arns=cfg.sqs.allowed_topic_arns, dry_run=dry_run)
-    return Wired(cfg, state, mappings, gateway, engine)
+    # A dry run plans instead of writing and remembers nothing; reads still go to Salesforce.
+    writer: Writer = PlanningWriter(gateway) if dry_run else SalesforceWriter(gateway)
+    engine_state: StateStore = DryRunStore(state) if dry_run else state
+    engine = SyncEngine(engine_state, mappings, writer, instances=cfg.jomablue.instances,
+                        allowed_topic_arns=cfg.sqs.allowed_topic_arns)
+    return Wired(cfg, engine_state, mappings, gateway, engine)
 
 
 def build_queue(cfg: Config) -> SqsQueue:

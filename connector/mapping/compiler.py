@@ -26,6 +26,7 @@ from .model import (
     TransformUse,
 )
 from .paths import PathError, compile_path, has_wildcard
+from .refs import ID_REFS, REF_NAMES
 from .sections import DEFAULT_MATCHING, SectionsMixin
 from .transforms import NO_ARG, REGISTRY, CompileContext, TransformError, finalise
 
@@ -41,11 +42,8 @@ ROLES: dict[str, tuple[str, ...]] = {
 REQUIRED_ROLES: dict[str, tuple[str, ...]] = {"event": ("campaign",), "person": ("person",)}
 ALL_ROLES = frozenset(r for roles in ROLES.values() for r in roles)
 RECORD_ROLES = ("campaign", "session_campaign", "capture", "membership")
-REFS = (
-    "campaign.id", "session_campaign.id", "person.id", "person.lead_id", "person.contact_id",
-    "status", "categories.names", "event.timezone",
-)
-_ID_REFS = {"campaign.id", "session_campaign.id", "person.id", "person.lead_id", "person.contact_id"}
+REFS = REF_NAMES            # the engine builds them with connector.mapping.refs.refs()
+_ID_REFS = ID_REFS
 RULE_KEYS = ("field", "source", "value", "ref", "transforms", "default", "when", "overwrite")
 RECORD_KEYS = ("object", "upsert_key", "when", "fields")
 OVERWRITES = ("always", "if_empty", "on_create")

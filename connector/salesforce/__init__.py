@@ -1,5 +1,6 @@
 """The Salesforce edge: auth, one limiter + budget guard for every call, collections, SOQL."""
 
-from connector.salesforce.gateway import RowResult, SalesforceGateway, UsageGuard
+from connector.salesforce.gateway import SalesforceGateway, UsageGuard
+from connector.salesforce.results import RowAction, RowResult, WriteError
 
-__all__ = ["RowResult", "SalesforceGateway", "UsageGuard"]
+__all__ = ["RowAction", "RowResult", "SalesforceGateway", "UsageGuard", "WriteError"]

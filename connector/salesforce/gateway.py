@@ -10,8 +10,8 @@ Failures are classified here, once, into the connector's exception tree:
 - any other whole-request failure → FatalError (a mapping naming a missing object, a bug)
 
 Per-record failures inside sObject Collections are not exceptions: they come back as RowResult
-with the Salesforce status code, and :func:`row_action` says what the engine should do.
-`UNABLE_TO_LOCK_ROW` rows are retried here, only those rows.
+whose WriteError carries the action the engine takes (connector/salesforce/results.py).
+Rows whose action is RETRY_LATER (`UNABLE_TO_LOCK_ROW`) are retried here, only those rows.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceGeneralError,
     SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
 )
 from tenacity import (
     AsyncRetrying,
@@ -48,48 +49,10 @@ from connector.errors import (
     TransientError,
 )
 from connector.salesforce.auth import Token, TokenSource
+from connector.salesforce.results import RowAction, RowResult
 
 BATCH_LIMIT = 200  # sObject Collections take at most 200 records a call
 COMPOSITE_QUERY_LIMIT = 5  # query subrequests in one /composite request
-RETRYABLE_ROW_CODES = {"UNABLE_TO_LOCK_ROW"}
-
-
-@dataclass(frozen=True)
-class RowResult:
-    """The outcome of one record in a collections call."""
-
-    ok: bool
-    id: str | None = None
-    created: bool | None = None
-    code: str | None = None
-    message: str = ""
-    fields: tuple[str, ...] = ()
-
-    @classmethod
-    def from_json(cls, item: dict[str, Any]) -> RowResult:
-        if item.get("success"):
-            return cls(True, item.get("id"), item.get("created"))
-        errs = item.get("errors") or [{}]
-        first = errs[0]
-        message = first.get("message", "")
-        matches = _duplicate_matches(first)
-        if matches:
-            # A duplicate rule blocked the save: name the records it matched, so an admin can
-            # merge them or set the person's organisation_uid, then replay.
-            message = f"{message} (matches {', '.join(matches)})"
-        return cls(False, item.get("id"), None, first.get("statusCode") or first.get("errorCode"),
-                   message, tuple(first.get("fields") or ()))
-
-
-def _duplicate_matches(error: dict[str, Any]) -> list[str]:
-    """Record ids in a DUPLICATES_DETECTED error's duplicateResult."""
-    ids: list[str] = []
-    for result in (error.get("duplicateResult") or {}).get("matchResults") or []:
-        for match in result.get("matchRecords") or []:
-            rid = (match.get("record") or {}).get("Id")
-            if rid and rid not in ids:
-                ids.append(rid)
-    return ids
 
 
 class PinnedSession(requests.Session):
@@ -144,19 +107,6 @@ class CallStats:
     def count(self, kind: str) -> None:
         self.calls += 1
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
-
-
-def row_action(code: str | None) -> str:
-    """What the engine does with a failed row: retry | converted | duplicate | deleted | reject."""
-    if code in RETRYABLE_ROW_CODES:
-        return "retry"
-    if code == "CANNOT_UPDATE_CONVERTED_LEAD":
-        return "converted"
-    if code == "DUPLICATE_VALUE":
-        return "duplicate"
-    if code in ("ENTITY_IS_DELETED",):
-        return "deleted"
-    return "reject"
 
 
 class SalesforceGateway:
@@ -235,19 +185,25 @@ class SalesforceGateway:
         except SalesforceRefusedRequest as exc:
             code, msg = _first_error(exc)
             if code == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" in msg:
-                raise BudgetExhausted(f"Salesforce daily API limit exceeded ({msg})") from None
+                raise BudgetExhausted(f"Salesforce daily API limit exceeded ({msg})", status=exc.status,
+                                      code=code) from None
             if code == "REQUEST_LIMIT_EXCEEDED":
-                raise TransientError(f"{kind}: {code} {msg}") from None
-            raise FatalError(f"{kind} {path}: refused ({code}: {msg})") from None
-        except SalesforceGeneralError as exc:
-            if exc.status >= 500:
-                code, msg = _first_error(exc)
-                raise TransientError(f"{kind}: HTTP {exc.status} {code or ''}".strip()) from None
+                raise TransientError(f"{kind}: {code} {msg}", status=exc.status, code=code) from None
+            raise FatalError(f"{kind} {path}: refused ({code}: {msg})", status=exc.status, code=code) from None
+        except SalesforceResourceNotFound as exc:
             code, msg = _first_error(exc)
-            raise FatalError(f"{kind} {path}: HTTP {exc.status} {code}: {msg}") from None
+            raise FatalError(f"{kind} {path}: not found ({code}: {msg})", status=404, code=code or "NOT_FOUND") from None
+        except SalesforceGeneralError as exc:
+            code, msg = _first_error(exc)
+            if exc.status >= 500:
+                raise TransientError(f"{kind}: HTTP {exc.status} {code or ''}".strip(), status=exc.status,
+                                     code=code) from None
+            raise FatalError(f"{kind} {path}: HTTP {exc.status} {code}: {msg}", status=exc.status,
+                             code=code) from None
         except SalesforceError as exc:
             code, msg = _first_error(exc)
-            raise FatalError(f"{kind} {path}: HTTP {exc.status} {code}: {msg}") from None
+            raise FatalError(f"{kind} {path}: HTTP {exc.status} {code}: {msg}", status=exc.status,
+                             code=code) from None
         finally:
             self.stats.count(kind)
         usage = (sf.api_usage or {}).get("api-usage")
@@ -314,8 +270,10 @@ class SalesforceGateway:
                 if status != 200 or not isinstance(page, dict):
                     code, msg = _first_error_of(page)
                     if status and status >= 500:
-                        raise SalesforceUnavailable(f"query in composite: HTTP {status} {code}")
-                    raise FatalError(f"query failed: HTTP {status} {code}: {msg} ({q[:120]}…)")
+                        raise SalesforceUnavailable(f"query in composite: HTTP {status} {code}", status=status,
+                                                    code=code)
+                    raise FatalError(f"query failed: HTTP {status} {code}: {msg} ({q[:120]}…)", status=status,
+                                     code=code)
                 records = await self._drain_pages(page)
                 results.append(records)
         return results
@@ -335,7 +293,7 @@ class SalesforceGateway:
         try:
             return await self.call("describe", "GET", f"sobjects/{sobject}/describe/")
         except FatalError as exc:
-            if "404" in str(exc) or "NOT_FOUND" in str(exc):
+            if exc.status == 404:    # raised from SalesforceResourceNotFound: the org has no such object
                 return None
             raise
 
@@ -391,14 +349,13 @@ class SalesforceGateway:
                     await send(c)
             else:
                 await asyncio.gather(*(send(c) for c in chunks))
-            pending = [i for i in pending if results[i] is not None and not results[i].ok  # type: ignore[union-attr]
-                       and row_action(results[i].code) == "retry"]  # type: ignore[union-attr]
+            pending = [i for i in pending
+                       if results[i] is not None and results[i].action is RowAction.RETRY_LATER]  # type: ignore[union-attr]
             if not pending:
                 break
             self.stats.retries += 1
             await asyncio.sleep(min(self.retry_max_wait, self.retry_base_wait * 2**attempt) * random.uniform(0.5, 1.0))
-        return [r if r is not None else RowResult(False, code="NO_RESULT", message="no result returned")
-                for r in results]
+        return [r if r is not None else RowResult.failed("NO_RESULT", "no result returned") for r in results]
 
 
 def _first_error_of(content: Any) -> tuple[str, str]:

@@ -1,53 +1,45 @@
 """The state store's port: what the engine, the runner and the CLI need from any backend.
 
-SqliteStateStore is the embedded default; another backend (Postgres for several connectors
-sharing state, say) implements this Protocol and is chosen in wiring.py. Rows are plain dicts.
+The port is deliberately narrow: read methods, ``apply(changes)`` for everything a batch
+learned (one transaction), and the bookkeeping of messages, runs and API usage. A backend
+(SQLite, the embedded default; PostgreSQL for replicas) implements the granular writers of
+:class:`ChangeSetWriter` and inherits ``apply`` from it, so both apply a ChangeSet the same way.
+Rows are plain dicts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from connector.sync.changes import ChangeSet
 
 
 class StateStore(Protocol):
-    # One transaction for writes that belong together (nested calls join the outer one).
-    def atomic(self) -> AbstractContextManager[None]: ...
-
-    # Last applied content per Jomablue resource: (resource_key, content_hash, generated_at).
+    # -- reads the engine needs --------------------------------------------------------------
+    # Last applied content per Jomablue resource: {resource_key: {content_hash, generated_at}}.
     def resources(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]: ...
-    def put_resources(self, rows: list[tuple[str, str, str]]) -> None: ...
-
-    # People: registration id → Lead/Contact, with the rung that matched.
+    # People: registration id → {sobject, sf_id, rung, organisation_uid, email, record_hash}.
     def people(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
-    def put_people(self, rows: dict[str, dict[str, Any]]) -> None: ...
-    def relink_person_records(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None: ...
-
-    # Events, their Campaigns and category tables.
+    # Events ({campaign_id, name, timezone, metadata, metadata_at, is_placeholder}) and categories.
     def events(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
     def all_events(self, event_id: str | None = None) -> list[dict[str, Any]]: ...
-    def put_event(self, event_id: str, **fields: Any) -> None: ...
     def categories(self, event_id: str) -> dict[str, str]: ...
-    def replace_categories(self, event_id: str, table: dict[str, str]) -> None: ...
     def campaign_statuses(self, campaign_ids: Iterable[str]) -> set[tuple[str, str]]: ...
-    def add_campaign_statuses(self, pairs: Iterable[tuple[str, str]]) -> None: ...
-    def forget_campaigns(self, campaign_ids: Iterable[str]) -> None: ...
-
-    # CampaignMembers (by their Jomablue id).
+    # CampaignMembers by their Jomablue id; sessions and captures by theirs.
     def members(self, member_keys: Iterable[str]) -> dict[str, dict[str, Any]]: ...
     def members_of_event(self, event_id: str) -> list[dict[str, Any]]: ...
-    def put_members(self, rows: dict[str, dict[str, Any]]) -> None: ...
-    def put_member(self, member_key: str, **fields: Any) -> None: ...
-    def forget_members(self, member_keys: Iterable[str]) -> None: ...
-
-    # Other records keyed by Jomablue id (session Campaigns, lead captures).
     def records(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
-    def put_record(self, jomablue_id: str, sobject: str, sf_id: str) -> None: ...
 
-    # Message outcomes (quarantined ones keep their body for replay), runs, API usage.
-    def record_outcome(self, message_key: str, *, outcome: str, **fields: Any) -> None: ...
-    def record_outcomes(self, rows: list[dict[str, Any]]) -> None: ...
+    # -- the one write of a batch ------------------------------------------------------------
+    def apply(self, changes: ChangeSet) -> None:
+        """Everything one batch learned, in one transaction (all or nothing)."""
+
+    # -- repairs outside a batch (reconcile --fix) ---------------------------------------------
+    def put_member(self, member_key: str, **fields: Any) -> None: ...
+
+    # -- messages, runs, API usage ---------------------------------------------------------------
     def quarantined(self, message_keys: list[str] | None = None) -> list[dict[str, Any]]: ...
     def outcome_counts(self) -> dict[str, int]: ...
     def start_run(self) -> int: ...
@@ -55,3 +47,54 @@ class StateStore(Protocol):
     def last_run(self) -> dict[str, Any] | None: ...
     def put_api_usage(self, used: int, max_: int) -> None: ...
     def api_usage(self) -> dict[str, Any] | None: ...
+
+
+class ChangeSetWriter:
+    """``apply`` over a backend's granular writers, inside its ``atomic()`` transaction."""
+
+    def apply(self, changes: ChangeSet) -> None:
+        with self.atomic():  # type: ignore[attr-defined]
+            for event_id, fields in changes.events.items():
+                self.put_event(event_id, **fields)  # type: ignore[attr-defined]
+            for event_id, table in changes.category_tables.items():
+                self.replace_categories(event_id, table)  # type: ignore[attr-defined]
+            self.add_campaign_statuses(changes.statuses)  # type: ignore[attr-defined]
+            self.put_people(changes.people)  # type: ignore[attr-defined]
+            for old_id, sobject, new_id in changes.relinks:
+                self.relink_person_records(old_id, sobject, new_id)  # type: ignore[attr-defined]
+            self.put_members(changes.members)  # type: ignore[attr-defined]
+            self.forget_members(changes.forgotten_members)  # type: ignore[attr-defined]
+            self.forget_campaigns(changes.forgotten_campaigns)  # type: ignore[attr-defined]
+            self.forget_people(changes.forgotten_people)  # type: ignore[attr-defined]
+            for jomablue_id, (sobject, sf_id) in changes.records.items():
+                self.put_record(jomablue_id, sobject, sf_id)  # type: ignore[attr-defined]
+            if changes.api_usage:
+                self.put_api_usage(*changes.api_usage)  # type: ignore[attr-defined]
+            self.put_resources(changes.resources)  # type: ignore[attr-defined]
+            self.record_outcomes(changes.outcomes)  # type: ignore[attr-defined]
+
+
+class DryRunStore:
+    """A dry run's store: reads from the real one, remembers nothing (chosen at wiring time)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.batches = 0     # how many batches a real run would have remembered
+
+    def apply(self, changes: ChangeSet) -> None:
+        self.batches += 1
+
+    def put_member(self, member_key: str, **fields: Any) -> None:
+        pass
+
+    def put_api_usage(self, used: int, max_: int) -> None:
+        pass
+
+    def start_run(self) -> int:
+        return 0
+
+    def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
+from connector.state.base import ChangeSetWriter
 from connector.state.migrations import apply_migrations
 
 
@@ -30,7 +31,7 @@ def _chunks(items: list[str], n: int = 500) -> Iterator[list[str]]:
         yield items[i : i + n]
 
 
-class SqliteStateStore:
+class SqliteStateStore(ChangeSetWriter):
     """State in one SQLite file (WAL mode), safe to share between the run loop's threads."""
 
     def __init__(self, path: Path | str) -> None:
@@ -108,6 +109,13 @@ class SqliteStateStore:
                 self.db["people"].upsert_all(
                     [{"jomablue_id": jid, **fields, "updated_at": now} for jid, fields in rows.items()],
                     pk="jomablue_id")
+
+    def forget_people(self, jomablue_ids: Iterable[str]) -> None:
+        """Links to records deleted in Salesforce: the next delivery walks the ladder again."""
+        keys = sorted(set(jomablue_ids))
+        with self._lock:
+            for chunk in _chunks(keys):
+                self.db.execute(f"delete from people where jomablue_id in ({','.join('?' * len(chunk))})", chunk)
 
     def relink_person_records(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
         """A Lead was converted: every registration linked to it now points at the Contact."""

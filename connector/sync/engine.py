@@ -1,10 +1,13 @@
 """The sync engine: one batch of queue messages → Salesforce → state, each with its own outcome.
 
-parse → dedupe (unchanged / stale cost nothing) → stages, each batched per object:
-  campaigns (events, placeholders, metadata drift) → member statuses → session campaigns →
-  people (identity ladder) → campaign members → lead captures → category fan-out
-→ one state transaction → outcomes. The runner deletes from SQS only after this returns.
-StopRun (budget, Salesforce down) propagates: nothing of the batch is committed or deleted.
+    admit   parse each body; a bad one is quarantined, an unknown or skipped one counted
+    dedupe  per resource the newest message wins; identical or older ones cost zero calls
+    stages  campaigns → sessions → statuses → people → members → captures → categories,
+            each batched per object: run(works, facts) -> (facts, changes, notes)
+    apply   the state store applies the batch's ChangeSet in one transaction
+    outcomes one per message; the runner deletes from SQS only the ones that leave the queue
+
+StopRun (budget, Salesforce down) propagates: nothing of the batch is applied or deleted.
 """
 
 from __future__ import annotations
@@ -15,68 +18,81 @@ from collections import defaultdict
 from connector.config import InstanceFilter
 from connector.errors import MessageError
 from connector.mapping import MappingSet
-from connector.payloads import Unrecognised, parse_body, parse_utc
-from connector.payloads import stable_hash as _h
+from connector.payloads import Unrecognised, parse_body, parse_utc, stable_hash
 from connector.salesforce.gateway import SalesforceGateway
 from connector.state.base import StateStore
-from connector.sync.campaigns import CampaignStage
+from connector.sync.campaigns import CampaignStage, SessionStage
+from connector.sync.captures import CaptureStage
+from connector.sync.categories import CategoryStage
+from connector.sync.changes import ChangeSet, Facts
 from connector.sync.members import MemberStage
-from connector.sync.model import Inbound, Outcome, Work
+from connector.sync.model import Inbound, Outcome, OutcomeStatus, SkipReason, Work
 from connector.sync.people import PeopleStage
-from connector.sync.stage import Batch
-from connector.sync.writer import Writer
+from connector.sync.stage import Stage, StageContext
+from connector.sync.statuses import StatusStage
+from connector.sync.writer import PlanningWriter, Writer
+
+STAGES: tuple[type[Stage], ...] = (CampaignStage, SessionStage, StatusStage, PeopleStage, MemberStage,
+                                   CaptureStage, CategoryStage)
 
 
 class SyncEngine:
-    def __init__(self, gateway: SalesforceGateway, state: StateStore, mappings: MappingSet, *,
-                 instances: InstanceFilter | None = None, allowed_topic_arns: list[str] | None = None,
-                 dry_run: bool = False) -> None:
-        self.gateway = gateway
+    def __init__(self, state: StateStore, mappings: MappingSet, writer: Writer, *,
+                 instances: InstanceFilter | None = None, allowed_topic_arns: list[str] | None = None) -> None:
         self.state = state
         self.mappings = mappings
+        self.writer = writer
         self.instances = instances or InstanceFilter()
         self.allowed_topic_arns = allowed_topic_arns or []
-        self.dry_run = dry_run
-        self.writer = Writer(gateway, dry_run=dry_run)
         self.notes: list[str] = []          # run-summary sentences (category renames...)
 
-    # ---------------------------------------------------------------------------------
+    @property
+    def gateway(self) -> SalesforceGateway:
+        return self.writer.gateway
+
+    @property
+    def dry_run(self) -> bool:
+        """Chosen at wiring time: a planning writer (and a store that records nothing)."""
+        return isinstance(self.writer, PlanningWriter)
+
     async def process(self, inbounds: list[Inbound]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(inbounds)
+        works = self._admit(inbounds, outcomes)
+        live = self._dedupe(works, outcomes)
+        changes = await self._run_stages(live) if live else ChangeSet()
+        for i, w in works:
+            if outcomes[i] is None:
+                outcomes[i] = _outcome_of(w)
+        self._finish(changes, live, inbounds, outcomes)
+        self.state.apply(changes)
+        return [o for o in outcomes if o is not None]
+
+    # -- admit: parse, skip what is not ours ------------------------------------------------
+    def _admit(self, inbounds: list[Inbound], outcomes: list[Outcome | None]) -> list[tuple[int, Work]]:
         works: list[tuple[int, Work]] = []
         for i, ib in enumerate(inbounds):
             try:
                 parsed = parse_body(ib.body, self.allowed_topic_arns)
             except MessageError as exc:
-                outcomes[i] = Outcome("quarantined", exc.reason, exc.field,
-                                      message_key=_body_key(ib))
+                outcomes[i] = Outcome(OutcomeStatus.QUARANTINED, exc.reason, exc.field, message_key=body_key(ib))
                 continue
             if isinstance(parsed, Unrecognised):
-                outcomes[i] = Outcome("skipped", f"unknown resource_type {parsed.resource_type!r}",
+                outcomes[i] = Outcome(OutcomeStatus.SKIPPED, f"unknown resource_type {parsed.resource_type!r}",
                                       message_key=parsed.message_key, resource_type=parsed.resource_type,
-                                      detail={"skip": "unknown_type"})
+                                      detail={"skip": SkipReason.UNKNOWN_TYPE})
                 continue
             base = dict(message_key=parsed.message_key, resource_type=parsed.resource_type,
                         resource_id=parsed.resource_id, event_id=parsed.event_id)
             if not self.instances.allows(parsed.instance):
-                outcomes[i] = Outcome("skipped", f"instance {parsed.instance!r} is skipped by configuration",
-                                      detail={"skip": "instance"}, **base)
+                outcomes[i] = Outcome(OutcomeStatus.SKIPPED, f"instance {parsed.instance!r} is skipped by configuration",
+                                      detail={"skip": SkipReason.INSTANCE}, **base)
                 continue
             if self.mappings.for_type(parsed.resource_type) is None:
-                outcomes[i] = Outcome("skipped", f"no mapping for {parsed.resource_type}",
-                                      detail={"skip": "unmapped"}, **base)
+                outcomes[i] = Outcome(OutcomeStatus.SKIPPED, f"no mapping for {parsed.resource_type}",
+                                      detail={"skip": SkipReason.UNMAPPED}, **base)
                 continue
             works.append((i, Work(ib, parsed)))
-        live = self._dedupe(works, outcomes)
-        if live:
-            await self._apply(live)
-            self._commit(live)
-        for i, w in works:
-            if outcomes[i] is None:
-                outcomes[i] = self._outcome_of(w)
-        if not self.dry_run:
-            self._record_others(inbounds, outcomes)
-        return [o for o in outcomes if o is not None]
+        return works
 
     # -- dedupe: identical or older messages cost zero calls ------------------------------
     def _dedupe(self, works: list[tuple[int, Work]], outcomes: list[Outcome | None]) -> list[Work]:
@@ -90,101 +106,81 @@ class SyncEngine:
             win_i, winner = items[-1]
             for i, w in items[:-1]:
                 same = w.msg.content_hash == winner.msg.content_hash
-                outcomes[i] = self._skip(w, "duplicate" if same else "stale",
-                                         "duplicate of another message in this batch" if same
-                                         else "stale: superseded by a newer message in this batch")
-            winner.detail["version"] = _h([winner.msg.content_hash, self.mappings.version])
+                outcomes[i] = _skip(w, SkipReason.DUPLICATE if same else SkipReason.STALE,
+                                    "duplicate of another message in this batch" if same
+                                    else "stale: superseded by a newer message in this batch")
+            winner.version = stable_hash([winner.msg.content_hash, self.mappings.version])
             prev = stored.get(key)
             last = parse_utc(prev["generated_at"]) if prev and prev["generated_at"] else None
             winner.superseded = [w for _, w in items[:-1] if last is None or w.msg.generated_at > last]
-            if prev and prev["content_hash"] == winner.detail["version"]:
-                outcomes[win_i] = self._skip(winner, "unchanged", "unchanged: same content as last applied")
-            elif prev and prev["generated_at"] and winner.msg.generated_at < parse_utc(prev["generated_at"]):
-                outcomes[win_i] = self._skip(winner, "stale", f"stale: older than the last applied ({prev['generated_at']})")
+            if prev and prev["content_hash"] == winner.version:
+                outcomes[win_i] = _skip(winner, SkipReason.UNCHANGED, "unchanged: same content as last applied")
+            elif last and winner.msg.generated_at < last:
+                outcomes[win_i] = _skip(winner, SkipReason.STALE,
+                                        f"stale: older than the last applied ({prev['generated_at']})")  # type: ignore[index]
             else:
                 live.append(winner)
         return live
 
-    @staticmethod
-    def _skip(w: Work, kind: str, reason: str) -> Outcome:
-        m = w.msg
-        return Outcome("skipped", reason, message_key=m.message_key, resource_type=m.resource_type,
-                       resource_id=m.resource_id, event_id=m.event_id, detail={"skip": kind})
+    # -- stages -----------------------------------------------------------------------------
+    async def _run_stages(self, live: list[Work]) -> ChangeSet:
+        ctx = StageContext(writer=self.writer, state=self.state, mappings=self.mappings)
+        facts, changes = Facts(), ChangeSet()
+        for stage in STAGES:
+            result = await stage(ctx).run([w for w in live if w.ok], facts)
+            facts = result.facts
+            changes.merge(result.changes)
+            self.notes.extend(result.notes)
+        return changes
 
-    @staticmethod
-    def _outcome_of(w: Work) -> Outcome:
-        m = w.msg
-        base = dict(message_key=m.message_key, resource_type=m.resource_type, resource_id=m.resource_id,
-                    event_id=m.event_id, detail=w.detail)
-        if w.failures:
-            reason = "; ".join(r for r, _ in w.failures)
-            return Outcome("quarantined", reason, w.failures[0][1], **base)
-        if w.retry_reason:
-            return Outcome("retry", w.retry_reason, **base)
-        return Outcome("synced", None, **base)
-
-    # -- stages ---------------------------------------------------------------------------
-    async def _apply(self, live: list[Work]) -> None:
-        self.b = b = Batch()
-        ctx = dict(gateway=self.gateway, writer=self.writer, state=self.state, mappings=self.mappings,
-                   batch=b, notes=self.notes, dry_run=self.dry_run)
-        await CampaignStage(**ctx).run(live)
-        b.people = await PeopleStage(self.mappings, self.writer, self.state).run([w for w in live if w.ok])
-        await MemberStage(**ctx).run(live)
-
-    def _commit(self, live: list[Work]) -> None:
-        if self.dry_run:
-            return
-        b = self.b
+    # -- what the state store remembers ------------------------------------------------------
+    def _finish(self, changes: ChangeSet, live: list[Work], inbounds: list[Inbound],
+                outcomes: list[Outcome | None]) -> None:
+        """Add resources and outcomes; keep only what the batch's successful messages vouch for."""
         ok_events = {w.msg.event_id for w in live if w.msg.resource_type == "event" and w.ok}
-        with self.state.atomic():
-            for eid, fields in b.event_updates.items():
-                if fields.get("is_placeholder") == 0 and eid not in ok_events:
-                    fields = {k: v for k, v in fields.items() if k == "campaign_id"}
-                if fields:
-                    self.state.put_event(eid, **fields)
-            for eid, table in b.new_tables.items():
-                if eid in ok_events:
-                    self.state.replace_categories(eid, table)
-            self.state.add_campaign_statuses(b.new_statuses)
-            self.state.put_people(
-                {jid: {"sobject": p.sobject, "sf_id": p.sf_id, "rung": p.rung, "organisation_uid": p.organisation_uid,
-                       "email": p.email, "record_hash": p.record_hash} for jid, p in b.people.items()})
-            for p in b.people.values():
-                if p.converted_from:
-                    self.state.relink_person_records(p.converted_from, p.sobject, p.sf_id)
-            self.state.put_members(b.member_rows)
-            self.state.forget_members(b.gone_members)
-            self.state.forget_campaigns(b.gone_campaigns)
-            for jid, (obj, sf_id) in b.new_records.items():
-                self.state.put_record(jid, obj, sf_id)
-            guard = self.gateway.guard
-            if guard.used is not None and guard.max:
-                # Saved with the batch, not after every call: no extra write on the hot path.
-                self.state.put_api_usage(guard.used, guard.max)
-            done = [w for w in live if w.ok]
-            self.state.put_resources([(w.msg.resource_key, w.detail["version"],
-                                       w.msg.generated_at.isoformat()) for w in done])
-            self.state.record_outcomes([
-                dict(message_key=w.msg.message_key, outcome="synced", resource_type=w.msg.resource_type,
-                     resource_id=w.msg.resource_id, event_id=w.msg.event_id, sqs_message_id=w.inbound.sqs_message_id,
-                     detail={k: v for k, v in w.detail.items() if k != "version"}) for w in done])
-
-    def _record_others(self, inbounds: list[Inbound], outcomes: list[Outcome | None]) -> None:
-        """Quarantined bodies and skips are recorded (synced ones were, inside the commit)."""
-        rows = []
+        for eid, fields in list(changes.events.items()):
+            if fields.get("is_placeholder") == 0 and eid not in ok_events:
+                # The event message failed later (a category fan-out refused): keep only the link.
+                changes.events[eid] = {k: v for k, v in fields.items() if k == "campaign_id"}
+                if not changes.events[eid]:
+                    del changes.events[eid]
+        changes.category_tables = {e: t for e, t in changes.category_tables.items() if e in ok_events}
+        done = [w for w in live if w.ok]
+        changes.resources = [(w.msg.resource_key, w.version, w.msg.generated_at.isoformat()) for w in done]
         for ib, o in zip(inbounds, outcomes, strict=True):
-            if o is None or o.status == "synced":
+            if o is None:
                 continue
-            rows.append(dict(
-                message_key=o.message_key or _body_key(ib),
-                outcome=o.status if o.status != "skipped" else f"skipped_{o.detail.get('skip', 'other')}",
-                resource_type=o.resource_type, resource_id=o.resource_id, event_id=o.event_id,
-                sqs_message_id=ib.sqs_message_id, reason=o.reason, field=o.field,
-                body=ib.body, detail={k: v for k, v in o.detail.items() if k != "version"} or None))
-        with self.state.atomic():
-            self.state.record_outcomes(rows)
+            changes.outcomes.append(dict(
+                message_key=o.message_key or body_key(ib), outcome=o.label, resource_type=o.resource_type,
+                resource_id=o.resource_id, event_id=o.event_id, sqs_message_id=ib.sqs_message_id,
+                reason=o.reason, field=o.field,
+                # Keep a quarantined message's body, so it can be replayed.
+                body=ib.body if o.status == OutcomeStatus.QUARANTINED else None,
+                detail=dict(o.detail) or None))
+        guard = self.gateway.guard
+        if guard.used is not None and guard.max:
+            # Saved with the batch, not after every call: no extra write on the hot path.
+            changes.api_usage = (guard.used, guard.max)
 
 
-def _body_key(ib: Inbound) -> str:
+def _skip(w: Work, kind: SkipReason, reason: str) -> Outcome:
+    m = w.msg
+    return Outcome(OutcomeStatus.SKIPPED, reason, message_key=m.message_key, resource_type=m.resource_type,
+                   resource_id=m.resource_id, event_id=m.event_id, detail={"skip": kind})
+
+
+def _outcome_of(w: Work) -> Outcome:
+    m = w.msg
+    base = dict(message_key=m.message_key, resource_type=m.resource_type, resource_id=m.resource_id,
+                event_id=m.event_id, detail=w.detail)
+    if w.failures:
+        reason = "; ".join(r for r, _ in w.failures)
+        return Outcome(OutcomeStatus.QUARANTINED, reason, w.failures[0][1], **base)
+    if w.retry_reason:
+        return Outcome(OutcomeStatus.RETRY, w.retry_reason, **base)
+    return Outcome(OutcomeStatus.SYNCED, None, **base)
+
+
+def body_key(ib: Inbound) -> str:
+    """The key of a message that could not be parsed: a hash of its body."""
     return "sha256:" + hashlib.sha256(ib.body.encode("utf-8", "replace")).hexdigest()

@@ -1,12 +1,32 @@
-"""Plain data the sync engine passes between its stages."""
+"""Plain data the sync engine passes around: a received message, its outcome, a message being
+applied (Work) and a record to send (Write)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from enum import StrEnum
 from typing import Any
 
 from connector.payloads import Message
+from connector.salesforce.results import RowAction, WriteError
+
+
+class OutcomeStatus(StrEnum):
+    SYNCED = "synced"
+    SKIPPED = "skipped"
+    QUARANTINED = "quarantined"
+    RETRY = "retry"               # left in the queue: a later delivery tries again
+
+
+class SkipReason(StrEnum):
+    DUPLICATE = "duplicate"       # the same content twice in one batch
+    STALE = "stale"               # older than what was applied (or than a newer one in the batch)
+    UNCHANGED = "unchanged"       # the same content as last applied: costs no call
+    UNKNOWN_TYPE = "unknown_type"  # a resource_type this connector does not know
+    INSTANCE = "instance"         # a Jomablue instance the configuration skips
+    UNMAPPED = "unmapped"         # no mapping file for that resource type
 
 
 @dataclass(frozen=True)
@@ -23,7 +43,7 @@ class Inbound:
 class Outcome:
     """What happened to one inbound message; decides whether it leaves the queue."""
 
-    status: str              # synced | skipped | quarantined | retry
+    status: OutcomeStatus
     reason: str | None = None
     field: str | None = None
     message_key: str | None = None
@@ -34,15 +54,23 @@ class Outcome:
 
     @property
     def leaves_queue(self) -> bool:
-        return self.status != "retry"
+        return self.status != OutcomeStatus.RETRY
+
+    @property
+    def label(self) -> str:
+        """The outcome as counted and stored: `skipped_<reason>` for skips."""
+        if self.status == OutcomeStatus.SKIPPED:
+            return f"skipped_{self.detail.get('skip', 'other')}"
+        return str(self.status)
 
 
 @dataclass
 class Work:
-    """A message being applied: its outcome is built up stage by stage."""
+    """A message being applied: stages add failures or a retry; the engine turns them into its outcome."""
 
     inbound: Inbound
     msg: Message
+    version: str = ""        # content hash + mapping version: what "unchanged" compares
     failures: list[tuple[str, str | None]] = dc_field(default_factory=list)   # (reason, field)
     retry_reason: str | None = None
     detail: dict[str, Any] = dc_field(default_factory=dict)
@@ -74,10 +102,29 @@ class Write:
     label: str = ""          # human wording for errors: "Lead for acme/event_person/1"
     result_id: str | None = None
     created: bool | None = None
-    error: tuple[str, str, tuple[str, ...]] | None = None   # (code, message, fields)
+    error: WriteError | None = None
+    # the Jomablue people (or members) this one record stands for, when several merged into it
+    stands_for: list[str] = dc_field(default_factory=list)
 
-    def fail_all(self, code: str, message: str, fields: tuple[str, ...] = ()) -> None:
-        self.error = (code, message, fields)
-        where = f" (field {', '.join(fields)})" if fields else ""
+    @property
+    def action(self) -> RowAction:
+        return self.error.action if self.error else RowAction.OK
+
+    def add_works(self, works: Iterable[Work]) -> None:
+        self.works.extend(w for w in works if w not in self.works)
+
+    def fail_all(self, error: WriteError) -> None:
+        self.error = error
         for w in self.works:
-            w.fail(f"{self.label}: Salesforce {code}: {message}{where}", ",".join(fields) or None)
+            w.fail(f"{self.label}: {error.describe()}", ",".join(error.fields) or None)
+
+
+def settle(write: Write) -> None:
+    """A write that failed and was not handled otherwise fails its messages (unless they wait to retry)."""
+    if write.error and not any(w.retry_reason for w in write.works):
+        write.fail_all(write.error)
+
+
+def mapping_error(field_name: str) -> WriteError:
+    """A record the mapping could not key: its upsert field is empty."""
+    return WriteError("MAPPING", f"the upsert key {field_name} has no value", (field_name,), RowAction.REJECT)

@@ -1,67 +1,63 @@
-"""What every stage shares: the batch being applied, the writer, the state store, the mapping."""
+"""What every stage shares: the writer, the state store (read side), the mappings; and the shape
+of a stage's answer.
+
+A stage reads the messages it is given and the :class:`Facts` earlier stages found, and returns
+``StageResult(facts, changes, notes)``: the facts with its own findings added, what the state
+store must remember, and run-summary sentences. Stages never write to the state store.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
 from connector.mapping import MappingSet, ResourceMapping
-from connector.salesforce.gateway import SalesforceGateway
 from connector.state.base import StateStore
-from connector.sync.model import Work, Write
-from connector.sync.people import PersonResult
+from connector.sync.changes import ChangeSet, Facts
+from connector.sync.model import Work
 from connector.sync.writer import Writer
 
 
-class Batch:
-    """What one batch has learned so far, stage by stage (Jomablue ids → Salesforce ids, rows to commit)."""
+@dataclass
+class StageResult:
+    facts: Facts
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    notes: list[str] = field(default_factory=list)
 
-    def __init__(self) -> None:
-        self.events: dict[str, dict[str, Any]] = {}             # state rows of the batch's events
-        self.event_updates: dict[str, dict[str, Any]] = {}      # event rows to commit
-        self.new_tables: dict[str, dict[str, str]] = {}         # category tables from event messages
-        self.event_messages: dict[str, list[Work]] = {}         # the event message of each event, if any
-        self.campaign_ids: dict[str, str] = {}                  # event id → Campaign Id
-        self.session_ids: dict[str, str] = {}                   # session id → child Campaign Id
-        self.fresh_campaigns: set[str] = set()                  # created just now: only default statuses
-        self.statuses_ok: set[str] = set()
-        self.status_errors: dict[str, str] = {}
-        self.new_statuses: set[tuple[str, str]] = set()
-        self.people: dict[str, PersonResult] = {}               # person id → matched/created record
-        self.member_rows: dict[str, dict[str, Any]] = {}        # member rows to commit
-        self.new_records: dict[str, tuple[str, str]] = {}       # sessions and captures to commit
-        self.gone_campaigns: set[str] = set()                   # deleted in Salesforce: forget them
-        self.gone_members: set[str] = set()
-        self._tables: dict[str, dict[str, str]] = {}
 
-    def table(self, state: Any, event_id: str) -> dict[str, str]:
-        """The event's category table: this batch's event message wins over the stored one."""
-        if event_id in self.new_tables:
-            return self.new_tables[event_id]
-        if event_id not in self._tables:
-            self._tables[event_id] = state.categories(event_id)
-        return self._tables[event_id]
+@dataclass(frozen=True)
+class StageContext:
+    writer: Writer
+    state: StateStore
+    mappings: MappingSet
 
 
 class Stage:
-    """A step of the engine; stages talk to each other only through the Batch."""
+    def __init__(self, ctx: StageContext) -> None:
+        self.writer = ctx.writer
+        self.gateway = ctx.writer.gateway    # reads (SOQL); writes go through the writer
+        self.state = ctx.state
+        self.mappings = ctx.mappings
 
-    def __init__(self, *, gateway: SalesforceGateway, writer: Writer, state: StateStore, mappings: MappingSet,
-                 batch: Batch, notes: list[str], dry_run: bool = False) -> None:
-        self.gateway = gateway
-        self.writer = writer
-        self.state = state
-        self.mappings = mappings
-        self.b = batch
-        self.notes = notes
-        self.dry_run = dry_run
-
-    def _rm(self, w: Work) -> ResourceMapping:
-        rm = self.mappings.for_type(w.msg.resource_type)
-        assert rm is not None
+    def mapping_of(self, work: Work) -> ResourceMapping:
+        rm = self.mappings.for_type(work.msg.resource_type)
+        assert rm is not None, "the engine admits only mapped resource types"
         return rm
 
-    def _settle(self, x: Write) -> None:
-        """A write that failed and was not handled fails its messages (unless they retry)."""
-        if x.error and not any(w.retry_reason for w in x.works):
-            code, msg, fields = x.error
-            x.fail_all(code, msg, fields)
+    async def run(self, works: list[Work], facts: Facts) -> StageResult:
+        raise NotImplementedError
+
+
+class CategoryTables:
+    """An event's category table: this batch's event message wins over the stored one."""
+
+    def __init__(self, state: StateStore, facts: Facts) -> None:
+        self.state = state
+        self.fresh = facts.category_tables
+        self._stored: dict[str, dict[str, str]] = {}
+
+    def __call__(self, event_id: str) -> dict[str, str]:
+        if event_id in self.fresh:
+            return dict(self.fresh[event_id])
+        if event_id not in self._stored:
+            self._stored[event_id] = self.state.categories(event_id)
+        return self._stored[event_id]

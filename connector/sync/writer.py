@@ -1,22 +1,28 @@
 """Sending planned writes: grouped into sObject Collections calls, results mapped back.
 
 Each :class:`Write` carries the messages that depend on it, so a rejected record fails exactly
-those messages and no other (one bad message never sinks a batch). A duplicate external id
-inside one batch is merged before anything is sent: Salesforce would reject both rows.
+those messages and no other (one bad message never sinks a batch). Writes aimed at the same
+record are merged before anything is sent: Salesforce would reject both rows.
+
+Two writers, chosen at wiring time: :class:`SalesforceWriter` sends; :class:`PlanningWriter`
+(dry run) records what it would send and answers with well-formed made-up ids, so the stages
+run unchanged and nothing reaches Salesforce but reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-from connector.salesforce.gateway import RowResult, SalesforceGateway, row_action
+from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.ids import to18
+from connector.salesforce.results import RowAction, RowResult
 from connector.sync.model import Write
 
 
 def merge_writes(writes: Iterable[Write], key_field: str | None) -> list[Write]:
-    """Merge writes that target the same record (same Id or same external id)."""
+    """One write per target record (same Id, or same external id): later values win, and the
+    merged write stands for every message and person of the writes it absorbed."""
     merged: dict[Any, Write] = {}
     out: list[Write] = []
     for w in writes:
@@ -27,41 +33,45 @@ def merge_writes(writes: Iterable[Write], key_field: str | None) -> list[Write]:
         k = (w.sobject, w.op, k)
         if k in merged:
             first = merged[k]
-            first.record.update(w.record)   # later message's values win
-            first.works.extend(x for x in w.works if x not in first.works)
+            first.record.update(w.record)
+            first.add_works(w.works)
+            first.stands_for.extend(x for x in w.stands_for if x not in first.stands_for)
         else:
             merged[k] = w
             out.append(w)
     return out
 
 
-class Writer:
-    """Runs planned writes through the gateway; dry-run records them instead."""
+class Writer(Protocol):
+    """What stages write through."""
 
-    def __init__(self, gateway: SalesforceGateway, dry_run: bool = False) -> None:
-        self.gateway = gateway
-        self.dry_run = dry_run
-        self.planned: list[dict[str, Any]] = []
-        self._fake = 0
-
-    def _fake_result(self, w: Write) -> RowResult:
-        self._fake += 1
-        prefix = {"Lead": "00Q", "Contact": "003", "Campaign": "701", "CampaignMember": "00v",
-                  "CampaignMemberStatus": "01Y"}.get(w.sobject, "a00")
-        # A well-formed id (prefix + "9…" counter) so later stages can use it; nothing is sent.
-        return RowResult(True, w.record.get("Id") or to18(f"{prefix}9{self._fake:011d}"), w.op != "update")
+    gateway: SalesforceGateway   # reads always go to Salesforce, also in a dry run
 
     async def send(self, writes: list[Write], ext_field: str | None = None, serial: bool = False) -> None:
         """Send writes of one sobject and op; fill in result_id/created/error on each."""
+
+    async def delete(self, ids: Sequence[str]) -> None: ...
+
+
+def _apply(w: Write, r: RowResult) -> None:
+    if r.ok:
+        w.result_id, w.created, w.error = r.id, r.created, None
+        return
+    w.error = r.error
+    if r.action is RowAction.RETRY_LATER:
+        for work in w.works:
+            work.retry(f"{w.label}: Salesforce {r.code} after retries")
+
+
+class SalesforceWriter:
+    def __init__(self, gateway: SalesforceGateway) -> None:
+        self.gateway = gateway
+
+    async def send(self, writes: list[Write], ext_field: str | None = None, serial: bool = False) -> None:
         if not writes:
             return
         sobject, op = writes[0].sobject, writes[0].op
         records = [w.record for w in writes]
-        if self.dry_run:
-            for w in writes:
-                self.planned.append({"op": op, "sobject": sobject, "key": ext_field, "record": w.record})
-                self._apply(w, self._fake_result(w))
-            return
         if op == "upsert":
             assert ext_field
             results = await self.gateway.upsert(sobject, ext_field, records, serial=serial)
@@ -69,26 +79,44 @@ class Writer:
             results = await self.gateway.update(sobject, records, serial=serial)
         else:
             results = await self.gateway.create(sobject, records, serial=serial)
-        retry_dupes: list[Write] = []
+        racing: list[Write] = []
         for w, r in zip(writes, results, strict=True):
-            if not r.ok and op == "upsert" and row_action(r.code) == "duplicate" \
-                    and "campaign member" not in r.message.lower():
+            if op == "upsert" and r.action is RowAction.DUPLICATE_KEY:
                 # Two upserts of one external id racing (a redelivered create): the second
                 # one tried to insert. Sent again it finds the record and updates it.
-                retry_dupes.append(w)
+                racing.append(w)
                 continue
-            self._apply(w, r)
-        if retry_dupes:
-            again = await self.gateway.upsert(sobject, ext_field or "", [w.record for w in retry_dupes], serial=serial)
-            for w, r in zip(retry_dupes, again, strict=True):
-                self._apply(w, r)
+            _apply(w, r)
+        if racing:
+            again = await self.gateway.upsert(sobject, ext_field or "", [w.record for w in racing], serial=serial)
+            for w, r in zip(racing, again, strict=True):
+                _apply(w, r)
 
-    @staticmethod
-    def _apply(w: Write, r: RowResult) -> None:
-        if r.ok:
-            w.result_id, w.created, w.error = r.id, r.created, None
-            return
-        w.error = (r.code or "UNKNOWN", r.message, r.fields)
-        if row_action(r.code) == "retry":
-            for work in w.works:
-                work.retry(f"{w.label}: Salesforce {r.code} after retries")
+    async def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            await self.gateway.delete(list(ids))
+
+
+_PREFIX = {"Lead": "00Q", "Contact": "003", "Campaign": "701", "CampaignMember": "00v", "CampaignMemberStatus": "01Y"}
+
+
+class PlanningWriter:
+    """Dry run: every write is recorded in :attr:`planned` and succeeds with a made-up id."""
+
+    def __init__(self, gateway: SalesforceGateway) -> None:
+        self.gateway = gateway
+        self.planned: list[dict[str, Any]] = []
+        self._n = 0
+
+    async def send(self, writes: list[Write], ext_field: str | None = None, serial: bool = False) -> None:
+        for w in writes:
+            self.planned.append({"op": w.op, "sobject": w.sobject, "key": ext_field, "record": w.record,
+                                 "label": w.label, "messages": [x.msg.message_key for x in w.works]})
+            self._n += 1
+            # A well-formed id (prefix + "9…" counter) so later stages can use it; nothing is sent.
+            fake = w.record.get("Id") or to18(f"{_PREFIX.get(w.sobject, 'a00')}9{self._n:011d}")
+            _apply(w, RowResult(True, fake, w.op != "update"))
+
+    async def delete(self, ids: Sequence[str]) -> None:
+        for i in ids:
+            self.planned.append({"op": "delete", "sobject": None, "key": None, "record": {"Id": i}})

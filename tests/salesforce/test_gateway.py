@@ -184,7 +184,7 @@ def test_token_repr_never_shows_the_token():
 
 
 def test_a_duplicate_rule_names_the_records_it_matched():
-    from connector.salesforce.gateway import RowResult
+    from connector.salesforce.results import RowResult
 
     r = RowResult.from_json({"id": None, "success": False, "errors": [{
         "statusCode": "DUPLICATES_DETECTED", "message": "Use one of these records?", "fields": [],
