@@ -19,7 +19,6 @@ from types import MappingProxyType
 from typing import Any
 
 
-
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
