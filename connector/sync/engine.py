@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
+from connector import logs
 from connector.config import InstanceFilter
-from connector.errors import MessageError
+from connector.errors import FatalError, MessageError
 from connector.mapping import MappingSet
 from connector.payloads import Unrecognised, parse_body, parse_utc, stable_hash
 from connector.salesforce.gateway import SalesforceGateway
@@ -56,6 +57,69 @@ class SyncEngine:
         return isinstance(self.writer, PlanningWriter)
 
     async def process(self, inbounds: list[Inbound]) -> list[Outcome]:
+        """Every message's outcome, in order. A whole request Salesforce refuses for this
+        batch's data (a poison batch) is searched by halves: the messages that cause it are
+        quarantined with the error and the others land."""
+        try:
+            return await self._process_once(inbounds)
+        except FatalError as exc:
+            if not is_poison(exc) or not inbounds:
+                raise
+            return await self._isolate(inbounds, exc)
+
+    async def _isolate(self, inbounds: list[Inbound], error: FatalError) -> list[Outcome]:
+        calls = self.gateway.stats.calls
+        done: dict[int, Outcome] = {}
+        if len(inbounds) > 1:
+            # Is it the data or the org? Two messages alone that fail alike: the org (or the
+            # mapping) refuses every request of this kind, and no split will help.
+            failed = []
+            for i in (0, len(inbounds) - 1):
+                try:
+                    [done[i]] = await self._process_once([inbounds[i]])
+                except FatalError as exc:
+                    if not is_poison(exc):
+                        raise
+                    failed.append(exc.code)
+            if len(failed) == 2 and failed[0] == failed[1] == error.code:
+                raise error
+        rest = [ib for i, ib in enumerate(inbounds) if i not in done]
+        found = iter(await self._split(rest, error) if rest else [])
+        outcomes = [done[i] if i in done else next(found) for i in range(len(inbounds))]
+        logs.get().warning("poison_batch", messages=len(inbounds), api_calls=self.gateway.stats.calls - calls,
+                           quarantined=sum(o.status == OutcomeStatus.QUARANTINED for o in outcomes),
+                           error=str(error)[:300])
+        return outcomes
+
+    async def _split(self, inbounds: list[Inbound], error: FatalError) -> list[Outcome]:
+        if len(inbounds) == 1:
+            ib = inbounds[0]
+            ids: dict = {"message_key": body_key(ib)}
+            try:
+                m = parse_body(ib.body, self.allowed_topic_arns)
+                ids = dict(message_key=m.message_key, resource_type=m.resource_type,
+                           resource_id=getattr(m, "resource_id", None), event_id=getattr(m, "event_id", None))
+            except MessageError:
+                pass
+            outcome = Outcome(OutcomeStatus.QUARANTINED,
+                              f"Salesforce refused a whole request made for this message ({error}); the other "
+                              "messages of its batch went through", None, **ids)
+            changes = ChangeSet()
+            self._finish(changes, [], [ib], [outcome])
+            self.state.apply(changes)
+            return [outcome]
+        mid = len(inbounds) // 2
+        out: list[Outcome] = []
+        for half in (inbounds[:mid], inbounds[mid:]):
+            try:
+                out += await self._process_once(half)
+            except FatalError as exc:
+                if not is_poison(exc):
+                    raise
+                out += await self._split(half, exc)
+        return out
+
+    async def _process_once(self, inbounds: list[Inbound]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(inbounds)
         works = self._admit(inbounds, outcomes)
         live = self._dedupe(works, outcomes)
@@ -161,6 +225,12 @@ class SyncEngine:
         if guard.used is not None and guard.max:
             # Saved with the batch, not after every call: no extra write on the hot path.
             changes.api_usage = (guard.used, guard.max)
+
+
+def is_poison(exc: FatalError) -> bool:
+    """A whole request refused for what it carries (a query too long, a body Salesforce cannot
+    read), not for who sends it: splitting the batch finds the messages behind it."""
+    return exc.status in (400, 414, 431) and exc.code not in ("API_DISABLED_FOR_ORG", "REQUEST_LIMIT_EXCEEDED")
 
 
 def _skip(w: Work, kind: SkipReason, reason: str) -> Outcome:

@@ -16,16 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus
-
-from simple_salesforce import format_soql
 
 from connector.errors import AmbiguousMatch
 from connector.salesforce.ids import looks_like_id, object_for, to18
-
-# A REST query travels in the URL: keep each one, percent-encoded, under Salesforce's URI limit
-# (16,384 bytes) with room for the path.
-MAX_ENCODED_QUERY = 15000
+from connector.salesforce.soql import pack_or
 
 
 @dataclass(frozen=True)
@@ -84,32 +78,11 @@ def lookup_queries(
     org_field: str | None = None,
     org_values: Iterable[str] = (),
 ) -> list[str]:
-    """SOQL for one object: every rung's criteria OR-ed together, packed into as few queries as
-    fit the URL (values are counted as they will travel, percent-encoded)."""
+    """SOQL for one object: every rung's criteria OR-ed together, packed into as few statements
+    as fit the URL and SOQL limits (connector/salesforce/soql.py)."""
     fields = ", ".join(sorted(set(select)))
-    head = f"SELECT {fields} FROM {sobject} WHERE "
-    budget = MAX_ENCODED_QUERY - len(quote_plus(head))
-    queries: list[str] = []
-    current: dict[str, list[str]] = {}
-    size = 0
-
-    def flush() -> None:
-        if current:
-            queries.append(head + " OR ".join(format_soql(f"{name} IN {{}}", vals) for name, vals in current.items()))
-
-    for name, vals in (("Id", ids), ("Jomablue_Id__c", jomablue_ids), ("Email", emails), (org_field, org_values)):
-        if not name:
-            continue
-        for v in sorted(set(x for x in vals if x)):
-            cost = len(quote_plus(format_soql("{}", v))) + 3
-            opening = 0 if name in current else len(quote_plus(f" OR {name} IN ()"))
-            if current and size + cost + opening > budget:
-                flush()
-                current, size, opening = {}, 0, len(quote_plus(f"{name} IN ()"))
-            current.setdefault(name, []).append(v)
-            size += cost + opening
-    flush()
-    return queries
+    return pack_or(f"SELECT {fields} FROM {sobject} WHERE ",
+                   [("Id", ids), ("Jomablue_Id__c", jomablue_ids), ("Email", emails), (org_field or "", org_values)])
 
 
 def _follow(rec: Mapping[str, Any], lookups: Lookups, rung: str) -> Match | None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from simple_salesforce import format_soql
-
 from connector.mapping.refs import refs
 from connector.payloads import stable_hash
 from connector.salesforce.ids import to18
 from connector.salesforce.results import RowAction
+from connector.salesforce.soql import literal, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.model import Work, Write, settle
 from connector.sync.stage import CategoryTables, Stage, StageResult
@@ -54,6 +53,21 @@ class _Member:
     works: list[Work]
     old_cm: str | None = None   # a membership of the record the person no longer matches
     unchanged: bool = False
+
+
+def adoption_queries(pairs: list[tuple[str | None, str | None]]) -> list[str]:
+    """CampaignMembers of these (Campaign, Lead or Contact) pairs: each id listed once, Leads and
+    Contacts told apart by their key prefix, packed to fit Salesforce's limits."""
+    out: list[str] = []
+    by_campaign: dict[str, set[str]] = {}
+    for cid, who in pairs:
+        if cid and who:
+            by_campaign.setdefault(cid, set()).add(who)
+    for cid, ids in sorted(by_campaign.items()):
+        head = f"SELECT Id, CampaignId, LeadId, ContactId FROM CampaignMember WHERE CampaignId = {literal(cid)} AND ("
+        out += pack_or(head, [("LeadId", [i for i in ids if i.startswith("00Q")]),
+                              ("ContactId", [i for i in ids if not i.startswith("00Q")])], tail=")")
+    return out
 
 
 class MemberStage(Stage):
@@ -232,14 +246,11 @@ class MemberStage(Stage):
     async def _adopt(self, writes: list[Write]) -> None:
         """A member made outside the connector: take it over instead of failing."""
         pairs = [(x.record.get("CampaignId"), x.record.get("LeadId") or x.record.get("ContactId")) for x in writes]
-        cids = sorted({c for c, _ in pairs if c})
-        pids = sorted({p for _, p in pairs if p})
-        soql = format_soql("SELECT Id, CampaignId, LeadId, ContactId FROM CampaignMember WHERE CampaignId IN {} "
-                           "AND (LeadId IN {} OR ContactId IN {})", cids, pids, pids)
         found = {}
-        for r in await self.gateway.query(soql):
-            who = r.get("ContactId") or r.get("LeadId")
-            found[(to18(r["CampaignId"]), to18(who))] = to18(r["Id"])
+        for page in await self.gateway.query_many(adoption_queries(pairs)):
+            for r in page:
+                who = r.get("ContactId") or r.get("LeadId")
+                found[(to18(r["CampaignId"]), to18(who))] = to18(r["Id"])
         updates = []
         for x, (c, p) in zip(writes, pairs, strict=True):
             cm_id = found.get((to18(c), to18(p))) if c and p else None

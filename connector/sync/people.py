@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from simple_salesforce import format_soql
-
 from connector.errors import AmbiguousMatch
 from connector.mapping import PersonMapping, RecordMapping
 from connector.payloads import stable_hash
 from connector.salesforce.ids import to18
 from connector.salesforce.results import RowAction, WriteError
+from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
 from connector.sync.model import Work, Write, mapping_error, settle
@@ -39,9 +38,18 @@ class PeopleStage(Stage):
             if not jid:
                 w.fail("no person id in the message", "identifiers.id")
                 continue
-            people[jid] = (PersonRef(jid, rm.person.organisation_uid(w.msg.payload), rm.person.email(w.msg.payload)),
-                           rm.person)
+            ref = PersonRef(jid, rm.person.organisation_uid(w.msg.payload), rm.person.email(w.msg.payload))
             self.sources.setdefault(jid, []).append((w, rm.person))
+            people[jid] = (ref, rm.person)
+        for jid, (ref, _pm) in list(people.items()):
+            for name, value in (("identifiers.id", ref.jomablue_id), ("identifiers.organisation_uid", ref.organisation_uid),
+                                ("identifiers.email", ref.email)):
+                if value and not fits(value):
+                    # No query can carry it (SOQL and URL limits): this person fails alone.
+                    for x in self._works(jid):
+                        x.fail(f"{name} is {len(value):,} characters: too long to look up in Salesforce", name)
+                    people.pop(jid, None)
+                    break
         if not people:
             return StageResult(facts)
         links = self.state.people(people.keys())
@@ -197,9 +205,8 @@ class PeopleStage(Stage):
         lead_key = next(iter(people.values()))[1].lead.upsert_key
         ids = [w.record["Id"] for w in writes if "Id" in w.record]
         keys = [w.record[lead_key] for w in writes if "Id" not in w.record and w.record.get(lead_key)]
-        clauses = [format_soql(f"{name} IN {{}}", vals) for name, vals in (("Id", ids), (lead_key, keys)) if vals]
-        rows = await self.gateway.query(f"SELECT Id, {lead_key}, ConvertedContactId FROM Lead WHERE "
-                                        + " OR ".join(clauses))
+        soqls = pack_or(f"SELECT Id, {lead_key}, ConvertedContactId FROM Lead WHERE ", [("Id", ids), (lead_key, keys)])
+        rows = [r for page in await self.gateway.query_many(soqls) for r in page]
         contact_of: dict[str, str] = {}
         for rec in rows:
             if rec.get("ConvertedContactId"):

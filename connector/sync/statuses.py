@@ -9,9 +9,8 @@ and only a label actually there counts.
 
 from __future__ import annotations
 
-from simple_salesforce import format_soql
-
 from connector.salesforce.ids import to18
+from connector.salesforce.soql import pack_or
 from connector.sync.changes import ChangeSet, Facts
 from connector.sync.model import Work, Write
 from connector.sync.stage import Stage, StageResult
@@ -53,8 +52,7 @@ class StatusStage(Stage):
         """Label → SortOrder of every status of these Campaigns."""
         ids = sorted(set(campaign_ids))
         found: dict[str, dict[str, int]] = {c: {} for c in ids}
-        soqls = [format_soql("SELECT CampaignId, Label, SortOrder FROM CampaignMemberStatus WHERE CampaignId IN {}",
-                             ids[i : i + 200]) for i in range(0, len(ids), 200)]
+        soqls = pack_or("SELECT CampaignId, Label, SortOrder FROM CampaignMemberStatus WHERE ", [("CampaignId", ids)])
         for records in await self.gateway.query_many(soqls):
             for r in records:
                 found.setdefault(to18(r["CampaignId"]), {})[r["Label"]] = int(r.get("SortOrder") or 0)

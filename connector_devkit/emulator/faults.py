@@ -33,6 +33,7 @@ class Faults:
             self._rng = random.Random()
             self._lock_rows = 0
             self._lock_sobject: str | None = None
+            self._poison: tuple[str, int, str] | None = None
             self.latency_ms = 0
 
     def fail_next(self, n: int, status: int = 503, error_code: str | None = None) -> None:
@@ -51,6 +52,12 @@ class Faults:
             self._rate_code = error_code or _DEFAULT_CODES.get(status, "SERVER_UNAVAILABLE")
             self._rng = random.Random(seed)
 
+    def refuse_requests_containing(self, text: str, status: int = 400, error_code: str = "JSON_PARSER_ERROR") -> None:
+        """Every request whose URL or body contains ``text`` fails as a whole (a poison batch:
+        a real org answers 400 JSON_PARSER_ERROR for a value it cannot deserialise)."""
+        with self._lock:
+            self._poison = (text, status, error_code)
+
     def lock_rows(self, n: int, sobject: str | None = None) -> None:
         """The next n rows written for ``sobject`` (any when None) fail with UNABLE_TO_LOCK_ROW."""
         with self._lock:
@@ -64,9 +71,12 @@ class Faults:
 
     # ---------------------------------------------------------------- used by the server
 
-    def request_fault(self) -> tuple[int, list[dict[str, str]]] | None:
+    def request_fault(self, request_text: str = "") -> tuple[int, list[dict[str, str]]] | None:
         """(status, body) when this request should fail, else None."""
         with self._lock:
+            if self._poison and self._poison[0] in request_text:
+                return self._poison[1], [{"message": f"Cannot deserialize the request (injected: {self._poison[0]!r})",
+                                          "errorCode": self._poison[2]}]
             if self._fail_next > 0:
                 self._fail_next -= 1
                 status, code = self._fail_next_status, self._fail_next_code

@@ -305,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
                                      "errorCode": "REQUEST_LIMIT_EXCEEDED"}], headers)
         if emu.faults.latency_ms:
             time.sleep(emu.faults.latency_ms / 1000)
-        fault = emu.faults.request_fault()
+        fault = emu.faults.request_fault(unquote(self.path) + self._body.decode("utf-8", "replace"))
         if fault is not None:
             return self._send(fault[0], fault[1], headers)
         try:

@@ -1,0 +1,77 @@
+"""The one SOQL query builder: `IN` lists packed into as few statements as Salesforce accepts.
+
+Two limits bound a statement (salesforce-api.md, "Request size"; recorded-responses §2):
+- a REST query travels in the URL, and the request line plus headers may be at most 16,384
+  bytes (past that: 414 with an HTML body, no JSON); each statement here stays under
+  :data:`MAX_ENCODED_QUERY` bytes percent-encoded, leaving room for the path and headers;
+- a SOQL statement may be at most 100,000 characters (:data:`MAX_SOQL`).
+Values are escaped by simple-salesforce's ``format_soql``; a single value that cannot fit any
+statement raises :class:`ValueTooLong`, so the caller fails that value's message, not the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import quote_plus
+
+from simple_salesforce import format_soql
+
+MAX_ENCODED_QUERY = 15_000
+MAX_SOQL = 100_000
+
+
+class ValueTooLong(ValueError):
+    def __init__(self, field: str, value: str) -> None:
+        super().__init__(f"a {field} of {len(value):,} characters is too long for any SOQL query")
+        self.field = field
+        self.value = value
+
+
+def literal(value: str) -> str:
+    return format_soql("{}", value)
+
+
+def fits(value: str, room: int = 2_000) -> bool:
+    """Whether one value can travel in a statement with `room` bytes left for the rest."""
+    text = literal(value)
+    return len(quote_plus(text)) + room <= MAX_ENCODED_QUERY and len(text) + room <= MAX_SOQL
+
+
+def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str = "") -> list[str]:
+    """`head + (f1 IN (...) OR f2 IN (...)) + tail`, split so every statement fits both limits.
+
+    `head` ends where the condition starts ("SELECT Id FROM Lead WHERE "); `tail` closes what
+    head opened, if anything. Values are de-duplicated and sorted (stable statements).
+    """
+    fixed_enc = len(quote_plus(head)) + len(quote_plus(tail))
+    fixed_raw = len(head) + len(tail)
+    statements: list[str] = []
+    current: dict[str, list[str]] = {}
+    enc = raw = 0
+
+    def flush() -> None:
+        if current:
+            body = " OR ".join(f"{name} IN ({', '.join(literal(v) for v in vals)})" for name, vals in current.items())
+            statements.append(head + body + tail)
+
+    for name, values in clauses:
+        if not name:
+            continue
+        for v in sorted({str(x) for x in values if x}):
+            text = literal(v)
+            cost_enc, cost_raw = len(quote_plus(text)) + 3, len(text) + 2
+            opening = f" OR {name} IN ()" if current and name not in current else (
+                "" if name in current else f"{name} IN ()")
+            if fixed_enc + len(quote_plus(opening)) + cost_enc > MAX_ENCODED_QUERY or \
+                    fixed_raw + len(opening) + cost_raw > MAX_SOQL:
+                raise ValueTooLong(name, v)
+            if current and (enc + cost_enc + len(quote_plus(opening)) + fixed_enc > MAX_ENCODED_QUERY
+                            or raw + cost_raw + len(opening) + fixed_raw > MAX_SOQL):
+                flush()
+                current, enc, raw = {}, 0, 0
+                opening = f"{name} IN ()"
+            current.setdefault(name, []).append(v)
+            enc += cost_enc + len(quote_plus(opening))
+            raw += cost_raw + len(opening)
+    flush()
+    return statements
