@@ -43,11 +43,10 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
     `head` ends where the condition starts ("SELECT Id FROM Lead WHERE "); `tail` closes what
     head opened, if anything. Values are de-duplicated and sorted (stable statements).
     """
-    fixed_enc = len(quote_plus(head)) + len(quote_plus(tail))
-    fixed_raw = len(head) + len(tail)
+    fixed_enc, fixed_raw = len(quote_plus(head + tail)), len(head + tail)
     statements: list[str] = []
     current: dict[str, list[str]] = {}
-    enc = raw = 0
+    enc, raw = fixed_enc, fixed_raw      # the lengths of the statement being built
 
     def flush() -> None:
         if current:
@@ -59,19 +58,21 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
             continue
         for v in sorted({str(x) for x in values if x}):
             text = literal(v)
-            cost_enc, cost_raw = len(quote_plus(text)) + 3, len(text) + 2
-            opening = f" OR {name} IN ()" if current and name not in current else (
-                "" if name in current else f"{name} IN ()")
-            if fixed_enc + len(quote_plus(opening)) + cost_enc > MAX_ENCODED_QUERY or \
-                    fixed_raw + len(opening) + cost_raw > MAX_SOQL:
+            opening = f"{name} IN ()"
+            alone_enc, alone_raw = fixed_enc + len(quote_plus(opening)) + len(quote_plus(text)), \
+                fixed_raw + len(opening) + len(text)
+            if alone_enc > MAX_ENCODED_QUERY or alone_raw > MAX_SOQL:
                 raise ValueTooLong(name, v)
-            if current and (enc + cost_enc + len(quote_plus(opening)) + fixed_enc > MAX_ENCODED_QUERY
-                            or raw + cost_raw + len(opening) + fixed_raw > MAX_SOQL):
+            if name in current:
+                grow = ", " + text
+            else:
+                grow = (" OR " if current else "") + opening + text
+            if enc + len(quote_plus(grow)) > MAX_ENCODED_QUERY or raw + len(grow) > MAX_SOQL:
                 flush()
-                current, enc, raw = {}, 0, 0
-                opening = f"{name} IN ()"
+                current, enc, raw = {}, fixed_enc, fixed_raw
+                grow = opening + text
             current.setdefault(name, []).append(v)
-            enc += cost_enc + len(quote_plus(opening))
-            raw += cost_raw + len(opening)
+            enc += len(quote_plus(grow))
+            raw += len(grow)
     flush()
     return statements
