@@ -133,20 +133,24 @@ def test_locked_rows_are_retried_alone_and_results_keep_their_order():
 
 
 @responses.activate
-def test_more_than_200_records_go_in_chunks_of_200():
+def test_more_than_200_records_go_in_chunks_of_200_five_chunks_to_one_composite_call():
     token(responses)
-    url = f"{API}/composite/sobjects/Lead/Jomablue_Id__c"
 
     def answer(request):
-        n = len(json.loads(request.body)["records"])
-        return 200, {}, json.dumps([{"id": None, "success": True, "created": True, "errors": []}] * n)
+        subs = json.loads(request.body)["compositeRequest"]
+        assert all(s["url"].endswith("/composite/sobjects/Lead/Jomablue_Id__c") and s["method"] == "PATCH"
+                   for s in subs)
+        return 200, {}, json.dumps({"compositeResponse": [
+            {"referenceId": s["referenceId"], "httpStatusCode": 200, "httpHeaders": {},
+             "body": [{"id": None, "success": True, "created": True, "errors": []}] * len(s["body"]["records"])}
+            for s in subs]})
 
-    responses.add_callback(responses.PATCH, url, callback=answer)
-    records = [{"Jomablue_Id__c": f"p/{n}", "LastName": "x"} for n in range(450)]
+    responses.add_callback(responses.POST, f"{API}/composite", callback=answer)
+    records = [{"Jomablue_Id__c": f"p/{n}", "LastName": "x"} for n in range(1250)]
     results = asyncio.run(gateway().upsert("Lead", "Jomablue_Id__c", records))
-    assert len(results) == 450
-    assert sorted(len(json.loads(c.request.body)["records"]) for c in responses.calls if "composite" in c.request.url) \
-        == [50, 200, 200]
+    assert len(results) == 1250 and all(r.ok for r in results)
+    calls = [json.loads(c.request.body) for c in responses.calls if c.request.url.endswith("/composite")]
+    assert sorted([len(s["body"]["records"]) for s in c["compositeRequest"]] for c in calls) == [[200, 50], [200] * 5]
 
 
 @responses.activate
