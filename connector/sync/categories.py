@@ -17,14 +17,18 @@ class CategoryStage(Stage):
         field = person.membership.field_for_ref("categories.names") if person and person.membership else None
         if not field:
             return StageResult(facts, changes, notes)
+        planned: list[tuple[str, dict[str, str], dict[str, str], dict[str, dict[str, Any]], list[Write]]] = []
         for eid, table in facts.category_tables.items():
             old = self.state.categories(eid)
             if table == old:
                 continue
             rows = {r["member_key"]: r for r in self.state.members_of_event(eid)}
             rows.update({k: r for k, r in facts.members.items() if r.get("event_id") == eid and r.get("cm_id")})
-            writes = self._writes(rows, table, field, list(facts.event_messages.get(eid, ())))
-            await self.writer.send(writes, serial=True)
+            planned.append((eid, old, dict(table), rows,
+                            self._writes(rows, table, field, list(facts.event_messages.get(eid, ())))))
+        # Every event of the batch in the same calls (grouped by Campaign for its lock).
+        await self.writer.send([x for *_, writes in planned for x in writes], serial=True)
+        for eid, old, table, rows, writes in planned:
             updated = 0
             for x in writes:
                 if x.error:
@@ -34,7 +38,7 @@ class CategoryStage(Stage):
                 row = {k: v for k, v in rows[x.key].items() if k not in ("member_key", "updated_at")}
                 row["categories_text"] = x.record.get(field)
                 changes.members[x.key] = row
-            notes.extend(self._notes(eid, old, dict(table), rows, [x for x in writes if not x.error], updated))
+            notes.extend(self._notes(eid, old, table, rows, [x for x in writes if not x.error], updated))
         return StageResult(facts, changes, notes)
 
     @staticmethod

@@ -224,6 +224,12 @@ class MemberStage(Stage):
         one lookup on the next delivery, never a duplicate: Campaigns and people are upserted
         or found by their Jomablue id.
         """
+        if x.action is RowAction.CONVERTED_LEAD and row.get("person_key"):
+            # The Lead was converted since it was linked: walk the ladder again next time.
+            changes.forgotten_people.add(row["person_key"])
+            for w in x.works:
+                w.retry(f"{x.label}: the person's Lead was converted; it is followed to its Contact on the next delivery")
+            return True
         if x.action is not RowAction.GONE:
             return False
         if x.op == "update":

@@ -8,6 +8,8 @@ Every message of a batch about one person succeeds or fails with that person.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any
 
 from connector.errors import AmbiguousMatch
@@ -22,7 +24,16 @@ from connector.sync.model import Work, Write, mapping_error, settle
 from connector.sync.stage import Stage, StageResult
 from connector.sync.writer import merge_writes
 
-_Who = tuple[PersonRef, PersonMapping]   # who a person is (latest message) and the mapping that says so
+_Who = tuple[PersonRef, PersonMapping]
+
+
+def stored_hashes(link: dict[str, Any]) -> dict[str, str]:
+    """The per-source hashes a link keeps (JSON); anything else (an older store) counts as none."""
+    try:
+        found = json.loads(link.get("record_hash") or "")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}   # who a person is (latest message) and the mapping that says so
 
 
 class PeopleStage(Stage):
@@ -53,7 +64,10 @@ class PeopleStage(Stage):
         if not people:
             return StageResult(facts)
         links = self.state.people(people.keys())
-        lookups = await self._lookup(people, links)
+        settled = self._settled(people, links)
+        for jid in settled:
+            people.pop(jid)
+        lookups = await self._lookup(people, links) if people else Lookups()
         matches: dict[str, Match] = {}
         for jid, (ref, _pm) in people.items():
             try:
@@ -67,12 +81,14 @@ class PeopleStage(Stage):
         changes = ChangeSet()
         for jid, rec in found.items():
             ref = people[jid][0]
+            if rec.record_hash is None and links.get(jid, {}).get("sf_id") == rec.sf_id:
+                rec = replace(rec, record_hash=links[jid].get("record_hash"))
             changes.people[jid] = {"sobject": rec.sobject, "sf_id": rec.sf_id, "rung": rec.rung,
                                    "organisation_uid": ref.organisation_uid, "email": ref.email,
                                    "record_hash": rec.record_hash}
             if rec.converted_from:
                 changes.relinks.append((rec.converted_from, rec.sobject, rec.sf_id))
-        return StageResult(facts.learn(people=found), changes)
+        return StageResult(facts.learn(people={**settled, **found}), changes)
 
     # -- helpers -----------------------------------------------------------------------------
     def _works(self, jid: str) -> list[Work]:
@@ -86,6 +102,32 @@ class PeopleStage(Stage):
             rec_map = pm.lead if sobject == pm.lead.object else pm.contact
             record.update(rec_map.build(w.msg.payload, {}, mode=mode, current=current))  # type: ignore[arg-type]
         return record
+
+    def _source_hashes(self, jid: str, sobject: str, sf_id: str) -> dict[str, str]:
+        """One hash per source mapping (resource type) of what its writes to this record would
+        send, create-only and fill-if-empty fields left out: the same whether the record was just
+        created or updated, so an unchanged person costs nothing whatever resource type mentions
+        them, and two resource types never rewrite each other's fields."""
+        by_type: dict[str, dict[str, Any]] = {}
+        for w, pm in self.sources.get(jid, []):
+            rec_map = pm.lead if sobject == pm.lead.object else pm.contact
+            by_type.setdefault(w.msg.resource_type, {}).update(
+                rec_map.build(w.msg.payload, {}, mode="update", current=None))
+        return {rt: stable_hash({"o": sobject, "id": sf_id, **rec}) for rt, rec in by_type.items()}
+
+    def _settled(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> dict[str, PersonRecord]:
+        """People linked before whose every source says what was last written: no lookup, no write."""
+        out: dict[str, PersonRecord] = {}
+        for jid, (ref, _pm) in people.items():
+            link = links.get(jid) or {}
+            if not link.get("sf_id") or (link.get("organisation_uid") or None) != (ref.organisation_uid or None):
+                continue
+            stored = stored_hashes(link)
+            new = self._source_hashes(jid, link["sobject"], link["sf_id"])
+            if stored and all(stored.get(rt) == h for rt, h in new.items()):
+                out[jid] = PersonRecord(link["sobject"], link["sf_id"], "link", record_hash=link["record_hash"])
+                self._mark(jid, rung="link", sobject=link["sobject"], id=link["sf_id"])
+        return out
 
     def _mark(self, jid: str, **match: Any) -> None:
         for x in self._works(jid):
@@ -143,10 +185,13 @@ class PeopleStage(Stage):
             # The person was matched away from a record that carries their id (an
             # organisation_uid corrected): the key is unique, leave it where it is.
             record.pop(rec_map.upsert_key)
-        h = stable_hash({"o": match.sobject, "id": match.sf_id, **record})
-        found = PersonRecord(match.sobject, match.sf_id, match.rung, match.converted_from, h)
+        link = links.get(jid) or {}
+        stored = stored_hashes(link) if link.get("sf_id") == match.sf_id else {}
+        new = self._source_hashes(jid, match.sobject, match.sf_id)
+        found = PersonRecord(match.sobject, match.sf_id, match.rung, match.converted_from,
+                             json.dumps({**stored, **new}, sort_keys=True))
         self._mark(jid, rung=match.rung, sobject=match.sobject, id=match.sf_id)
-        if (links.get(jid) or {}).get("record_hash") == h or not record:
+        if (stored and all(stored.get(rt) == h for rt, h in new.items())) or not record:
             return found, None   # Salesforce already holds exactly this: no call
         return found, Write(match.sobject, "update", {"Id": match.sf_id, **record}, self._works(jid), key=jid,
                             label=f"{match.sobject} {match.sf_id} for {jid}", stands_for=[jid])
@@ -193,8 +238,8 @@ class PeopleStage(Stage):
                 continue
             if w.result_id and w.op == "upsert":
                 sf_id = to18(w.result_id)
-                h = stable_hash({"o": w.sobject, "id": sf_id, **w.record})
                 for jid in w.stands_for:
+                    h = json.dumps(self._source_hashes(jid, w.sobject, sf_id), sort_keys=True)
                     found[jid] = PersonRecord(w.sobject, sf_id, "create", record_hash=h)
                     self._mark(jid, rung="create", sobject=w.sobject, id=sf_id, created=bool(w.created))
         return found

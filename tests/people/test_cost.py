@@ -113,3 +113,46 @@ def test_two_hundred_known_contacts_cost_a_fixed_number_of_calls(emu, connector)
     assert k["composite"] == 1 and k["query"] == 0, k
     assert k["collections_update"] == 1, k          # 200 Contacts in one call
     assert k["collections_upsert"] == 1, k          # 200 members in one call
+
+
+def test_a_known_person_whose_lead_fields_did_not_change_costs_no_lookup_and_no_lead_write(emu, connector):
+    """A check-in changes the member, not the Lead: the link answers who they are (issue #13)."""
+    c = connector()
+    c.run(person(JID, at=at(1)))
+    emu.reset_counters()
+    [out] = c.run(person(JID, at=at(2), checked_in=True))
+    assert out.status == "synced", out.reason
+    assert out.detail["match"]["rung"] == "link"
+    assert emu.calls_by_kind == {"collections_update": 1}, emu.calls_by_kind   # the member's status only
+    [cm] = members(emu)
+    assert cm["Status"] == "Attended"
+
+
+def test_updates_after_a_create_compare_like_the_create(emu, connector):
+    """The hash stored after a create leaves out create-only fields, so the next message with the
+    same person fields writes nothing to the Lead."""
+    c = connector()
+    c.run(person(JID, at=at(1), job_title="CTO"))
+    emu.reset_counters()
+    c.run(person(JID, at=at(2), job_title="CTO", checked_in=True))
+    assert "collections_upsert" not in emu.calls_by_kind and emu.calls_by_kind.get("query", 0) == 0, \
+        emu.calls_by_kind
+
+
+def test_two_resource_types_do_not_rewrite_each_others_lead_fields(emu, connector):
+    """A session check-in then the person message: each source compares with its own hash."""
+    import copy
+
+    from .helpers import SAMPLES
+
+    c = connector()
+    c.run(person(JID, at=at(1), uid=""))
+    session = copy.deepcopy(SAMPLES["session_participation"])
+    session["context"].update({"person_id": JID, "person_organisation_uid": "", "event_id": person(JID)["context"]["event_id"]})
+    session["generated_at"] = "2025-09-10T12:00:00.000Z"
+    [s_out] = c.run(session)
+    assert s_out.status == "synced", s_out.reason
+    emu.reset_counters()
+    [again] = c.run(person(JID, at=at(3), uid=""))          # republished, unchanged person fields
+    assert again.status in ("synced", "skipped"), again.reason
+    assert emu.api_calls == 0, emu.calls_by_kind
