@@ -87,7 +87,13 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         runner.install_signals()
         return await runner.run()
 
-    result = asyncio.run(go())
+    try:
+        result = asyncio.run(go())
+    except ConfigError as exc:
+        # The org refuses what the mapping writes (found while writing): the batch was
+        # released, every message stays queued; same exit as a bad mapping at start-up.
+        wired.state.finish_run(run_id, 2, {"exit_code": 2, "reason": "; ".join(exc.problems)})
+        _config_errors(exc)
     summary = result.summary()
     log = logs.get()
     log.info("run_summary", **summary)

@@ -2,6 +2,7 @@
 
     ConnectorError
     ├── ConfigError            bad configuration file or mapping: exit 2, nothing touched
+    │   └── MappingRejected    the org refuses a mapped field for a whole object (found while writing)
     ├── FatalError             the run cannot go on (auth refused, a bug-class 400): exit 1
     ├── StopRun                stop taking messages, keep the rest queued: exit 75
     │   ├── BudgetExhausted    the org's daily API budget (our fraction of it) is reached
@@ -36,6 +37,11 @@ class ConfigError(ConnectorError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class MappingRejected(ConfigError):
+    """The org refuses what the mapping writes (a missing field, no access, a value its restricted
+    picklist lacks) for a whole object: exit 2, messages stay queued, fix the mapping or the org."""
 
 
 class FatalError(ConnectorError):

@@ -17,10 +17,11 @@ from collections import defaultdict
 
 from connector import logs
 from connector.config import InstanceFilter
-from connector.errors import FatalError, MessageError
+from connector.errors import FatalError, MappingRejected, MessageError
 from connector.mapping import MappingSet
 from connector.payloads import Unrecognised, parse_body, parse_utc, stable_hash
 from connector.salesforce.gateway import SalesforceGateway
+from connector.salesforce.results import WriteError
 from connector.state.base import StateStore
 from connector.sync.campaigns import CampaignStage, SessionStage
 from connector.sync.captures import CaptureStage
@@ -190,12 +191,31 @@ class SyncEngine:
     async def _run_stages(self, live: list[Work]) -> ChangeSet:
         ctx = StageContext(writer=self.writer, state=self.state, mappings=self.mappings)
         facts, changes = Facts(), ChangeSet()
+        self.writer.start_batch()
         for stage in STAGES:
             result = await stage(ctx).run([w for w in live if w.ok], facts)
             facts = result.facts
             changes.merge(result.changes)
             self.notes.extend(result.notes)
+            refused = self.writer.org_refusals()
+            if refused:
+                # Not this batch's data: the org refuses the mapping. Stop before anything is
+                # remembered, so every message stays queued (issue #9).
+                raise MappingRejected([self._where(sobject, err) for sobject, err in refused.items()])
         return changes
+
+    def _where(self, sobject: str, err: WriteError) -> str:
+        """`file:line: ...` of the mapping rule that writes the refused field, when there is one."""
+        for rm in self.mappings.resources.values():
+            for rec in rm.records():
+                if rec.object != sobject:
+                    continue
+                for rule in rec.rules:
+                    if rule.field.lower() in {f.lower() for f in err.fields} or rule.field in err.message:
+                        return (f"{rec.file}:{rule.line}: {sobject}.{rule.field}: Salesforce refuses it for every "
+                                f"record ({err.code}: {err.message}); fix the mapping or the org, then run again")
+        return (f"{sobject}: Salesforce refuses every record ({err.code}: {err.message}); "
+                "check `connector doctor`, then run again")
 
     # -- what the state store remembers ------------------------------------------------------
     def _finish(self, changes: ChangeSet, live: list[Work], inbounds: list[Inbound],

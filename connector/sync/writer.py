@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.ids import to18
-from connector.salesforce.results import RowAction, RowResult
+from connector.salesforce.results import RowAction, RowResult, WriteError
 from connector.sync.model import Write
 
 
@@ -52,6 +52,10 @@ class Writer(Protocol):
 
     async def delete(self, ids: Sequence[str]) -> None: ...
 
+    def start_batch(self) -> None: ...
+
+    def org_refusals(self) -> dict[str, WriteError]: ...
+
 
 def _apply(w: Write, r: RowResult) -> None:
     if r.ok:
@@ -63,9 +67,33 @@ def _apply(w: Write, r: RowResult) -> None:
             work.retry(f"{w.label}: Salesforce {r.code} after retries")
 
 
+# Codes no message's data can cause: one refusal for an object is enough to stop.
+_NEVER_DATA = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "INSUFFICIENT_ACCESS_OR_READONLY",
+                         "INVALID_TYPE", "NOT_FOUND"})
+
+
 class SalesforceWriter:
     def __init__(self, gateway: SalesforceGateway) -> None:
         self.gateway = gateway
+        self.results: dict[str, list[WriteError | None]] = {}   # this batch's results by sobject
+
+    def start_batch(self) -> None:
+        self.results = {}
+
+    def org_refusals(self) -> dict[str, WriteError]:
+        """Objects whose every write of this batch the org refused for its setup (ORG_SETUP):
+        a field it lacks, no access, a restricted picklist value. A picklist refusal counts only
+        when at least two writes failed alike (one odd value is that message's data)."""
+        out = {}
+        for sobject, errors in self.results.items():
+            if not errors or any(e is None or e.action is not RowAction.ORG_SETUP for e in errors):
+                continue
+            first = errors[0]
+            assert first is not None
+            if first.code in _NEVER_DATA or (len(errors) >= 2 and all(
+                    e is not None and (e.code, e.fields) == (first.code, first.fields) for e in errors)):
+                out[sobject] = first
+        return out
 
     async def send(self, writes: list[Write], ext_field: str | None = None, serial: bool = False) -> None:
         if not writes:
@@ -91,6 +119,7 @@ class SalesforceWriter:
             again = await self.gateway.upsert(sobject, ext_field or "", [w.record for w in racing], serial=serial)
             for w, r in zip(racing, again, strict=True):
                 _apply(w, r)
+        self.results.setdefault(sobject, []).extend(w.error for w in writes)
 
     async def delete(self, ids: Sequence[str]) -> None:
         if ids:
@@ -116,6 +145,12 @@ class PlanningWriter:
             # A well-formed id (prefix + "9…" counter) so later stages can use it; nothing is sent.
             fake = w.record.get("Id") or to18(f"{_PREFIX.get(w.sobject, 'a00')}9{self._n:011d}")
             _apply(w, RowResult(True, fake, w.op != "update"))
+
+    def start_batch(self) -> None:
+        pass
+
+    def org_refusals(self) -> dict[str, WriteError]:
+        return {}
 
     async def delete(self, ids: Sequence[str]) -> None:
         for i in ids:
