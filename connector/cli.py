@@ -100,6 +100,10 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     if dry_run:
         for item in wired.engine.writer.planned:
             click.echo(json.dumps(item, ensure_ascii=False, default=str))
+        for key, label, lines in result.plans:
+            click.echo(f"{key}: {label}: " + "; ".join(lines))
+        click.echo("dry run: " + ", ".join(f"{n:,} {k}" for k, n in sorted(result.counts.items()))
+                   + f"; {result.api_calls:,} read calls to Salesforce, nothing written, nothing deleted")
     wired.state.finish_run(run_id, result.exit_code, summary)
     for note in result.notes:
         click.echo(note, err=True)

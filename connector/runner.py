@@ -36,6 +36,7 @@ class RunResult:
     reason: str | None = None
     seconds: float = 0.0
     api_calls: int = 0
+    plans: list[tuple[str, str, list[str]]] = field(default_factory=list)   # dry run: per message
 
     def summary(self) -> dict[str, Any]:
         return {"exit_code": self.exit_code, "counts": dict(self.counts), "notes": self.notes,
@@ -118,14 +119,14 @@ class Runner:
     def _log_outcome(self, ib: Inbound, o: Outcome) -> None:
         fields: dict[str, Any] = {
             "message_id": o.message_key or ib.sqs_message_id, "sqs_message_id": ib.sqs_message_id,
-            "outcome": o.status, "resource_type": o.resource_type, "resource_id": o.resource_id,
+            "outcome": f"would_{o.status}" if o.planned else o.status, "resource_type": o.resource_type, "resource_id": o.resource_id,
             "event_id": o.event_id,
         }
         if o.reason:
             fields["reason"] = o.reason
         if o.field:
             fields["field"] = o.field
-        for k in ("match", "member", "skip", "candidates", "pending_categories", "adopted"):
+        for k in ("match", "member", "skip", "candidates", "pending_categories", "adopted", "plan"):
             if k in o.detail:
                 fields[k] = o.detail[k]
         if o.status == "quarantined":
@@ -215,8 +216,10 @@ class Runner:
             await self._release(batch)
         self._retries_pending += len(later)
         for ib, o in zip(batch, outcomes, strict=True):
-            key = o.status if o.status != "skipped" else f"skipped_{o.detail.get('skip', 'other')}"
-            self.result.counts[key] += 1
+            self.result.counts[o.label] += 1
+            if o.planned:
+                self.result.plans.append((o.message_key or ib.sqs_message_id, o.label, o.detail.get("plan") or
+                                          ([o.reason] if o.reason else [])))
             self._log_outcome(ib, o)
         if self.on_batch:
             self.on_batch(self.result.counts)

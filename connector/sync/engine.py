@@ -30,6 +30,7 @@ from connector.sync.changes import ChangeSet, Facts
 from connector.sync.members import MemberStage
 from connector.sync.model import Inbound, Outcome, OutcomeStatus, SkipReason, Work
 from connector.sync.people import PeopleStage
+from connector.sync.plan import plan_lines
 from connector.sync.stage import Stage, StageContext
 from connector.sync.statuses import StatusStage
 from connector.sync.writer import PlanningWriter, Writer
@@ -130,6 +131,13 @@ class SyncEngine:
                 outcomes[i] = _outcome_of(w)
         self._finish(changes, live, inbounds, outcomes)
         self.state.apply(changes)
+        if self.dry_run:
+            planned = self.writer.planned  # type: ignore[attr-defined]
+            for o in outcomes:
+                if o is not None:
+                    o.planned = True
+                    if o.status == OutcomeStatus.SYNCED:
+                        o.detail["plan"] = plan_lines(o.message_key or "", o.detail, planned)
         return [o for o in outcomes if o is not None]
 
     # -- admit: parse, skip what is not ours ------------------------------------------------

@@ -53,6 +53,7 @@ class _Member:
     works: list[Work]
     old_cm: str | None = None   # a membership of the record the person no longer matches
     unchanged: bool = False
+    previous_status: str | None = None   # what the member had before this batch
 
 
 def adoption_queries(pairs: list[tuple[str | None, str | None]]) -> list[str]:
@@ -103,11 +104,14 @@ class MemberStage(Stage):
                 if not self._heal(x, plans[x.key].row, changes):
                     settle(x)
                 continue
-            row = plans[x.key].row
+            plan = plans[x.key]
+            row = plan.row
             row["cm_id"] = to18(x.result_id) if x.result_id else row.get("cm_id")
             changes.members[x.key] = dict(row)
             for w in x.works:
                 w.detail["member"] = {"key": x.key, "status": row["status"], "id": row["cm_id"]}
+                if plan.previous_status != row["status"]:
+                    w.detail["member"]["was"] = plan.previous_status
         return StageResult(facts.learn(members=changes.members), changes)
 
     # -- targets -------------------------------------------------------------------------
@@ -203,7 +207,8 @@ class MemberStage(Stage):
             plan = plans.get(key)
             if plan is None:
                 old_cm = prev.get("cm_id") if prev.get("cm_id") and not same_target else None
-                plan = plans[key] = _Member(key, mm, row, record, mode, [w], old_cm)
+                plan = plans[key] = _Member(key, mm, row, record, mode, [w], old_cm,
+                                            previous_status=(stored.get(key) or {}).get("status"))
             else:
                 keep = ("cm_id",) if w.msg.resource_type == "person" else ("cm_id", "category_ids", "categories_text")
                 plan.row.update({k: v for k, v in row.items() if k not in keep})

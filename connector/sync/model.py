@@ -51,6 +51,7 @@ class Outcome:
     resource_id: str | None = None
     event_id: str | None = None
     detail: dict[str, Any] = dc_field(default_factory=dict)
+    planned: bool = False    # a dry run's outcome: what would happen
 
     @property
     def leaves_queue(self) -> bool:
@@ -58,10 +59,10 @@ class Outcome:
 
     @property
     def label(self) -> str:
-        """The outcome as counted and stored: `skipped_<reason>` for skips."""
-        if self.status == OutcomeStatus.SKIPPED:
-            return f"skipped_{self.detail.get('skip', 'other')}"
-        return str(self.status)
+        """The outcome as counted and stored: `skipped_<reason>` for skips, `would_...` in a dry run."""
+        label = f"skipped_{self.detail.get('skip', 'other')}" if self.status == OutcomeStatus.SKIPPED \
+            else str(self.status)
+        return f"would_{label}" if self.planned else label
 
 
 @dataclass

@@ -55,7 +55,7 @@ def mapping_with(tmp_path: Path, **matching: Any) -> Path:
 class Connector:
     """One connector process: wired on a state db; `run` processes one batch in one engine call."""
 
-    def __init__(self, emu: Any, state_path: Path, mapping: Path | None = None) -> None:
+    def __init__(self, emu: Any, state_path: Path, mapping: Path | None = None, dry_run: bool = False) -> None:
         cfg: dict[str, Any] = {
             "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
             "salesforce": {
@@ -70,7 +70,7 @@ class Connector:
         if mapping is not None:
             cfg["mapping"] = {"path": str(mapping)}
         self.emu = emu
-        self.wired: Wired = wire(Config.model_validate(cfg))
+        self.wired: Wired = wire(Config.model_validate(cfg), dry_run=dry_run)
         self._n = 0
 
     def inbounds(self, msgs: list[dict[str, Any]]) -> list[Inbound]:
