@@ -42,7 +42,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--live", action="store_true", help="producer at fixed rates, runner in service mode")
     mode.add_argument("--soak", action="store_true", help="a long run: RSS, state-store bytes, messages/s")
     mode.add_argument("--scenario", choices=["people", "naive", "rename", "all"], help="the original scenarios")
-    ap.add_argument("--quick", action="store_true", help="shorter live windows (15 s) and a 20,000-message soak")
+    ap.add_argument("--quick", action="store_true", help="shorter live windows (15 s) and a 10,000-message soak")
     ap.add_argument("--latency-ms", type=int, default=None,
                     help="latency the emulator adds to every API call (live 100, otherwise 20)")
     ap.add_argument("--seed", type=int, default=7)
@@ -51,8 +51,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     live.add_argument("--rates", default="5,20,100", help="messages a second, comma-separated")
     live.add_argument("--windows", default="0,2,5,10", help="sqs.batch_window_seconds values, comma-separated")
     soak = ap.add_argument_group("soak mode")
-    soak.add_argument("--soak-n", type=int, default=None, help="messages in the long run (100,000; --quick 20,000)")
-    soak.add_argument("--soak-step", type=int, default=None, help="report every N messages (10,000; --quick 2,000)")
+    soak.add_argument("--soak-n", type=int, default=None, help="messages in the long run (100,000; --quick 10,000)")
+    soak.add_argument("--soak-step", type=int, default=None, help="report every N messages (10,000; --quick 1,000)")
     old = ap.add_argument_group("original scenarios")
     old.add_argument("--n", type=int, default=10_000, help="person messages for the people scenario")
     old.add_argument("--naive-n", type=int, default=1_500, help="person messages for the naive baseline")
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         from soak import run_soak
 
         latency = 20 if args.latency_ms is None else args.latency_ms
-        n = args.soak_n or (20_000 if args.quick else 100_000)
-        step = args.soak_step or (2_000 if args.quick else 10_000)
+        n = args.soak_n or (10_000 if args.quick else 100_000)
+        step = args.soak_step or (1_000 if args.quick else 10_000)
         print(f"bench --soak: {settings_line(latency)}", flush=True)
         md, data = run_soak(latency, n, step, args.seed)
         mode = "soak"
