@@ -137,7 +137,7 @@ def run_one(latency_ms: int, rate: float, window: float | None, duration: float,
 
             def on_done(inbounds: list[Inbound], outcomes: list[Any], at: float) -> None:
                 for ib, o in zip(inbounds, outcomes, strict=True):
-                    if o.leaves_queue and ib.sqs_message_id in published:
+                    if getattr(o, "leaves_queue", True) and ib.sqs_message_id in published:
                         res.lags.append(at - published[ib.sqs_message_id])
 
             engine = TimedEngine(wired.engine, on_done)

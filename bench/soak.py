@@ -202,6 +202,8 @@ def run_soak(latency_ms: int, n: int, step: int, seed: int) -> tuple[str, dict[s
                + md_table(["table or index", "MB", "share", "bytes/msg"],
                           [[name, round(b / 2**20, 2), f"{100 * b / max(1, sum(x for _, x in tables)):.0f} %",
                             round(b / n)] for name, b in tables[:12]]) + "\n")
+    md += (f"\nAfter the run (connection closed, WAL checkpointed): {total_final / 2**20:.1f} MB, "
+           f"{total_final / n:,.0f} bytes per message.\n")
     md += f"\nOutcomes: {', '.join(f'{k} {v:,}' for k, v in sorted(counts.items()))}\n"
     return md, {"n": n, "step": step, "latency_ms": latency_ms, "rows": [r.__dict__ for r in rows],
                 "final_store_bytes": total_final, "tables": tables, "outcomes": counts,
