@@ -33,7 +33,7 @@ MAX_IN_FLIGHT = 4
 
 # The lower bound's two constants (bench/README.md, "Lower bounds").
 RECORDS_PER_CALL = 200        # sObject Collections: at most 200 records a call
-QUERIES_PER_CALL = 5          # /composite: at most five query subrequests, billed as one call
+QUERIES_PER_CALL = 5          # /composite: at most five query (or Collections) subrequests, one call
 PEOPLE_PER_QUERY = 200        # people whose ids/emails fit one lookup query's URL (~15,000 chars)
 
 # `sqs.batch_window_seconds` arrives with the batching-window work (issue 13 item 1); until then
@@ -109,6 +109,13 @@ class Bound:
     def calls(self) -> int:
         return (sum(math.ceil(n / RECORDS_PER_CALL) for n in self.writes.values())
                 + math.ceil(self.queries / QUERIES_PER_CALL))
+
+    @property
+    def packed_calls(self) -> int:
+        """The bound when writes travel in /composite too (issue 13 item 3): a /composite request
+        holds at most five sObject Collections or query subrequests (salesforce-api.md §1)."""
+        subrequests = sum(math.ceil(n / RECORDS_PER_CALL) for n in self.writes.values()) + self.queries
+        return math.ceil(subrequests / QUERIES_PER_CALL)
 
     def derivation(self) -> str:
         parts = [f"{k} {n:,}/200 → {math.ceil(n / RECORDS_PER_CALL)}" for k, n in self.writes.items() if n]
