@@ -23,7 +23,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from harness import HAS_WINDOW, CallMeter, TimedEngine, drain, kinds, md_table, per_k, pipeline_config, start_emulator
+from harness import (
+    HAS_WINDOW,
+    CallMeter,
+    TimedEngine,
+    default_batch_messages,
+    drain,
+    kinds,
+    md_table,
+    per_k,
+    pipeline_config,
+    start_emulator,
+)
 from traffic import BASE_TIME, CATEGORIES, dumps, event_payload, registration
 
 from connector.queue import MemoryQueue
@@ -97,7 +108,8 @@ class LiveResult:
         mean = statistics.fmean(self.batch_sizes) if self.batch_sizes else 0.0
         return [f"{self.rate:g}/s", self.window_label(), self.published, self.calls, per_k(self.calls, self.published),
                 round(self.pct(0.5), 2), round(self.pct(0.99), 2), round(max(self.lags, default=0), 2),
-                len(self.batch_sizes), round(mean, 1), self.receives, self.empty_receives, self.left_in_queue,
+                len(self.batch_sizes), round(mean, 1), round(self.receives / max(self.seconds, 1e-9), 1),
+                self.empty_receives, self.left_in_queue,
                 kinds(self.by_kind)]
 
     def as_dict(self) -> dict[str, Any]:
@@ -121,11 +133,13 @@ def _producer(q: LongPollQueue, bodies: list[str], rate: float, published: dict[
         published[q.send(body)] = at
 
 
-def run_one(latency_ms: int, rate: float, window: float | None, duration: float, first_pid: int) -> LiveResult:
+def run_one(latency_ms: int, rate: float, window: float | None, duration: float, first_pid: int,
+            wait_seconds: int = 20, batch_messages: int | None = None) -> LiveResult:
     res = LiveResult(rate, window)
     emu = start_emulator(latency_ms)
     with tempfile.TemporaryDirectory(prefix="bench-live-") as d:
-        wired = wire(pipeline_config(emu, d, wait_seconds=20, window=window, fast_limiter=False))
+        wired = wire(pipeline_config(emu, d, wait_seconds=wait_seconds, window=window, fast_limiter=False,
+                                     batch_messages=batch_messages))
         try:
             ev = event_payload(1, CATEGORIES, BASE_TIME)
             drain(wired, None, [dumps(ev)])
@@ -176,8 +190,8 @@ def run_one(latency_ms: int, rate: float, window: float | None, duration: float,
     return res
 
 
-def run_live(latency_ms: int, duration: float, rates: list[float], windows: list[float],
-             seed: int) -> tuple[str, dict[str, Any]]:
+def run_live(latency_ms: int, duration: float, rates: list[float], windows: list[float], seed: int,
+             wait_seconds: int = 20, batch_messages: int | None = None) -> tuple[str, dict[str, Any]]:
     del seed   # the traffic is deterministic by person id
     if not HAS_WINDOW:
         print("  sqs.batch_window_seconds is not a config key yet: one run per rate (today's runner)", flush=True)
@@ -186,16 +200,18 @@ def run_live(latency_ms: int, duration: float, rates: list[float], windows: list
     pid = 6_000_000
     for rate in rates:
         for window in windows:
-            r = run_one(latency_ms, rate, window, duration, pid)
+            r = run_one(latency_ms, rate, window, duration, pid, wait_seconds, batch_messages)
             pid += int(rate * duration) + 1
             results.append(r)
             print(f"  {rate:g}/s window {r.window_label()}: {r.published} published, {r.calls} calls "
                   f"({per_k(r.calls, r.published)}/1k), lag p50 {r.pct(0.5):.2f} s p99 {r.pct(0.99):.2f} s, "
                   f"{len(r.batch_sizes)} batches", flush=True)
     head = ["rate", "window", "messages", "API calls", "calls/1k", "lag p50 s", "lag p99 s", "lag max s",
-            "batches", "mean batch", "receives", "empty receives", "left in queue", "calls by kind"]
+            "batches", "mean batch", "receives/s", "empty receives", "left in queue", "calls by kind"]
     md = ("## Live: producer at a fixed rate, runner in service mode\n\n"
-          f"Producer {duration:g} s per row; emulator answers every call in {latency_ms} ms; connector defaults "
-          "(sqs.wait_seconds 20, batch_messages 500, requests_per_second 5, max_in_flight 2); lag = publish → "
+          f"Producer {duration:g} s per row; emulator answers every call in {latency_ms} ms; sqs.wait_seconds "
+          f"{wait_seconds}, batch_messages {batch_messages or default_batch_messages()}, otherwise the connector's "
+          "defaults (requests_per_second 5, max_in_flight 2); lag = publish → "
           "the engine's batch returned.\n\n" + md_table(head, [r.row() for r in results]) + "\n")
-    return md, {"duration": duration, "latency_ms": latency_ms, "runs": [r.as_dict() for r in results]}
+    return md, {"duration": duration, "latency_ms": latency_ms, "wait_seconds": wait_seconds,
+                "batch_messages": batch_messages, "runs": [r.as_dict() for r in results]}

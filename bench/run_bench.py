@@ -50,10 +50,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     live.add_argument("--duration", type=float, default=None, help="seconds the producer publishes (60; --quick 15)")
     live.add_argument("--rates", default="5,20,100", help="messages a second, comma-separated")
     live.add_argument("--windows", default="0,2,5,10", help="sqs.batch_window_seconds values, comma-separated")
+    live.add_argument("--wait-seconds", type=int, default=20, help="sqs.wait_seconds for the live runner (20)")
     soak = ap.add_argument_group("soak mode")
     soak.add_argument("--soak-n", type=int, default=None, help="messages in the long run (100,000; --quick 10,000)")
     soak.add_argument("--soak-step", type=int, default=None, help="report every N messages (10,000; --quick 1,000)")
-    old = ap.add_argument_group("original scenarios")
+    old = ap.add_argument_group("original scenarios (--batch-messages also applies to --live)")
     old.add_argument("--n", type=int, default=10_000, help="person messages for the people scenario")
     old.add_argument("--naive-n", type=int, default=1_500, help="person messages for the naive baseline")
     old.add_argument("--members", type=int, default=1_000, help="members in the rename scenario")
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         rates = [float(x) for x in args.rates.split(",") if x]
         windows = [float(x) for x in args.windows.split(",") if x]
         print(f"bench --live: {settings_line(latency)}", flush=True)
-        md, data = run_live(latency, duration, rates, windows, args.seed)
+        md, data = run_live(latency, duration, rates, windows, args.seed, args.wait_seconds, args.batch_messages)
         mode = "live"
     elif args.soak:
         from soak import run_soak
