@@ -165,7 +165,7 @@ class TimedEngine:
         return outcomes
 
 
-def drain(wired: Any, _emu: Any, bodies: Iterable[str], batch_messages: int | None = None) -> Drain:
+def drain(wired: Any, bodies: Iterable[str], batch_messages: int | None = None) -> Drain:
     """Send bodies to a fresh MemoryQueue and run the real Runner (--drain) until it is empty."""
     q = MemoryQueue()
     n = 0

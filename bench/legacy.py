@@ -41,9 +41,9 @@ def scenario_people(n: int, latency_ms: int, seed: int) -> dict[str, Any]:
             traffic = seed_contacts(emu, make_people_traffic(n, seed))
             wired = wire(pipeline_config(emu, d, batch_messages=BATCH_MESSAGES))
             events = [json.dumps(e, ensure_ascii=False) for e in traffic.events]
-            first = drain(wired, emu, events + traffic.bodies)
+            first = drain(wired, events + traffic.bodies)
             repeats = traffic.repeats()
-            second = drain(wired, emu, repeats)
+            second = drain(wired, repeats)
             org = {o: len(emu.org.records(o)) for o in ("Lead", "Contact", "Campaign", "CampaignMember")}
         finally:
             emu.stop()
@@ -187,9 +187,9 @@ def scenario_rename(members: int, latency_ms: int, seed: int) -> dict[str, Any]:
                     ev, 800_000 + k, rnd.choice(firsts), rnd.choice(lasts), f"vip.{k}@example.com", "",
                     rnd.random() < CHECKED_IN_SHARE, ["9"] if k % 4 else ["7", "9"],
                     BASE_TIME + timedelta(seconds=k), "Guest", "Acme Corp"), ensure_ascii=False))
-            setup = drain(wired, emu, [json.dumps(ev, ensure_ascii=False)] + people)
+            setup = drain(wired, [json.dumps(ev, ensure_ascii=False)] + people)
             renamed = event_payload(77, [("7", "Delegate"), ("9", "VIP Platinum")], BASE_TIME + timedelta(days=1))
-            run = drain(wired, emu, [json.dumps(renamed, ensure_ascii=False)])
+            run = drain(wired, [json.dumps(renamed, ensure_ascii=False)])
             shown = [r.get("Jomablue_Categories__c") for r in emu.org.records("CampaignMember")]
         finally:
             emu.stop()

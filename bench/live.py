@@ -142,7 +142,7 @@ def run_one(latency_ms: int, rate: float, window: float | None, duration: float,
                                      batch_messages=batch_messages))
         try:
             ev = event_payload(1, CATEGORIES, BASE_TIME)
-            drain(wired, None, [dumps(ev)])
+            drain(wired, [dumps(ev)])
             n = int(rate * duration)
             bodies = [dumps(registration(ev, first_pid + k, BASE_TIME + timedelta(days=1, seconds=k / rate)))
                       for k in range(n)]

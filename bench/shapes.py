@@ -100,7 +100,7 @@ def events_after_people(latency_ms: int, events: int = 200, per_event: int = 5) 
     """(a) every event's people arrive before the event messages (placeholder Campaigns first)."""
     with fresh(latency_ms) as (_emu, wired):
         people = [dumps(p) for e in range(1, events + 1) for p in _people(_event(e), 1_000_000 + 100 * e, per_event)]
-        run = drain(wired, None, people + [dumps(_event(e, days=0)) for e in range(1, events + 1)])
+        run = drain(wired, people + [dumps(_event(e, days=0)) for e in range(1, events + 1)])
         n = events * per_event
         bound = Bound({"placeholder Campaign upsert": events, "CampaignMemberStatus create": _statuses(wired, events),
                        "Lead upsert": n, "CampaignMember upsert": n, "event Campaign update": events,
@@ -115,10 +115,10 @@ def known_people_updates(latency_ms: int, n: int = 5_000) -> list[ShapeResult]:
     """(b) updates of people already synced: a changed title, then a re-publish changing nothing mapped."""
     with fresh(latency_ms) as (_emu, wired):
         ev = _event(1)
-        drain(wired, None, [dumps(ev)] + [dumps(p) for p in _people(ev, 2_000_000, n)])
-        changed = drain(wired, None, [dumps(p) for p in _people(ev, 2_000_000, n, minute=60, title="Chief Bench Officer")])
+        drain(wired, [dumps(ev)] + [dumps(p) for p in _people(ev, 2_000_000, n)])
+        changed = drain(wired, [dumps(p) for p in _people(ev, 2_000_000, n, minute=60, title="Chief Bench Officer")])
         later = BASE_TIME + timedelta(hours=3)
-        same = drain(wired, None, [dumps(p) for p in _people(ev, 2_000_000, n, minute=120, title="Chief Bench Officer",
+        same = drain(wired, [dumps(p) for p in _people(ev, 2_000_000, n, minute=120, title="Chief Bench Officer",
                                                              updated_at=later)])
     b = default_batch_messages()
     return [
@@ -134,12 +134,12 @@ def sessions_then_people(latency_ms: int, n: int = 1_000, sessions: int = 5) -> 
     with fresh(latency_ms) as (_emu, wired):
         ev = _event(1)
         people = _people(ev, 3_000_000, n)
-        drain(wired, None, [dumps(ev)] + [dumps(p) for p in people])
-        checkins = drain(wired, None, [dumps(session_checkin(ev, p, 1 + k % sessions, BASE_TIME + timedelta(hours=1, seconds=k)))
+        drain(wired, [dumps(ev)] + [dumps(p) for p in people])
+        checkins = drain(wired, [dumps(session_checkin(ev, p, 1 + k % sessions, BASE_TIME + timedelta(hours=1, seconds=k)))
                                        for k, p in enumerate(people)])
         checked = _people(ev, 3_000_000, n, minute=120, checked_in=True)
-        person_run = drain(wired, None, [dumps(p) for p in checked])
-        republish = drain(wired, None, [dumps(p) for p in _people(ev, 3_000_000, n, minute=180, checked_in=True,
+        person_run = drain(wired, [dumps(p) for p in checked])
+        republish = drain(wired, [dumps(p) for p in _people(ev, 3_000_000, n, minute=180, checked_in=True,
                                                                   updated_at=BASE_TIME + timedelta(hours=4))])
         st = _statuses(wired, sessions)
     b = default_batch_messages()
@@ -159,7 +159,7 @@ def new_people(latency_ms: int, n: int = 10_000, batch_messages: int = 500) -> S
     """(d) a backlog of new registrations at one event, in batches of `batch_messages`."""
     with fresh(latency_ms, batch_messages) as (_emu, wired):
         ev = _event(1)
-        run = drain(wired, None, [dumps(ev)] + [dumps(p) for p in _people(ev, 4_000_000, n)])
+        run = drain(wired, [dumps(ev)] + [dumps(p) for p in _people(ev, 4_000_000, n)])
         bound = Bound({"Campaign upsert": 1, "CampaignMemberStatus create": _statuses(wired, 1),
                        "Lead upsert": n, "CampaignMember upsert": n}, person_queries(n),
                       "the same for any batch size: the bound does not depend on how batches fall")
@@ -170,8 +170,8 @@ def backlog_mix(latency_ms: int, n: int = 10_000, seed: int = 7) -> list[ShapeRe
     """The benchmark's mix: n person messages over 5 events, 30 % duplicates/stale, 10 % Contacts."""
     with fresh(latency_ms) as (emu, wired):
         traffic = seed_contacts(emu, make_people_traffic(n, seed))
-        run = drain(wired, None, [json.dumps(e, ensure_ascii=False) for e in traffic.events] + traffic.bodies)
-        repeats = drain(wired, None, traffic.repeats())
+        run = drain(wired, [json.dumps(e, ensure_ascii=False) for e in traffic.events] + traffic.bodies)
+        repeats = drain(wired, traffic.repeats())
         primaries, contacts = traffic.count("primary"), len(traffic.contacts)
         bound = Bound({"Campaign upsert": len(traffic.events),
                        "CampaignMemberStatus create": _statuses(wired, len(traffic.events)),
@@ -190,7 +190,7 @@ def two_event_queue(latency_ms: int, per_event: int = 300) -> ShapeResult:
     with fresh(latency_ms) as (_emu, wired):
         evs = [_event(1), _event(2)]
         people = [p for i, ev in enumerate(evs) for p in _people(ev, 5_000_000 + 10_000 * i, per_event)]
-        run = drain(wired, None, [dumps(e) for e in evs] + [dumps(p) for p in people])
+        run = drain(wired, [dumps(e) for e in evs] + [dumps(p) for p in people])
         bound = Bound({"Campaign upsert": 2, "CampaignMemberStatus create": _statuses(wired, 2),
                        "Lead upsert": len(people), "CampaignMember upsert": len(people)},
                       person_queries(len(people)), "")

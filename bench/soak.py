@@ -172,7 +172,7 @@ def run_soak(latency_ms: int, n: int, step: int, seed: int) -> tuple[str, dict[s
             mark = (done, t0, cpu0, 0)
             counts: dict[str, int] = {}
             for chunk in chunks(soak_traffic(n, seed), 2 * batch):
-                run = drain(wired, None, chunk)
+                run = drain(wired, chunk)
                 for k, v in run.counts.items():
                     counts[k] = counts.get(k, 0) + v
                 done += len(chunk)
