@@ -36,6 +36,9 @@ class SqsConfig(_Strict):
     region: str
     endpoint_url: str | None = None
     allowed_topic_arns: list[str] = Field(default_factory=list)
+    # With allowed_topic_arns set, bodies without an SNS envelope are refused unless the subscription
+    # delivers raw (then the queue policy is the boundary). No allow-list: both forms are accepted.
+    raw_delivery: bool = False
     # Additions to the contract (optional, with safe defaults):
     wait_seconds: int = Field(20, ge=0, le=20, description="long-poll wait")
     visibility_timeout: int = Field(120, ge=10, le=43200, description="seconds a held message stays hidden; renewed while held")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from connector.config import Config
 from connector.errors import ConfigError
 from connector.mapping import MappingError, MappingSet, load_mapping_set
+from connector.payloads import SourcePolicy
 from connector.queue import SqsQueue
 from connector.salesforce.auth import TokenSource
 from connector.salesforce.gateway import PinnedSession, SalesforceGateway, UsageGuard
@@ -53,8 +54,10 @@ def wire(cfg: Config, dry_run: bool = False) -> Wired:
     mappings = load_mappings(cfg)
     state = open_state(cfg.state.path)
     gateway = build_gateway(cfg, state)
+    # The engine hands `allowed_topic_arns` to payloads.parse_body, which takes the whole policy.
+    source = SourcePolicy(tuple(cfg.sqs.allowed_topic_arns), cfg.sqs.raw_delivery)
     engine = SyncEngine(gateway, state, mappings, instances=cfg.jomablue.instances,
-                        allowed_topic_arns=cfg.sqs.allowed_topic_arns, dry_run=dry_run)
+                        allowed_topic_arns=source, dry_run=dry_run)  # type: ignore[arg-type]
     return Wired(cfg, state, mappings, gateway, engine)
 
 
