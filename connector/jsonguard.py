@@ -113,7 +113,7 @@ def loads(text: str, *, what: str, max_bytes: int, max_depth: int = MAX_DEPTH) -
     try:
         value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError as exc:
-        raise Refused(f"is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", what, whole=True) from None
+        raise Refused(f"is not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})", what, whole=True) from None
     except RecursionError:   # the scan makes this unreachable; kept so it can never escape
         raise Refused(f"nests JSON more than {max_depth} levels deep", what, whole=True) from None
     return clean_text(value, what)

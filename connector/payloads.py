@@ -71,9 +71,13 @@ def check_time(value: Any, *, moment: bool, now: datetime | None = None) -> date
     if not isinstance(value, str):
         raise ValueError(f"must be an ISO-8601 timestamp text, not {json_type(value)}")
     try:
-        dt = parse_utc(value)
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{excerpt(value, 40)} is not an ISO-8601 timestamp") from None
+    try:
+        dt = parse_utc(value)
+    except ValueError:          # year 1 or 9999 with an offset: no UTC time exists for it
+        dt = EARLIEST - FUTURE_SLACK if dt.year < 2000 else datetime.max.replace(tzinfo=timezone.utc)
     latest = (now or datetime.now(timezone.utc)) + FUTURE_SLACK if moment else SCHEDULE_END
     if dt < EARLIEST:
         raise ValueError(f"{excerpt(value, 40)} is before 2000-01-01")
@@ -427,8 +431,9 @@ def _parse(body: str | bytes, source: SourcePolicy) -> Message | Unrecognised:
         topic, key, inner = _unwrap(outer, source)
     else:
         if source.allowed_topic_arns and not source.raw_delivery:
-            raise MessageError("body has no SNS notification envelope; with sqs.allowed_topic_arns set, raw bodies "
-                               "are accepted only with sqs.raw_delivery: true", field="Type")
+            raise MessageError("body has no SNS notification envelope (Type 'Notification'); with "
+                               "sqs.allowed_topic_arns set, raw bodies are accepted only with sqs.raw_delivery: true",
+                               field="Type")
         if utf8_size(body) > MAX_MESSAGE_BYTES:
             raise MessageError(f"body is {utf8_size(body):,} bytes, more than the {MAX_MESSAGE_BYTES:,} SNS can "
                                "publish", field="body")
@@ -445,7 +450,7 @@ def _unwrap(outer: dict[str, Any], source: SourcePolicy) -> tuple[str | None, st
     if topic is not None and not isinstance(topic, str):
         raise MessageError(f"SNS TopicArn must be text, not {json_type(topic)}", field="TopicArn")
     if source.allowed_topic_arns and topic not in source.allowed_topic_arns:
-        raise MessageError(f"SNS topic {excerpt(topic)} is not in sqs.allowed_topic_arns", field="TopicArn")
+        raise MessageError(f"SNS TopicArn {excerpt(topic)} is not in sqs.allowed_topic_arns", field="TopicArn")
     mid = outer.get("MessageId")
     if mid is not None and (not isinstance(mid, str) or len(mid) > MAX_MESSAGE_ID_CHARS
                             or any(c.isspace() for c in mid)):
