@@ -58,3 +58,9 @@ def engine(emu, tmp_path):
     yield make
     for e in made:
         e.close()
+
+
+@pytest.fixture
+def engine_once(engine):
+    """One engine (and state db) shared by every example of a property test."""
+    return engine("property.db")
