@@ -112,3 +112,32 @@ def test_logs_are_json_lines_only_when_stderr_is_not_a_terminal(monkeypatch, tty
             json.loads(out)
     else:
         assert json.loads(out)["level"] == "error"
+
+
+@pytest.mark.xfail(strict=True, reason="needs the runner change described in h-hostile's report: check the budget "
+                                       "after a receive, not before it (remove this marker with that change)")
+def test_a_budget_that_trips_after_the_last_message_is_a_clean_drain(emu, tmp_path):
+    import asyncio
+
+    from connector.config import Config
+    from connector.queue import MemoryQueue
+    from connector.runner import Runner
+    from connector.wiring import wire
+
+    cfg = Config.model_validate({
+        "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
+        "salesforce": {"instance_url": emu.url, "ca_bundle": emu.ca_path,
+                       "auth": {"method": "client_credentials", "login_url": emu.url,
+                                "client_id": emu.client_id, "client_secret": emu.client_secret},
+                       "requests_per_second": 1000},
+        "state": {"path": str(tmp_path / "s.db")},
+    })
+    w = wire(cfg)
+    q = MemoryQueue()
+    q.send(json.dumps(sample("event")))
+    q.send(json.dumps(sample("person")))
+    # The last batch's calls spend the budget: nothing is left in the queue, so the run succeeded.
+    spend = lambda counts: w.engine.gateway.guard.observe(100_000, 100_000)  # noqa: E731
+    result = asyncio.run(Runner(w.engine, q, cfg.sqs, drain=True, on_batch=spend).run())
+    assert len(q) == 0 and len(emu.org.records("CampaignMember")) == 1
+    assert result.exit_code == 0, result.reason
