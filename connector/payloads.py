@@ -5,6 +5,13 @@ with the Jomablue JSON as the body) and the business payload. The documented cor
 resource type is required; everything else is optional and unknown keys are kept, because
 Jomablue adds fields over time (jomablue-payloads.md). Past this module the pipeline works on
 :class:`Message`: typed ids for routing plus the full payload dict for the mapping.
+
+Isolation: :func:`parse_body` raises nothing but MessageError, whatever the body. Size and nesting
+are bounded before the JSON is decoded (:mod:`connector.jsonguard`), odd numbers are refused and
+text is cleaned while decoding, documented text fields must be text (or null), categories a list
+of objects with ids, and timestamps must be plausible (:func:`check_time`). So a payload that
+passes can be hashed, stored and serialised to Salesforce without any stage meeting a value
+that raises.
 """
 
 from __future__ import annotations
