@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from itertools import accumulate
 from typing import Any
 
@@ -35,6 +36,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # PostgreSQL text cannot hold: C0 controls other than tab, line feed and carriage return.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+# What in the JSON TEXT can decode to such a character: a \u escape of a surrogate or a C0
+# control, the short escapes \b and \f, or a raw surrogate. Without one, the walk is skipped.
+# (The pattern starts with a literal backslash, so the scan runs at memchr speed.)
+_BAD_ESCAPE = re.compile(r"\\(?:u(?:[dD][89a-fA-F]|00[01])|[bf])")
 
 
 class Refused(ValueError):
@@ -75,24 +80,39 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     return max(accumulate(_STEP[c] for c in skeleton)) > limit
 
 
-def _int(text: str) -> Any:
-    digits = len(text) - text.startswith("-")
-    if digits > MAX_INT_DIGITS:
-        return _Odd(f"an integer of {digits:,} digits (at most {MAX_INT_DIGITS} are accepted)")
-    return int(text)
+class _Numbers(threading.local):
+    """The decoder's number hooks; `odd` says whether the last document needs the walk.
+
+    One decoder serves every call (building a JSONDecoder per call costs more than decoding a
+    small message); the flag is per thread, and reset before each document.
+    """
+
+    odd = False
+
+    def int(self, text: str) -> Any:
+        digits = len(text) - text.startswith("-")
+        if digits > MAX_INT_DIGITS:
+            self.odd = True
+            return _Odd(f"an integer of {digits:,} digits (at most {MAX_INT_DIGITS} are accepted)")
+        return int(text)
+
+    def float(self, text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARS:
+            self.odd = True
+            return _Odd(f"a number written with {len(text):,} characters (at most {MAX_NUMBER_CHARS})")
+        value = float(text)
+        if not math.isfinite(value):
+            self.odd = True
+            return _Odd(f"the number {text[:20]} is too large to represent")
+        return value
+
+    def constant(self, name: str) -> Any:
+        self.odd = True
+        return _Odd(f"{name} is not a JSON number")
 
 
-def _float(text: str) -> Any:
-    if len(text) > MAX_NUMBER_CHARS:
-        return _Odd(f"a number written with {len(text):,} characters (at most {MAX_NUMBER_CHARS})")
-    value = float(text)
-    if not math.isfinite(value):
-        return _Odd(f"the number {text[:20]} is too large to represent")
-    return value
-
-
-def _constant(name: str) -> Any:
-    return _Odd(f"{name} is not a JSON number")
+_NUMBERS = _Numbers()
+_DECODER = json.JSONDecoder(parse_int=_NUMBERS.int, parse_float=_NUMBERS.float, parse_constant=_NUMBERS.constant)
 
 
 def loads(text: str, *, what: str, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
@@ -110,12 +130,15 @@ def loads(text: str, *, what: str, max_bytes: int, max_depth: int = MAX_DEPTH) -
         text = text[1:]
     if too_deep(text, max_depth):
         raise Refused(f"nests JSON more than {max_depth} levels deep", what, whole=True)
+    _NUMBERS.odd = False
     try:
-        value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise Refused(f"is not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})", what, whole=True) from None
     except RecursionError:   # the scan makes this unreachable; kept so it can never escape
         raise Refused(f"nests JSON more than {max_depth} levels deep", what, whole=True) from None
+    if not _NUMBERS.odd and not _BAD_ESCAPE.search(text) and (text.isascii() or not _SURROGATE.search(text)):
+        return value          # the common case: nothing the walk could find (and it costs more than decoding)
     return clean_text(value, what)
 
 

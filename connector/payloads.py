@@ -81,9 +81,11 @@ def check_time(value: Any, *, moment: bool, now: datetime | None = None) -> date
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{excerpt(value, 40)} is not an ISO-8601 timestamp") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
     try:
-        dt = parse_utc(value)
-    except ValueError:          # year 1 or 9999 with an offset: no UTC time exists for it
+        dt = dt.astimezone(timezone.utc)
+    except OverflowError:       # year 1 or 9999 with an offset: no UTC time exists for it
         dt = EARLIEST - FUTURE_SLACK if dt.year < 2000 else datetime.max.replace(tzinfo=timezone.utc)
     latest = (now or datetime.now(timezone.utc)) + FUTURE_SLACK if moment else SCHEDULE_END
     if dt < EARLIEST:
@@ -98,7 +100,7 @@ def _is_moment_key(key: str) -> bool:
 
 
 def _is_time_key(key: str) -> bool:
-    return _is_moment_key(key) or key.endswith("_time")
+    return key.endswith(("_at", "_time")) or "check_" in key and _is_moment_key(key)
 
 
 def _text(v: Any) -> Any:
@@ -297,7 +299,10 @@ class SourcePolicy:
         """A policy from itself, a bare allow-list (raw bodies refused when it is set) or None."""
         if isinstance(spec, SourcePolicy):
             return spec
-        return cls(tuple(spec or ()))
+        return cls(tuple(spec)) if spec else _ANY_SOURCE
+
+
+_ANY_SOURCE = SourcePolicy()
 
 
 @dataclass(frozen=True)
@@ -495,10 +500,11 @@ def _validate(inner: dict[str, Any], key: str, topic: str | None) -> Message | U
     payload["generated_at"] = inner["generated_at"]
     data = payload.get("data")
     if isinstance(data, dict):
+        now = datetime.now(timezone.utc)
         for k, v in data.items():
             if _is_time_key(k) and v not in (None, ""):
                 try:
-                    check_time(v, moment=_is_moment_key(k))
+                    check_time(v, moment=_is_moment_key(k), now=now)
                 except ValueError as exc:
                     raise MessageError(f"data.{k}: {exc}", field=f"data.{k}") from None
     ctx = payload.get("context") or {}
