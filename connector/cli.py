@@ -28,15 +28,22 @@ def _load(config_path: Path) -> Config:
     try:
         return load_config(config_path)
     except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(f"config error: {p}", err=True)
-        sys.exit(2)
+        _config_errors(exc, prefix="config error: ")
 
 
-def _config_errors(exc: ConfigError) -> None:
+def _config_errors(exc: ConfigError, prefix: str = "") -> NoReturn:
     for p in exc.problems:
-        click.echo(p, err=True)
+        _say("error", "config_error", f"{prefix}{p}")
     sys.exit(2)
+
+
+def _say(level: str, event: str, text: str, **fields: Any) -> None:
+    """A line for the operator on stderr: plain text on a terminal, else a JSON log line at `level`
+    (stderr carries JSON lines only, when it is not a terminal: operator-contract.md, Logs)."""
+    if sys.stderr.isatty():
+        click.echo(text, err=True)
+    else:
+        getattr(logs.get(), level)(event, reason=text, **fields)
 
 
 # -- exit codes for failures around a run (issue 11) ---------------------------------------------
@@ -127,10 +134,11 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         for item in wired.engine.writer.planned:
             click.echo(json.dumps(item, ensure_ascii=False, default=str))
     wired.state.finish_run(run_id, result.exit_code, summary)
-    for note in result.notes:
-        click.echo(note, err=True)
-    if result.reason:
-        click.echo(f"stopped: {result.reason}", err=True)
+    if sys.stderr.isatty():   # the summary line carries both for log collectors
+        for note in result.notes:
+            click.echo(note, err=True)
+        if result.reason:
+            click.echo(f"stopped: {result.reason}", err=True)
     sys.exit(result.exit_code)
 
 

@@ -84,6 +84,33 @@ def test_a_clean_run_summary_is_info(tmp_path, emu, aws):
     assert res.returncode == 0, res.stderr[-2000:]
     [summary] = [line for line in log_lines(res.stderr) if line.get("event") == "run_summary"]
     assert summary["level"] == "info"
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(log_lines(res.stderr)) == len(lines), "stderr is not a terminal: JSON lines only"
+
+
+def test_config_errors_are_json_lines_when_stderr_is_not_a_terminal(tmp_path):
+    res = run_cli("run", "--config", _config(tmp_path, ca="no-such-ca.pem"), "--drain")
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    parsed = log_lines(res.stderr)
+    assert len(parsed) == len(lines) >= 1
+    assert all(p["level"] == "error" and p["event"] == "config_error" for p in parsed)
+
+
+def test_a_crash_is_logged_at_error_with_its_traceback_in_the_same_json_line(monkeypatch):
+    err = _Stderr(False)
+    monkeypatch.setattr("sys.stderr", err)
+    logs.configure()
+    try:
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logs.get().exception("run_failed", reason="RuntimeError: boom")
+    finally:
+        monkeypatch.undo()
+        logs.configure(json_logs=True)
+    [line] = [json.loads(x) for x in err.getvalue().splitlines()]
+    assert line["level"] == "error" and "Traceback" in line["exception"] and "boom" in line["exception"]
 
 
 class _Stderr(io.StringIO):
