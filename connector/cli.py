@@ -11,7 +11,7 @@ import json
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -28,15 +28,49 @@ def _load(config_path: Path) -> Config:
     try:
         return load_config(config_path)
     except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(f"config error: {p}", err=True)
-        sys.exit(2)
+        _config_errors(exc, prefix="config error: ")
 
 
-def _config_errors(exc: ConfigError) -> None:
+def _config_errors(exc: ConfigError, prefix: str = "") -> NoReturn:
     for p in exc.problems:
-        click.echo(p, err=True)
+        _say("error", "config_error", f"{prefix}{p}")
     sys.exit(2)
+
+
+def _say(level: str, event: str, text: str, **fields: Any) -> None:
+    """A line for the operator on stderr: plain text on a terminal, else a JSON log line at `level`
+    (stderr carries JSON lines only, when it is not a terminal: operator-contract.md, Logs)."""
+    if sys.stderr.isatty():
+        click.echo(text, err=True)
+    else:
+        getattr(logs.get(), level)(event, reason=text, **fields)
+
+
+# -- exit codes for failures around a run (issue 11) ---------------------------------------------
+# The state store is an operational resource like Salesforce, not configuration: a file that
+# cannot be opened, read or migrated (permissions, a full disk, not a database) is a fatal error
+# (exit 1) for every command, with one line that names the path; the configuration that points at
+# it was valid. PostgreSQL errors join this tuple when the PostgreSQL store lands.
+STATE_ERRORS: tuple[type[BaseException], ...] = (OSError, sqlite3.Error)
+
+
+def _fatal(message: str, **fields: Any) -> NoReturn:
+    """One clear line on stderr, exit 1: plain text on a terminal, else an `error` JSON log line."""
+    if sys.stderr.isatty():
+        click.echo(f"fatal: {message}", err=True)
+    else:
+        logs.get().error("fatal", reason=message, **fields)
+    sys.exit(1)
+
+
+def _state_failure(cfg: Config, exc: BaseException) -> NoReturn:
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    _fatal(f"cannot open the state store at {cfg.state.path}: {detail}", state=str(cfg.state.path))
+
+
+def _summary_level(exit_code: int) -> str:
+    """run_summary's level: error for a fatal run, warning when messages were left queued."""
+    return {0: "info", 75: "warning"}.get(exit_code, "error")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,19 +108,19 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     cfg = _load(config_path)
     try:
         wired = wire(cfg, dry_run=dry_run)
+        run_id = wired.state.start_run()
     except ConfigError as exc:
         _config_errors(exc)
-    except (OSError, sqlite3.Error) as exc:
-        click.echo(f"fatal: cannot open the state store at {cfg.state.path}: {exc}", err=True)
-        sys.exit(1)
+    except STATE_ERRORS as exc:
+        _state_failure(cfg, exc)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
-    run_id = wired.state.start_run()
 
     async def go() -> Any:
         runner.install_signals()
         return await runner.run()
 
+    log = logs.get()
     try:
         result = asyncio.run(go())
     except ConfigError as exc:
@@ -94,9 +128,13 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         # released, every message stays queued; same exit as a bad mapping at start-up.
         wired.state.finish_run(run_id, 2, {"exit_code": 2, "reason": "; ".join(exc.problems)})
         _config_errors(exc)
+    except STATE_ERRORS as exc:
+        _state_failure(cfg, exc)
+    except Exception as exc:  # noqa: BLE001 - a defect: say so at level error, with the traceback, exit 1
+        log.exception("run_failed", reason=f"{type(exc).__name__}: {exc}"[:500])
+        sys.exit(1)
     summary = result.summary()
-    log = logs.get()
-    log.info("run_summary", **summary)
+    getattr(log, _summary_level(result.exit_code))("run_summary", **summary)
     if dry_run:
         for item in wired.engine.writer.planned:
             click.echo(json.dumps(item, ensure_ascii=False, default=str))
@@ -105,10 +143,11 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         click.echo("dry run: " + ", ".join(f"{n:,} {k}" for k, n in sorted(result.counts.items()))
                    + f"; {result.api_calls:,} read calls to Salesforce, nothing written, nothing deleted")
     wired.state.finish_run(run_id, result.exit_code, summary)
-    for note in result.notes:
-        click.echo(note, err=True)
-    if result.reason:
-        click.echo(f"stopped: {result.reason}", err=True)
+    if sys.stderr.isatty():   # the summary line carries both for log collectors
+        for note in result.notes:
+            click.echo(note, err=True)
+        if result.reason:
+            click.echo(f"stopped: {result.reason}", err=True)
     sys.exit(result.exit_code)
 
 
@@ -125,17 +164,20 @@ def status(config_path: Path, fmt: str) -> None:
     from connector.state import open_state
 
     cfg = _load(config_path)
-    state = open_state(cfg.state.path)
-    doc = {
-        "counts": state.outcome_counts(),
-        "quarantined": [
-            {"message_id": r["message_key"], "resource_type": r["resource_type"], "resource_id": r["resource_id"],
-             "reason": r["reason"], "field": r["field"], "attempts": r["attempts"], "last_seen": r["last_seen"]}
-            for r in state.quarantined()
-        ],
-        "last_run": state.last_run(),
-        "api_usage": state.api_usage(),
-    }
+    try:
+        state = open_state(cfg.state.path)
+        doc = {
+            "counts": state.outcome_counts(),
+            "quarantined": [
+                {"message_id": r["message_key"], "resource_type": r["resource_type"], "resource_id": r["resource_id"],
+                 "reason": r["reason"], "field": r["field"], "attempts": r["attempts"], "last_seen": r["last_seen"]}
+                for r in state.quarantined()
+            ],
+            "last_run": state.last_run(),
+            "api_usage": state.api_usage(),
+        }
+    except (*STATE_ERRORS, ValueError) as exc:    # ValueError: a run summary that is not JSON
+        _state_failure(cfg, exc)
     if fmt == "json":
         click.echo(json.dumps(doc, ensure_ascii=False, default=str))
         return
@@ -176,9 +218,11 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
     cfg = _load(config_path)
     try:
         wired = wire(cfg)
+        rows = wired.state.quarantined(None if all_ else list(message_ids))
     except ConfigError as exc:
         _config_errors(exc)
-    rows = wired.state.quarantined(None if all_ else list(message_ids))
+    except STATE_ERRORS as exc:
+        _state_failure(cfg, exc)
     missing = set(message_ids) - {r["message_key"] for r in rows}
     for m in sorted(missing):
         click.echo(f"{m}: not a quarantined message", err=True)
@@ -186,6 +230,8 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
                 for r in rows]
     try:
         outcomes = asyncio.run(wired.engine.process(inbounds)) if inbounds else []
+    except STATE_ERRORS as exc:
+        _state_failure(cfg, exc)
     except StopRun as exc:
         click.echo(f"stopped: {exc}", err=True)
         sys.exit(75)
@@ -223,8 +269,12 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
         wired = wire(cfg)
     except ConfigError as exc:
         _config_errors(exc)
+    except STATE_ERRORS as exc:
+        _state_failure(cfg, exc)
     try:
         report = asyncio.run(do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix))
+    except STATE_ERRORS as exc:
+        _state_failure(cfg, exc)
     except (StopRun, FatalError) as exc:
         click.echo(f"cannot reconcile: {exc}", err=True)
         sys.exit(1)

@@ -36,6 +36,9 @@ class SqsConfig(_Strict):
     region: str
     endpoint_url: str | None = None
     allowed_topic_arns: list[str] = Field(default_factory=list)
+    # With allowed_topic_arns set, bodies without an SNS envelope are refused unless the subscription
+    # delivers raw (then the queue policy is the boundary). No allow-list: both forms are accepted.
+    raw_delivery: bool = False
     # Additions to the contract (optional, with safe defaults):
     wait_seconds: int = Field(20, ge=0, le=20, description="long-poll wait")
     visibility_timeout: int = Field(120, ge=10, le=43200, description="seconds a held message stays hidden; renewed while held")
@@ -147,6 +150,11 @@ def load_config(path: Path | str) -> Config:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such configuration file"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                           "save the configuration as UTF-8"]) from None
+    except OSError as exc:          # a directory, no permission...
+        raise ConfigError([f"{path}: cannot read the configuration file ({exc.strerror or exc})"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
     if not isinstance(raw, dict):
@@ -167,6 +175,14 @@ def load_config(path: Path | str) -> Config:
     sf = cfg.salesforce
     auth = sf.auth.model_copy(update={"private_key_file": _resolve(base, sf.auth.private_key_file)})
     sf = sf.model_copy(update={"ca_bundle": _resolve(base, sf.ca_bundle), "auth": auth})
+    # Files the configuration names must be there now: found missing at the first TLS handshake or
+    # token request, they would look like an outage (75) or a fatal run (1) instead of bad config.
+    files = [("salesforce.ca_bundle", sf.ca_bundle)]
+    if auth.method == "jwt":
+        files.append(("salesforce.auth.private_key_file", auth.private_key_file))
+    missing = [f"{path}: {key}: no such file: {p}" for key, p in files if p is not None and not p.is_file()]
+    if missing:
+        raise ConfigError(missing)
     return cfg.model_copy(
         update={
             "salesforce": sf,

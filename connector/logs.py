@@ -26,15 +26,16 @@ def scrub(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
 def configure(json_logs: bool | None = None, level: int = logging.INFO) -> None:
     if json_logs is None:
         json_logs = not sys.stderr.isatty()
-    renderer: Any = (structlog.processors.JSONRenderer(ensure_ascii=False) if json_logs
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    # JSON: a traceback (log.exception) becomes the "exception" text of the same line.
+    tail: list[Any] = ([structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
+                       if json_logs else [structlog.dev.ConsoleRenderer(colors=False)])
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             scrub,
-            renderer,
+            *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from connector.config import Config
 from connector.errors import ConfigError
 from connector.mapping import MappingError, MappingSet, load_mapping_set
+from connector.payloads import SourcePolicy
 from connector.queue import SqsQueue
 from connector.salesforce.auth import TokenSource
 from connector.salesforce.gateway import PinnedSession, SalesforceGateway, UsageGuard
@@ -59,7 +60,7 @@ def wire(cfg: Config, dry_run: bool = False) -> Wired:
     writer: Writer = PlanningWriter(gateway) if dry_run else SalesforceWriter(gateway)
     engine_state: StateStore = DryRunStore(state) if dry_run else state
     engine = SyncEngine(engine_state, mappings, writer, instances=cfg.jomablue.instances,
-                        allowed_topic_arns=cfg.sqs.allowed_topic_arns)
+                        source=SourcePolicy(tuple(cfg.sqs.allowed_topic_arns), cfg.sqs.raw_delivery))
     return Wired(cfg, engine_state, mappings, gateway, engine)
 
 

@@ -47,6 +47,7 @@ def test_config_interpolates_env_resolves_paths_and_hides_secrets(tmp_path, monk
         "salesforce: {instance_url: 'https://x', ca_bundle: ca.pem, auth: {method: client_credentials,"
         " login_url: 'https://x', client_id: id, client_secret: '${SF_SECRET}'}}\n"
         "state: {path: state/c.db}\n", encoding="utf-8")
+    (path.parent / "ca.pem").write_text("", encoding="utf-8")
     cfg = load_config(path)
     assert cfg.salesforce.ca_bundle == (path.parent / "ca.pem").resolve()
     assert cfg.state.path == (path.parent / "state/c.db").resolve()

@@ -7,6 +7,7 @@ Each entry of :data:`REGISTRY` validates its argument once and returns a closure
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -83,11 +84,11 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):   # year 1 or 9999 with an offset cannot move to UTC
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _zone(name: Any) -> ZoneInfo | None:
@@ -108,7 +109,10 @@ def _local_date(arg: Any, ctx: CompileContext) -> Fn:
         tz = _zone(refs.get("event.timezone"))
         if tz is None and isinstance(data, Mapping):
             tz = _zone(data.get("timezone"))
-        return ts.astimezone(tz or UTC).date().isoformat()
+        try:
+            return ts.astimezone(tz or UTC).date().isoformat()
+        except OverflowError:    # 9999-12-31 late in the day, moved east of UTC
+            return None
     return fn
 
 
@@ -214,11 +218,13 @@ def _number(arg: Any, ctx: CompileContext) -> Fn:
     def one(value: Any) -> Any:
         if isinstance(value, bool) or is_empty(value):
             return None
-        if isinstance(value, (int, float)):
+        if isinstance(value, int):
             return value
         try:
-            f = float(str(value).strip())
+            f = value if isinstance(value, float) else float(str(value).strip())
         except ValueError:
+            return None
+        if not math.isfinite(f):   # "1e400", "nan": JSON cannot carry them to Salesforce
             return None
         return int(f) if f.is_integer() else f
     return _elementwise(one)

@@ -19,7 +19,7 @@ from connector import logs
 from connector.config import InstanceFilter
 from connector.errors import FatalError, MappingRejected, MessageError
 from connector.mapping import MappingSet
-from connector.payloads import Unrecognised, parse_body, parse_utc, stable_hash
+from connector.payloads import SourcePolicy, Unrecognised, parse_body, parse_utc, stable_hash
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.results import WriteError
 from connector.state.base import StateStore
@@ -41,12 +41,12 @@ STAGES: tuple[type[Stage], ...] = (CampaignStage, SessionStage, StatusStage, Peo
 
 class SyncEngine:
     def __init__(self, state: StateStore, mappings: MappingSet, writer: Writer, *,
-                 instances: InstanceFilter | None = None, allowed_topic_arns: list[str] | None = None) -> None:
+                 instances: InstanceFilter | None = None, source: SourcePolicy | None = None) -> None:
         self.state = state
         self.mappings = mappings
         self.writer = writer
         self.instances = instances or InstanceFilter()
-        self.allowed_topic_arns = allowed_topic_arns or []
+        self.source = source or SourcePolicy()     # which envelopes and raw bodies are accepted
         self.notes: list[str] = []          # run-summary sentences (category renames...)
 
     @property
@@ -98,7 +98,7 @@ class SyncEngine:
             ib = inbounds[0]
             ids: dict = {"message_key": body_key(ib)}
             try:
-                m = parse_body(ib.body, self.allowed_topic_arns)
+                m = parse_body(ib.body, self.source)
                 ids = dict(message_key=m.message_key, resource_type=m.resource_type,
                            resource_id=getattr(m, "resource_id", None), event_id=getattr(m, "event_id", None))
             except MessageError:
@@ -145,7 +145,7 @@ class SyncEngine:
         works: list[tuple[int, Work]] = []
         for i, ib in enumerate(inbounds):
             try:
-                parsed = parse_body(ib.body, self.allowed_topic_arns)
+                parsed = parse_body(ib.body, self.source)
             except MessageError as exc:
                 outcomes[i] = Outcome(OutcomeStatus.QUARANTINED, exc.reason, exc.field, message_key=body_key(ib))
                 continue
@@ -247,7 +247,7 @@ class SyncEngine:
                 resource_id=o.resource_id, event_id=o.event_id, sqs_message_id=ib.sqs_message_id,
                 reason=o.reason, field=o.field,
                 # Keep a quarantined message's body, so it can be replayed.
-                body=ib.body if o.status == OutcomeStatus.QUARANTINED else None,
+                body=storable(ib.body) if o.status == OutcomeStatus.QUARANTINED else None,
                 detail=dict(o.detail) or None))
         guard = self.gateway.guard
         if guard.used is not None and guard.max:
@@ -277,6 +277,16 @@ def _outcome_of(w: Work) -> Outcome:
     if w.retry_reason:
         return Outcome(OutcomeStatus.RETRY, w.retry_reason, **base)
     return Outcome(OutcomeStatus.SYNCED, None, **base)
+
+
+def storable(body: str) -> str:
+    """The body as the state store can hold it (a queue adapter that decoded leniently may hand
+    over lone surrogates, which UTF-8 cannot encode)."""
+    try:
+        body.encode("utf-8")
+        return body
+    except UnicodeEncodeError:
+        return body.encode("utf-8", "replace").decode("utf-8")
 
 
 def body_key(ib: Inbound) -> str:

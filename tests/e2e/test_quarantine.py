@@ -28,7 +28,7 @@ def test_bad_messages_are_quarantined_with_the_field_and_good_ones_sync(tmp_path
     aws.publish(sample("event"))
     aws.publish(sample("person"))                                   # good
     aws.send_raw("this is { not json")                              # not JSON
-    aws.send_raw(json.dumps({"hello": "world"}))                    # JSON, not SNS nor Jomablue
+    aws.send_raw(json.dumps({"hello": "world"}))                    # no envelope: refused by the allow-list
     no_id = sample("person", identifiers__id="acme/event_person/2")
     del no_id["identifiers"]["id"]
     aws.publish(no_id)                                              # missing identifiers.id
@@ -48,14 +48,15 @@ def test_bad_messages_are_quarantined_with_the_field_and_good_ones_sync(tmp_path
     quarantined = [line for line in lines if line["outcome"] == "quarantined"]
     assert len(quarantined) == 5, lines
     fields = sorted(line.get("field") or "" for line in quarantined)
-    assert fields == sorted(["body", "resource_type", "identifiers.id", "context.event_id", "TopicArn"]), fields
+    assert fields == sorted(["body", "Type", "identifiers.id", "context.event_id", "TopicArn"]), fields
     for line in quarantined:
-        if line["field"] in ("identifiers.id", "context.event_id", "resource_type"):
+        if line["field"] in ("identifiers.id", "context.event_id", "Type"):
             assert line["field"] in line["reason"], line
         assert "connector replay --config" in line["replay"] and "--message-id" in line["replay"]
     by_field = {line["field"]: line["reason"] for line in quarantined}
     assert "not JSON" in by_field["body"]
     assert "allowed_topic_arns" in by_field["TopicArn"] and "someone-else" in by_field["TopicArn"]
+    assert "raw_delivery" in by_field["Type"]
 
     # The good messages of the batch synced; none of the bad people landed.
     assert [r["Jomablue_Id__c"] for r in emu.org.records("Lead")] == ["acme/event_person/48213"]
