@@ -82,9 +82,14 @@ class RowResult:
 
 
 def _duplicate_matches(error: dict[str, Any]) -> list[str]:
-    """Record ids in a DUPLICATES_DETECTED error's duplicateResult."""
+    """Record ids in a DUPLICATES_DETECTED error's duplicateResult.
+
+    Real bodies spell the key `duplicateResut` in some API versions (v50-v54 captures,
+    salesforce-recorded-responses.md §1d) and `duplicateResult` in others: read both.
+    """
     ids: list[str] = []
-    for result in (error.get("duplicateResult") or {}).get("matchResults") or []:
+    detail = error.get("duplicateResult") or error.get("duplicateResut") or {}
+    for result in detail.get("matchResults") or []:
         for match in result.get("matchRecords") or []:
             rid = (match.get("record") or {}).get("Id")
             if rid and rid not in ids:
@@ -176,6 +181,7 @@ class SalesforceGateway:
         retry_attempts: int = 6,
         retry_max_wait: float = 30,
         retry_base_wait: float = 0.5,
+        write_headers: dict[str, str] | None = None,
     ) -> None:
         self.instance_url = instance_url.rstrip("/")
         self.api_version = api_version
@@ -187,6 +193,8 @@ class SalesforceGateway:
         self.retry_max_wait = retry_max_wait
         self.retry_base_wait = retry_base_wait
         self.stats = CallStats()
+        # Sforce-Auto-Assign / Sforce-Duplicate-Rule-Header on every write (SalesforceConfig.write_headers)
+        self.write_headers = dict(write_headers or {})
         self._rps = requests_per_second
         self._max_in_flight = max_in_flight
         self._limiter: AsyncLimiter | None = None
@@ -382,7 +390,8 @@ class SalesforceGateway:
 
             async def send(idx: list[int]) -> None:
                 body = {"allOrNone": False, "records": [records[i] for i in idx]}
-                res = await self.call(kind, method, path, json=body)
+                extra = {"headers": self.write_headers} if self.write_headers else {}
+                res = await self.call(kind, method, path, json=body, **extra)
                 for i, item in zip(idx, res or [], strict=False):
                     results[i] = RowResult.from_json(item)
 
