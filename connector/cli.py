@@ -79,6 +79,7 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     except (OSError, sqlite3.Error) as exc:
         click.echo(f"fatal: cannot open the state store at {cfg.state.path}: {exc}", err=True)
         sys.exit(1)
+    _preflight_or_exit(wired)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
     run_id = wired.state.start_run()
@@ -100,6 +101,30 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     if result.reason:
         click.echo(f"stopped: {result.reason}", err=True)
     sys.exit(result.exit_code)
+
+
+def _preflight_or_exit(wired: Any) -> None:
+    """Check the mapping against the org's describes before taking any message (issue 9).
+
+    Exit 2 naming file:line on an error, 75 when the org cannot be reached or the budget is
+    spent, 1 when Salesforce refuses the describe; in every case no message was received.
+    """
+    from connector.preflight import preflight
+
+    try:
+        report = asyncio.run(preflight(wired.gateway, wired.state, wired.mappings))
+    except StopRun as exc:
+        click.echo(f"stopped before taking messages: {exc}", err=True)
+        sys.exit(75)
+    except FatalError as exc:
+        click.echo(f"fatal: preflight could not read the org: {exc}", err=True)
+        sys.exit(1)
+    for problem in report.problems:
+        click.echo(f"preflight: {problem}", err=True)
+    if report.errors:
+        click.echo(f"preflight: {len(report.errors)} error(s) against the org's describe; no message "
+                   "was taken (fix the mapping or the org, then run again)", err=True)
+        sys.exit(2)
 
 
 @main.command()
