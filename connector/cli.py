@@ -300,6 +300,34 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
 
 
 @main.command()
+@CONFIG_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def doctor(config_path: Path, fmt: str) -> None:
+    """Check the org before go-live and after every org change; each line ok / warning / error.
+
+    Login and flow, API version, mapped objects and fields (exist, writable, picklist values),
+    active duplicate and Lead assignment rules and what the settings do about them, the
+    permission set, the daily API allocation. Exit 0 when nothing is an error, 1 otherwise,
+    2 for a bad configuration or mapping.
+
+    Example:
+
+        connector doctor --config config.yaml --format json
+    """
+    from connector.doctor import exit_code, render, run_doctor
+    from connector.wiring import build_gateway, load_mappings
+
+    cfg = _load(config_path)
+    try:
+        mappings = load_mappings(cfg)
+    except ConfigError as exc:
+        _config_errors(exc)
+    checks = run_doctor(cfg, build_gateway(cfg), mappings)
+    click.echo(render(checks, fmt))
+    sys.exit(exit_code(checks))
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--cert-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the CA certificate.")
