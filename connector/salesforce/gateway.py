@@ -51,6 +51,9 @@ from connector.salesforce.auth import Token, TokenSource
 
 BATCH_LIMIT = 200  # sObject Collections take at most 200 records a call
 COMPOSITE_QUERY_LIMIT = 5  # query subrequests in one /composite request
+# Salesforce refuses a request line plus headers over 16,384 bytes (414/431, HTML body; Help
+# 000386264). A query whose URL-encoded text is longer than this travels in a /composite body.
+MAX_GET_QUERY = 12_000
 RETRYABLE_ROW_CODES = {"UNABLE_TO_LOCK_ROW"}
 
 
@@ -295,7 +298,13 @@ class SalesforceGateway:
 
     # -- reads ------------------------------------------------------------------------
     async def query(self, soql: str) -> list[dict[str, Any]]:
-        """All records of a SOQL query (following nextRecordsUrl), attributes stripped."""
+        """All records of a SOQL query (following nextRecordsUrl), attributes stripped.
+
+        A long query (past MAX_GET_QUERY URL-encoded) goes as a /composite subrequest, whose
+        URL is in the body, as Salesforce's Help 000386264 recommends; same cost: one call.
+        """
+        if len(urlencode({"q": soql})) > MAX_GET_QUERY:
+            return (await self._composite_queries([soql]))[0]
         return await self._drain_pages(await self.call("query", "GET", "query/", params={"q": soql}))
 
     async def query_many(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
@@ -307,6 +316,9 @@ class SalesforceGateway:
         """
         if len(soqls) <= 1:
             return [await self.query(q) for q in soqls]
+        return await self._composite_queries(soqls)
+
+    async def _composite_queries(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
         results: list[list[dict[str, Any]]] = []
         base = f"/services/data/v{self.api_version}"
         for i in range(0, len(soqls), COMPOSITE_QUERY_LIMIT):

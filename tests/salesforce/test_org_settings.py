@@ -131,3 +131,17 @@ def test_settings_are_validated():
     assert both.write_headers() == {"Sforce-Duplicate-Rule-Header": "allowSave=true"}
     with pytest.raises(ValueError):
         SalesforceConfig.model_validate({**base, "duplicate_rules": "ignore"})
+
+
+# ------------------------------------------------------------------ long queries
+
+def test_a_query_too_long_for_a_url_travels_in_a_composite_body(emu):
+    from simple_salesforce import format_soql
+
+    emu.org.insert("Lead", _lead(7))
+    keys = [f"acme/event_person/{n:08d}" for n in range(600)] + ["acme/ep/7"]
+    soql = format_soql("SELECT Id, Jomablue_Id__c FROM Lead WHERE Jomablue_Id__c IN {}", keys)
+    gw = _gateway(emu)
+    rows = asyncio.run(gw.query(soql))  # a GET would be 414 (16,384 bytes of request head)
+    assert [r["Jomablue_Id__c"] for r in rows] == ["acme/ep/7"]
+    assert emu.api_calls == 1 and emu.calls_by_kind["composite"] == 1
