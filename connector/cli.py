@@ -336,7 +336,10 @@ def doctor(config_path: Path, fmt: str) -> None:
               help="Share of API calls answered 503 SERVER_UNAVAILABLE.")
 @click.option("--daily-limit", default=100_000, show_default=True, type=click.IntRange(min=1),
               help="The org's daily API allocation (403 REQUEST_LIMIT_EXCEEDED once used up).")
-def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_rate: float, daily_limit: int) -> None:
+@click.option("--metadata-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A Salesforce DX project whose fields the org gets (default: the project's salesforce/).")
+def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_rate: float, daily_limit: int,
+             metadata_dir: Path | None) -> None:
     """Run the bundled Salesforce emulator (HTTPS) for local development, until Ctrl-C.
 
     Example:
@@ -347,7 +350,8 @@ def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_
 
     Emulator = _devkit("connector_devkit.emulator", "emulator").Emulator
 
-    emu = Emulator(host=host, port=port, cert_dir=str(cert_dir) if cert_dir else None, daily_limit=daily_limit).start()
+    emu = Emulator(host=host, port=port, cert_dir=str(cert_dir) if cert_dir else None, daily_limit=daily_limit,
+                   metadata_dir=metadata_dir or True).start()
     emu.faults.latency_ms = latency_ms
     if fail_rate:
         emu.faults.fail_rate(fail_rate)

@@ -68,11 +68,12 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  client_id: str = "emulator-client", client_secret: str = "emulator-secret",
                  daily_limit: int = 100_000, api_version: str = "62.0",
-                 cert_dir: str | Path | None = None):
+                 cert_dir: str | Path | None = None, metadata_dir: str | Path | bool | None = True):
         self.host, self.port = host, port
         self.client_id, self.client_secret = client_id, client_secret
         self.api_version = api_version
-        self.org = Org(daily_limit=daily_limit)
+        # metadata_dir: where the org's deployed fields come from (True: the project's salesforce/)
+        self.org = Org(daily_limit=daily_limit, metadata_dir=metadata_dir)
         self.site_urls: list[str] = []  # Experience Cloud site URLs accepted as a JWT audience
         self.faults = Faults()
         self.api_calls = 0
