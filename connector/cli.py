@@ -113,6 +113,7 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         _config_errors(exc)
     except STATE_ERRORS as exc:
         _state_failure(cfg, exc)
+    _preflight_or_exit(wired)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
 
@@ -149,6 +150,30 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         if result.reason:
             click.echo(f"stopped: {result.reason}", err=True)
     sys.exit(result.exit_code)
+
+
+def _preflight_or_exit(wired: Any) -> None:
+    """Check the mapping against the org's describes before taking any message (issue 9).
+
+    Exit 2 naming file:line on an error, 75 when the org cannot be reached or the budget is
+    spent, 1 when Salesforce refuses the describe; in every case no message was received.
+    """
+    from connector.preflight import preflight
+
+    try:
+        report = asyncio.run(preflight(wired.gateway, wired.state, wired.mappings))
+    except StopRun as exc:
+        click.echo(f"stopped before taking messages: {exc}", err=True)
+        sys.exit(75)
+    except FatalError as exc:
+        click.echo(f"fatal: preflight could not read the org: {exc}", err=True)
+        sys.exit(1)
+    for problem in report.problems:
+        click.echo(f"preflight: {problem}", err=True)
+    if report.errors:
+        click.echo(f"preflight: {len(report.errors)} error(s) against the org's describe; no message "
+                   "was taken (fix the mapping or the org, then run again)", err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -335,6 +360,34 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
 
 
 @main.command()
+@CONFIG_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def doctor(config_path: Path, fmt: str) -> None:
+    """Check the org before go-live and after every org change; each line ok / warning / error.
+
+    Login and flow, API version, mapped objects and fields (exist, writable, picklist values),
+    active duplicate and Lead assignment rules and what the settings do about them, the
+    permission set, the daily API allocation. Exit 0 when nothing is an error, 1 otherwise,
+    2 for a bad configuration or mapping.
+
+    Example:
+
+        connector doctor --config config.yaml --format json
+    """
+    from connector.doctor import exit_code, render, run_doctor
+    from connector.wiring import build_gateway, load_mappings
+
+    cfg = _load(config_path)
+    try:
+        mappings = load_mappings(cfg)
+    except ConfigError as exc:
+        _config_errors(exc)
+    checks = run_doctor(cfg, build_gateway(cfg), mappings)
+    click.echo(render(checks, fmt))
+    sys.exit(exit_code(checks))
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--cert-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the CA certificate.")
@@ -343,7 +396,10 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
               help="Share of API calls answered 503 SERVER_UNAVAILABLE.")
 @click.option("--daily-limit", default=100_000, show_default=True, type=click.IntRange(min=1),
               help="The org's daily API allocation (403 REQUEST_LIMIT_EXCEEDED once used up).")
-def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_rate: float, daily_limit: int) -> None:
+@click.option("--metadata-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A Salesforce DX project whose fields the org gets (default: the project's salesforce/).")
+def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_rate: float, daily_limit: int,
+             metadata_dir: Path | None) -> None:
     """Run the bundled Salesforce emulator (HTTPS) for local development, until Ctrl-C.
 
     Example:
@@ -354,7 +410,8 @@ def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_
 
     Emulator = _devkit("connector_devkit.emulator", "emulator").Emulator
 
-    emu = Emulator(host=host, port=port, cert_dir=str(cert_dir) if cert_dir else None, daily_limit=daily_limit).start()
+    emu = Emulator(host=host, port=port, cert_dir=str(cert_dir) if cert_dir else None, daily_limit=daily_limit,
+                   metadata_dir=metadata_dir or True).start()
     emu.faults.latency_ms = latency_ms
     if fail_rate:
         emu.faults.fail_rate(fail_rate)

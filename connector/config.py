@@ -48,6 +48,11 @@ class SqsConfig(_Strict):
     secret_access_key: SecretStr | None = None
 
 
+#: JWT bearer `aud` values Salesforce accepts besides an Experience Cloud site URL; never the My
+#: Domain ("audience is invalid": salesforce-recorded-responses.md §5).
+JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+
+
 class AuthConfig(_Strict):
     method: Literal["client_credentials", "jwt", "access_token"]
     login_url: str | None = None
@@ -56,6 +61,8 @@ class AuthConfig(_Strict):
     username: str | None = None
     private_key_file: Path | None = None
     access_token: SecretStr | None = None
+    audience: str = Field("https://login.salesforce.com",
+                          description="jwt: the assertion's aud; https://test.salesforce.com for sandboxes")
 
     @model_validator(mode="after")
     def _needs(self) -> AuthConfig:
@@ -96,6 +103,22 @@ class SalesforceConfig(_Strict):
     retry_attempts: int = Field(6, ge=1, le=20)
     retry_max_wait_seconds: float = Field(30, gt=0)
     retry_base_seconds: float = Field(0.5, gt=0)
+    lead_assignment_rules: Literal["keep", "run"] = Field(
+        "keep", description="keep: Sforce-Auto-Assign FALSE on writes; run: the org's active rule reassigns")
+    duplicate_rules: Literal["respect", "allow_save"] = Field(
+        "respect", description="respect: a duplicate rule's block quarantines; allow_save: allowSave=true")
+
+    def write_headers(self) -> dict[str, str]:
+        """Headers every write carries, from the two settings above (salesforce-api.md)."""
+        headers = {}
+        if self.lead_assignment_rules == "keep":
+            # REST defaults Sforce-Auto-Assign to TRUE: every Lead create/update re-runs the
+            # active assignment rule unless told otherwise.
+            headers["Sforce-Auto-Assign"] = "FALSE"
+        if self.duplicate_rules == "allow_save":
+            # Rules set to Alert then let the save through; rules set to Block still block.
+            headers["Sforce-Duplicate-Rule-Header"] = "allowSave=true"
+        return headers
 
 
 class StateConfig(_Strict):

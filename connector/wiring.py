@@ -48,7 +48,7 @@ def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGat
         tokens=TokenSource(sf.auth, session, timeout=sf.timeout_seconds), session=session,
         requests_per_second=sf.requests_per_second, max_in_flight=sf.max_in_flight, guard=guard,
         timeout=sf.timeout_seconds, retry_attempts=sf.retry_attempts, retry_max_wait=sf.retry_max_wait_seconds,
-        retry_base_wait=sf.retry_base_seconds,
+        retry_base_wait=sf.retry_base_seconds, write_headers=sf.write_headers(),
     )
 
 

@@ -42,12 +42,13 @@ METADATA_OBJECT = {"Task": "Activity", "Event": "Activity"}
 
 #: Object permissions of the permission set: (read, create, edit, delete) per object. Task is
 #: absent on purpose: activities have no object permissions (the "Edit Tasks" user permission
-#: governs them; see salesforce/README.md).
+#: governs them). CampaignMember is absent too: it has no object permissions of its own (a
+#: member needs Read on its Campaign, Edit on the Lead/Contact and the Marketing User flag), and
+#: a permission set naming it can fail to deploy (issue 9; see salesforce/README.md).
 OBJECT_ACCESS: dict[str, tuple[bool, bool, bool, bool]] = {
     "Lead": (True, True, True, False),
     "Contact": (True, True, True, False),
     "Campaign": (True, True, True, False),
-    "CampaignMember": (True, True, True, True),
     LEAD_CAPTURE: (True, True, True, False),
 }
 

@@ -59,6 +59,9 @@ def _type_name(value: Any) -> str:
 
 def _sf_length(sobject: str, name: str) -> int | None:
     meta = sf_schema.field(sobject, name)
+    if meta is None:  # Salesforce field names are case-insensitive
+        fields = sf_schema.OBJECTS.get(sobject, {}).get("fields", {})
+        meta = next((m for n, m in fields.items() if n.lower() == name.lower()), None)
     return meta.get("length") if meta else None
 
 
@@ -70,7 +73,7 @@ def _describe_length(describe: Describe) -> Callable[[str, str], int | None]:
             cache[sobject] = describe(sobject)
         desc = cache[sobject]
         for f in (desc or {}).get("fields", []):
-            if f.get("name") == name:
+            if str(f.get("name", "")).lower() == name.lower():
                 return f.get("length") or None
         return None
     return length
@@ -474,6 +477,13 @@ def compile_folder(folder: Path, describe: Describe | None = None) -> tuple[Mapp
             ms.event_file = file
             ms.statuses_line = doc.key_line("statuses")
             ms.statuses = fc.statuses(doc["statuses"], ms.statuses_line) or []
+    # CampaignMember.Status holds 40 characters (CampaignMemberStatus.Label 765): a longer
+    # status can be created on a campaign but no member can be given it (salesforce-api.md).
+    status_length = length("CampaignMember", "Status") or 40
+    for s in ms.statuses:
+        if len(s.label) > status_length:
+            problems.error(ms.event_file, s.line, f"status '{s.label}' is {len(s.label)} characters; "
+                                                  f"CampaignMember.Status holds {status_length}")
     declared = {s.label for s in ms.statuses}
     default = next((s.label for s in ms.statuses if s.default), ms.statuses[0].label if ms.statuses else "")
     for fc in compilers:

@@ -2,8 +2,11 @@
 
 CumulusCI's split: the offline compile runs first (always), then these checks, which need each
 object's describe: objects and fields exist, permissions fit the overwrite policy, upsert keys
-are External IDs, value types and restricted picklists fit, truncate lengths are known, and the
-campaign member statuses can be created.
+are External IDs, value types fit, picklist values exist (a value missing from a restricted
+picklist is an error, from an open one a warning), truncate lengths are known, and the campaign
+member statuses can be created. Field names match case-insensitively, as Salesforce's do.
+
+The same checks run before every ``run`` (connector/preflight.py) and in ``connector doctor``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ class _Org:
     def fields(self, name: str) -> dict[str, dict[str, Any]]:
         desc = self.obj(name) or {}
         return {f["name"]: f for f in desc.get("fields", []) if "name" in f}
+
+    def field(self, sobject: str, name: str) -> dict[str, Any] | None:
+        """A field's describe, matched case-insensitively (Salesforce field names are)."""
+        fields = self.fields(sobject)
+        if name in fields:
+            return fields[name]
+        return next((f for n, f in fields.items() if n.lower() == name.lower()), None)
 
 
 def _did_you_mean(name: str, choices: list[str]) -> str:
@@ -101,12 +111,46 @@ def _check_constant(p: Problems, rec: RecordMapping, rule: FieldRule, meta: dict
         length = meta.get("length")
         if length and len(value) > length and not any(u.name == "truncate" for u in rule.transforms):
             p.error(file, line, f"{where}: constant is {len(value)} characters, the field holds {length}")
-        if ftype in ("picklist", "multipicklist") and meta.get("restrictedPicklist"):
-            allowed = [v.get("value") for v in meta.get("picklistValues", []) if v.get("active", True)]
-            for item in value.split(";") if ftype == "multipicklist" else [value]:
-                if item not in allowed:
-                    p.error(file, line, f"{where}: {item!r} is not a value of this restricted picklist"
-                                        f"{_did_you_mean(item, [a for a in allowed if a])}")
+
+
+def _static_values(rule: FieldRule) -> list[tuple[int, str]]:
+    """(line, text) of every value the rule can write that is known without a message:
+    a constant, a ``map`` transform's replacements (and ``_else``), a ``default``'s argument."""
+    out: list[tuple[int, str]] = []
+    if rule.kind == "value" and isinstance(rule.spec, str) and not rule.transforms:
+        out.append((rule.kind_line, rule.spec))
+    for use in rule.transforms:
+        if use.name == "map" and isinstance(use.arg, dict):
+            out += [(use.line, v) for v in use.arg.values() if isinstance(v, str)]
+        elif use.name == "default" and isinstance(use.arg, str):
+            out.append((use.line, use.arg))
+    return out
+
+
+def _check_picklist(p: Problems, rec: RecordMapping, rule: FieldRule, meta: dict[str, Any]) -> None:
+    """Static values against the org's picklist values: restricted → error, open → warning.
+
+    A restricted picklist refuses values it lacks (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST);
+    LeadSource values are org data, so the shipped `Jomablue` is an admin step (salesforce/README.md).
+    """
+    ftype = meta.get("type")
+    if ftype not in ("picklist", "multipicklist"):
+        return
+    allowed = [v.get("value") for v in meta.get("picklistValues", []) if v.get("active", True)]
+    if not allowed and not meta.get("restrictedPicklist"):
+        return  # values decided elsewhere (CampaignMember.Status: per campaign)
+    where = f"{rec.object}.{meta.get('name', rule.field)}"
+    for line, value in _static_values(rule):
+        for item in value.split(";") if ftype == "multipicklist" else [value]:
+            if item in allowed:
+                continue
+            hint = _did_you_mean(item, [a for a in allowed if a])
+            if meta.get("restrictedPicklist"):
+                p.error(rec.file, line, f"{where}: {item!r} is not a value of this restricted picklist"
+                                        f"{hint}")
+            else:
+                p.warning(rec.file, line, f"{where}: {item!r} is not a value of this picklist{hint}; "
+                                          "Salesforce stores it as an inactive value")
 
 
 def _check_record(p: Problems, org: _Org, rec: RecordMapping) -> None:
@@ -115,17 +159,20 @@ def _check_record(p: Problems, org: _Org, rec: RecordMapping) -> None:
         p.error(rec.file, rec.object_line, f"object '{rec.object}' does not exist in the org")
         return
     fields = org.fields(rec.object)
-    key = fields.get(rec.upsert_key)
+    key = org.field(rec.object, rec.upsert_key)
     if key is not None and not key.get("externalId"):
         p.error(rec.file, rec.upsert_key_line,
                 f"upsert key {rec.object}.{rec.upsert_key} is not an External ID field")
     for rule in rec.rules:
-        meta = fields.get(rule.field)
+        meta = org.field(rec.object, rule.field)
         where = f"{rec.object}.{rule.field}"
         if meta is None:
             p.error(rec.file, rule.line, f"field {where} does not exist in the org"
                                          f"{_did_you_mean(rule.field, list(fields))}")
             continue
+        if meta.get("name", rule.field) != rule.field:
+            p.warning(rec.file, rule.line, f"field {where} is spelt {meta['name']} in the org; "
+                                           "Salesforce accepts either, but write it as the org does")
         if not meta.get("createable", False):
             p.error(rec.file, rule.line, f"field {where} is not createable")
         elif rule.overwrite in ("always", "if_empty") and not meta.get("updateable", False):
@@ -139,6 +186,7 @@ def _check_record(p: Problems, org: _Org, rec: RecordMapping) -> None:
             elif use.arg is not NO_ARG and length is not None and use.arg > length:
                 p.error(rec.file, use.line, f"truncate on {where}: {use.arg} is longer than the field ({length})")
         _check_value_type(p, rec, rule, meta)
+        _check_picklist(p, rec, rule, meta)
 
 
 def _check_statuses(p: Problems, org: _Org, ms: MappingSet) -> None:
@@ -148,9 +196,9 @@ def _check_statuses(p: Problems, org: _Org, ms: MappingSet) -> None:
     if desc is None or not desc.get("createable", True):
         p.error(ms.event_file, ms.statuses_line, "CampaignMemberStatus is not createable in the org")
         return
-    label = org.fields("CampaignMemberStatus").get("Label", {})
+    label = org.field("CampaignMemberStatus", "Label") or {}
     length = label.get("length")
-    for status in ms.statuses:
+    for status in ms.statuses:  # (CampaignMember.Status's 40 is checked by the compiler)
         if length and len(status.label) > length:
             p.error(ms.event_file, status.line,
                     f"status '{status.label}' is longer than CampaignMemberStatus.Label ({length})")
@@ -166,7 +214,7 @@ def check_against_org(ms: MappingSet, describe: Describe, problems: Problems) ->
     if uid_field and "person" in ms.resources:
         file = ms.resources["person"].file
         for sobject in ("Lead", "Contact"):
-            if org.obj(sobject) is not None and uid_field not in org.fields(sobject):
+            if org.obj(sobject) is not None and org.field(sobject, uid_field) is None:
                 problems.error(file, 1, f"matching organisation_uid_field: {sobject}.{uid_field} "
                                         "does not exist in the org")
     _check_statuses(problems, org, ms)

@@ -21,6 +21,15 @@ from connector.errors import FatalError, TransientError
 class Token:
     access_token: str
     instance_url: str | None
+    identity_url: str | None = None  # the token response's `id`: .../id/<org id>/<user id>
+
+    @property
+    def user_id(self) -> str | None:
+        """The integration user's id, read from the identity URL (None for a bare access token)."""
+        if not self.identity_url:
+            return None
+        last = self.identity_url.rstrip("/").rsplit("/", 1)[-1]
+        return last if last.startswith("005") else None
 
     def __repr__(self) -> str:  # never show the token itself
         return f"Token(instance_url={self.instance_url!r})"
@@ -54,7 +63,9 @@ class TokenSource:
                 key = a.private_key_file.read_text(encoding="utf-8")
             except OSError as exc:
                 raise FatalError(f"salesforce.auth.private_key_file: cannot read ({exc.strerror})") from None
-            claims = {"iss": a.client_id, "sub": a.username, "aud": str(a.login_url).rstrip("/"),
+            # `aud` is login/test.salesforce.com (or a site URL), never the login_url's My Domain:
+            # Salesforce answers "audience is invalid" otherwise (recorded-responses §5).
+            claims = {"iss": a.client_id, "sub": a.username, "aud": a.audience.rstrip("/"),
                       "exp": int(time.time()) + 180}
             assertion = jwt.encode(claims, key, algorithm="RS256")
             data = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
@@ -72,4 +83,4 @@ class TokenSource:
                 detail = resp.text[:200]
             raise FatalError(f"Salesforce refused the {a.method} login ({resp.status_code} {detail})")
         body = resp.json()
-        return Token(body["access_token"], body.get("instance_url"))
+        return Token(body["access_token"], body.get("instance_url"), body.get("id"))

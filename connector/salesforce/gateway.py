@@ -54,6 +54,9 @@ from connector.salesforce.results import RowAction, RowResult
 BATCH_LIMIT = 200  # sObject Collections take at most 200 records a call
 COMPOSITE_QUERY_LIMIT = 5  # query subrequests in one /composite request
 COMPOSITE_COLLECTIONS_LIMIT = 5  # sObject Collections subrequests in one /composite request
+# Salesforce refuses a request line plus headers over 16,384 bytes (414/431, HTML body; Help
+# 000386264). A query whose URL-encoded text is longer than this travels in a /composite body.
+MAX_GET_QUERY = 12_000
 
 
 class PinnedSession(requests.Session):
@@ -127,6 +130,7 @@ class SalesforceGateway:
         retry_attempts: int = 6,
         retry_max_wait: float = 30,
         retry_base_wait: float = 0.5,
+        write_headers: dict[str, str] | None = None,
     ) -> None:
         self.instance_url = instance_url.rstrip("/")
         self.api_version = api_version
@@ -138,6 +142,8 @@ class SalesforceGateway:
         self.retry_max_wait = retry_max_wait
         self.retry_base_wait = retry_base_wait
         self.stats = CallStats()
+        # Sforce-Auto-Assign / Sforce-Duplicate-Rule-Header on every write (SalesforceConfig.write_headers)
+        self.write_headers = dict(write_headers or {})
         self._rps = requests_per_second
         self._max_in_flight = max_in_flight
         self._limiter: AsyncLimiter | None = None
@@ -244,7 +250,13 @@ class SalesforceGateway:
 
     # -- reads ------------------------------------------------------------------------
     async def query(self, soql: str) -> list[dict[str, Any]]:
-        """All records of a SOQL query (following nextRecordsUrl), attributes stripped."""
+        """All records of a SOQL query (following nextRecordsUrl), attributes stripped.
+
+        A long query (past MAX_GET_QUERY URL-encoded) goes as a /composite subrequest, whose
+        URL is in the body, as Salesforce's Help 000386264 recommends; same cost: one call.
+        """
+        if len(urlencode({"q": soql})) > MAX_GET_QUERY:
+            return (await self._composite_queries([soql]))[0]
         return await self._drain_pages(await self.call("query", "GET", "query/", params={"q": soql}))
 
     async def query_many(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
@@ -256,6 +268,9 @@ class SalesforceGateway:
         """
         if len(soqls) <= 1:
             return [await self.query(q) for q in soqls]
+        return await self._composite_queries(soqls)
+
+    async def _composite_queries(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
         results: list[list[dict[str, Any]]] = []
         base = f"/services/data/v{self.api_version}"
         for i in range(0, len(soqls), COMPOSITE_QUERY_LIMIT):
@@ -283,9 +298,12 @@ class SalesforceGateway:
                                      group: list[list[int]]) -> list[Any]:
         """Several collections chunks in one /composite request: one API call."""
         base = f"/services/data/v{self.api_version}/{path}"
+        # Only Accept, Authorization and Content-Type reach subrequests from the top-level
+        # request (Composite Subrequest reference): the write headers travel with each one.
+        extra = {"httpHeaders": dict(self.write_headers)} if self.write_headers else {}
         body = {"allOrNone": False, "compositeRequest": [
             {"method": method, "url": base, "referenceId": f"c{n}",
-             "body": {"allOrNone": False, "records": [records[i] for i in idx]}}
+             "body": {"allOrNone": False, "records": [records[i] for i in idx]}, **extra}
             for n, idx in enumerate(group)]}
         res = await self.call(f"composite_{kind}", "POST", "composite", json=body)
         by_ref = {r.get("referenceId"): r for r in (res or {}).get("compositeResponse", [])}
@@ -368,7 +386,8 @@ class SalesforceGateway:
             async def send(group: list[list[int]]) -> None:
                 if len(group) == 1:
                     body = {"allOrNone": False, "records": [records[i] for i in group[0]]}
-                    answers = [await self.call(kind, method, path, json=body)]
+                    extra = {"headers": self.write_headers} if self.write_headers else {}
+                    answers = [await self.call(kind, method, path, json=body, **extra)]
                 else:
                     answers = await self._composite_collections(kind, method, path, records, group)
                 for idx, res in zip(group, answers, strict=True):

@@ -48,6 +48,10 @@ class StateStore(Protocol):
     def put_api_usage(self, used: int, max_: int) -> None: ...
     def api_usage(self) -> dict[str, Any] | None: ...
 
+    # The org's describes for preflight: sobject → {"describe": dict | None, "fetched_at": ISO}.
+    def describes(self) -> dict[str, dict[str, Any]]: ...
+    def put_describes(self, describes: dict[str, dict[str, Any] | None]) -> None: ...
+
 
 class ChangeSetWriter:
     """``apply`` over a backend's granular writers, inside its ``atomic()`` transaction."""
@@ -88,6 +92,9 @@ class DryRunStore:
         pass
 
     def put_api_usage(self, used: int, max_: int) -> None:
+        pass
+
+    def put_describes(self, describes: dict[str, Any]) -> None:
         pass
 
     def start_run(self) -> int:

@@ -61,8 +61,14 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["api_usage"].create({"id": int, "used": int, "max": int, "seen_at": str}, pk="id")
 
 
+def m002_describe_cache(db: sqlite_utils.Database) -> None:
+    # The org's describes preflight checks the mapping against (connector/preflight.py).
+    db["describe_cache"].create({"sobject": str, "describe": str, "fetched_at": str}, pk="sobject")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
+    ("002_describe_cache", m002_describe_cache),
 ]
 
 

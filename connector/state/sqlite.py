@@ -325,6 +325,23 @@ class SqliteStateStore(ChangeSetWriter):
             rows = list(self.db.query("select used, max, seen_at from api_usage where id = 1"))
         return rows[0] if rows else None
 
+    # -- the org's describes (preflight) ------------------------------------------------
+    def describes(self) -> dict[str, dict[str, Any]]:
+        """sobject → {"describe": dict | None (object missing), "fetched_at": ISO time}."""
+        with self._lock:
+            rows = list(self.db.query("select sobject, describe, fetched_at from describe_cache"))
+        return {r["sobject"]: {"describe": json.loads(r["describe"]), "fetched_at": r["fetched_at"]}
+                for r in rows}
+
+    def put_describes(self, describes: dict[str, dict[str, Any] | None]) -> None:
+        """Replace the cached describes (all fetched together: one fetched_at)."""
+        now = _now()
+        with self.atomic():
+            self.db.conn.execute("delete from describe_cache")
+            self.db["describe_cache"].insert_all(
+                [{"sobject": k, "describe": json.dumps(v, ensure_ascii=False), "fetched_at": now}
+                 for k, v in describes.items()], pk="sobject")
+
 
 def open_state(path: Path | str) -> SqliteStateStore:
     return SqliteStateStore(path)

@@ -20,6 +20,7 @@ from connector.config import InstanceFilter
 from connector.errors import FatalError, MappingRejected, MessageError
 from connector.mapping import MappingSet
 from connector.payloads import SourcePolicy, Unrecognised, parse_body, parse_utc, stable_hash
+from connector.preflight import forget_describes
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.results import WriteError
 from connector.state.base import StateStore
@@ -208,7 +209,9 @@ class SyncEngine:
             refused = self.writer.org_refusals()
             if refused:
                 # Not this batch's data: the org refuses the mapping. Stop before anything is
-                # remembered, so every message stays queued (issue #9).
+                # remembered, so every message stays queued (issue #9); the next run's preflight
+                # reads the org's describes afresh.
+                forget_describes(self.state)
                 raise MappingRejected([self._where(sobject, err) for sobject, err in refused.items()])
         return changes
 

@@ -1,11 +1,11 @@
-"""Describe results in Salesforce's shape, built from :data:`connector.salesforce.schema.OBJECTS`."""
+"""Describe results in Salesforce's shape, built from an org's object catalog (:mod:`.orgschema`)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from connector.salesforce import schema as sf_schema
+Objects = dict[str, dict[str, Any]]
 
 _SOAP_TYPES = {
     "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "date": "xsd:date",
@@ -63,8 +63,9 @@ def _field(name: str, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _summary(sobject: str) -> dict[str, Any]:
-    obj = sf_schema.OBJECTS[sobject]
+def _summary(objects: Objects, sobject: str) -> dict[str, Any]:
+    obj = objects[sobject]
+    setup = bool(obj.get("setup"))
     base = f"/services/data/v62.0/sobjects/{sobject}"
     return {
         "name": sobject,
@@ -72,9 +73,9 @@ def _summary(sobject: str) -> dict[str, Any]:
         "labelPlural": object_label(sobject) + "s",
         "keyPrefix": obj["key_prefix"],
         "custom": obj["custom"],
-        "createable": True,
-        "updateable": True,
-        "deletable": True,
+        "createable": not setup,
+        "updateable": not setup,
+        "deletable": not setup,
         "queryable": True,
         "retrieveable": True,
         "searchable": True,
@@ -82,14 +83,14 @@ def _summary(sobject: str) -> dict[str, Any]:
     }
 
 
-def describe_global() -> dict[str, Any]:
+def describe_global(objects: Objects) -> dict[str, Any]:
     return {"encoding": "UTF-8", "maxBatchSize": 200,
-            "sobjects": [_summary(name) for name in sf_schema.OBJECTS]}
+            "sobjects": [_summary(objects, name) for name in objects]}
 
 
-def describe_object(sobject: str) -> dict[str, Any]:
-    out = _summary(sobject)
-    out["fields"] = [_field(n, m) for n, m in sf_schema.OBJECTS[sobject]["fields"].items()]
+def describe_object(objects: Objects, sobject: str) -> dict[str, Any]:
+    out = _summary(objects, sobject)
+    out["fields"] = [_field(n, m) for n, m in objects[sobject]["fields"].items()]
     out["childRelationships"] = []
     out["recordTypeInfos"] = []
     return out

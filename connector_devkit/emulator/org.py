@@ -10,6 +10,10 @@ replaces the dict, which keeps the undo log used for allOrNone rollback trivial.
 Wrong value types (a date that is not YYYY-MM-DD, text for a number, ...) fail the row with
 INVALID_TYPE_ON_FIELD_IN_RECORD rather than failing the whole request with
 JSON_PARSER_ERROR, so one bad row does not sink its 199 neighbours.
+
+Each org has its own object catalog (:mod:`.orgschema`: the connector's model plus the org's
+LeadSource values, standard fields and deployed metadata) and its own automation
+(:mod:`.rules`: duplicate rules, the Lead assignment rule), which runs only for API requests.
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ import datetime as _dt
 import re
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from connector.salesforce import schema as sf_schema
 from connector.salesforce.ids import looks_like_id, suffix, to18
 
 from . import soql
 from .describe import describe_object, label_of
+from .orgschema import build_objects
+from .rules import AssignmentRule, Automation, DuplicateRule, RequestOptions, duplicate_result
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Ids spread the counter over 9 base62 digits with a multiplier coprime to 62, so
@@ -34,6 +40,10 @@ _ID_MULTIPLIER = 1_000_000_007 * 1_009  # odd and not a multiple of 31
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_CAMPAIGN_DEPTH = 5
+# django-salesforce #164 (REAL-PASTE): "MALFORMED_QUERY: SOQL statements can not be longer than
+# 100000 characters" (salesforce-recorded-responses.md §2).
+MAX_SOQL_LENGTH = 100_000
+PERMISSION_SET = "Jomablue_Connector"
 ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
                "Record rolled back because not all records were valid and the request was "
                "using AllOrNone header")
@@ -56,8 +66,38 @@ class RecordError(ValueError):
         return [{"statusCode": c, "message": m, "fields": f} for c, m, f in self.errors]
 
     def as_response(self) -> list[dict[str, Any]]:
-        """Whole-request form: [{message, errorCode, fields}]."""
-        return [{"message": m, "errorCode": c, "fields": f} for c, m, f in self.errors]
+        """Whole-request form: [{message, errorCode, fields}].
+
+        INVALID_FIELD (an unknown column on create/update) has no ``fields`` key in the
+        recordings (sf-fx-runtime-java create-invalid-field.json, recorded-responses §1c).
+        """
+        return [{"message": m, "errorCode": c} if c == "INVALID_FIELD" else
+                {"message": m, "errorCode": c, "fields": f} for c, m, f in self.errors]
+
+
+class DuplicatesDetected(RecordError):
+    """A duplicate rule blocked the save; the two wire shapes are in :mod:`.rules`."""
+
+    def __init__(self, rule: DuplicateRule, matches: list[tuple[str, str]], version: str):
+        super().__init__("DUPLICATES_DETECTED", rule.message, [])
+        self.rule, self.matches, self.version = rule, matches, version
+
+    def detail(self) -> dict[str, Any]:
+        return duplicate_result(self.rule, self.matches, self.version)
+
+    def as_results(self) -> list[dict[str, Any]]:
+        """Collections row (recorded-responses §1b, DOC): no match details unless configured."""
+        error: dict[str, Any] = {"statusCode": "DUPLICATES_DETECTED", "message": self.rule.message,
+                                 "fields": []}
+        if self.rule.collection_detail != "none":
+            error[self.rule.collection_detail] = self.detail()
+        return [error]
+
+    def as_response(self) -> list[dict[str, Any]]:
+        """Single-record REST (recorded-responses §1d, v50-v54 captures): the key is spelt
+        ``duplicateResut``; key order duplicateResut, errorCode, message; no ``fields``."""
+        return [{"duplicateResut": self.detail(), "errorCode": "DUPLICATES_DETECTED",
+                 "message": self.rule.message}]
 
 
 def now_iso() -> str:
@@ -85,13 +125,24 @@ def normalise_id(value: Any) -> str | None:
 
 
 class Org:
-    """An in-memory org holding the objects of :data:`sf_schema.OBJECTS`."""
+    """An in-memory org: the objects of :func:`.orgschema.build_objects` and their records.
 
-    def __init__(self, daily_limit: int = 100_000):
+    ``lead_sources`` replaces the LeadSource values (default: the connector's list with
+    ``Jomablue``, i.e. the admin did the documented step); ``metadata_dir`` is where deployed
+    fields come from (True: the project's ``salesforce/``); ``permission_set_assigned`` says
+    whether the integration user holds the Jomablue_Connector permission set.
+    """
+
+    def __init__(self, daily_limit: int = 100_000, *, lead_sources: list[str] | None = None,
+                 restrict_lead_source: bool = True, metadata_dir: Path | str | bool | None = True,
+                 permission_set_assigned: bool = True):
+        self.objects = build_objects(lead_sources, restrict_lead_source, metadata_dir)
+        self.automation = Automation()
+        self._request = threading.local()
         self._lock = threading.RLock()
         self._records: dict[str, dict[str, Any]] = {}  # id18 → record (deleted ones too)
         self._type_of: dict[str, str] = {}
-        self._by_type: dict[str, dict[str, dict[str, Any]]] = {o: {} for o in sf_schema.OBJECTS}
+        self._by_type: dict[str, dict[str, dict[str, Any]]] = {o: {} for o in self.objects}
         self._unique: dict[tuple, str] = {}  # (sobject, field, key) / member & status keys → id
         self._children: dict[tuple, set[str]] = {}  # (kind, parent id) → child ids
         self._undo: list[tuple[str, str, dict[str, Any] | None]] | None = None
@@ -101,6 +152,11 @@ class Org:
         self.org_id = self._new_id("00D")
         self.user_id = self.insert("User", {"Name": "Integration User",
                                             "Username": "integration@emulator.example"})
+        self.permission_set_id = self.seed("PermissionSet", {
+            "Name": PERMISSION_SET, "Label": "Jomablue Connector", "IsOwnedByProfile": False})
+        if permission_set_assigned:
+            self.seed("PermissionSetAssignment", {"AssigneeId": self.user_id,
+                                                  "PermissionSetId": self.permission_set_id})
 
     # ------------------------------------------------------------------ public (tests, demo)
 
@@ -143,7 +199,60 @@ class Org:
             self.delete_by_id(record_id)
 
     def describe(self, sobject: str) -> dict[str, Any]:
-        return describe_object(self._object(sobject))
+        return describe_object(self.objects, self._object(sobject))
+
+    def seed(self, sobject: str, fields: dict[str, Any]) -> str:
+        """Store a record without validation: setup rows (read-only over the API) for tests."""
+        with self._lock:
+            sobject = self._object(sobject)
+            now = now_iso()
+            record = {name: meta["default"] for name, meta in self._fields(sobject).items()}
+            record.update(fields)
+            record.update({"Id": self._new_id(self.objects[sobject]["key_prefix"]),
+                           "IsDeleted": False, "CreatedDate": now, "LastModifiedDate": now,
+                           "SystemModstamp": now})
+            self._put(sobject, record)
+            return record["Id"]
+
+    # ------------------------------------------------------------------ org automation
+
+    def add_duplicate_rule(self, sobject: str, action: str = "alert", **kw: Any) -> DuplicateRule:
+        """Activate a duplicate rule (default: Salesforce's standard rule for the object,
+        matching on Email, set to Allow + Alert); also queryable as a DuplicateRule row."""
+        name = kw.pop("developer_name", f"Standard_{sobject}_Duplicate_Rule")
+        rule = DuplicateRule(sobject=sobject, developer_name=name, action=action, **kw)
+        with self._lock:
+            rule.id = self.seed("DuplicateRule", {"DeveloperName": name, "IsActive": True,
+                                                  "MasterLabel": name.replace("_", " "),
+                                                  "SobjectType": sobject})
+            self.automation.duplicate_rules.append(rule)
+        return rule
+
+    def set_lead_assignment_rule(self, owner_name: str = "Sales Queue Owner",
+                                 rule_name: str = "Standard") -> AssignmentRule:
+        """Activate a Lead assignment rule that gives every Lead it runs on to a new user."""
+        with self._lock:
+            owner = self.insert("User", {"Name": owner_name,
+                                         "Username": f"{owner_name.lower().replace(' ', '.')}@emulator.example"})
+            rule = AssignmentRule(name=rule_name, owner_id=owner)
+            rule.id = self.seed("AssignmentRule", {"Name": rule_name, "SobjectType": "Lead",
+                                                   "Active": True})
+            self.automation.lead_assignment = rule
+        return rule
+
+    @contextmanager
+    def request_options(self, options: RequestOptions) -> Iterator[None]:
+        """Run the block as an API request with these header options (thread-local)."""
+        previous = getattr(self._request, "options", None)
+        self._request.options = options
+        try:
+            yield
+        finally:
+            self._request.options = previous
+
+    @property
+    def options(self) -> RequestOptions:
+        return getattr(self._request, "options", None) or RequestOptions()
 
     def set_api_usage(self, used: int, max: int | None = None) -> None:  # noqa: A002 (spec name)
         """Set the daily API usage; once used >= max every API request gets 403."""
@@ -205,7 +314,9 @@ class Org:
     # (callers hold the lock)
 
     def run_query(self, text: str) -> tuple[soql.Compiled, list[dict[str, Any]]]:
-        compiled = soql.compile_query(text, normalise_id)
+        if len(text) > MAX_SOQL_LENGTH:
+            raise soql.malformed(f"SOQL statements can not be longer than {MAX_SOQL_LENGTH} characters")
+        compiled = soql.compile_query(text, normalise_id, self.objects)
         live = [r for r in self._by_type[compiled.sobject].values() if not r["IsDeleted"]]
         return compiled, compiled.run(live)
 
@@ -214,13 +325,14 @@ class Org:
         now = now_iso()
         record = {name: meta["default"] for name, meta in self._fields(sobject).items()}
         record.update(values)
-        record_id = self._new_id(sf_schema.OBJECTS[sobject]["key_prefix"])
+        record_id = self._new_id(self.objects[sobject]["key_prefix"])
         record.update({"Id": record_id, "IsDeleted": False, "CreatedDate": now,
                        "LastModifiedDate": now, "SystemModstamp": now})
         if "OwnerId" in record and record["OwnerId"] is None:
             record["OwnerId"] = self.user_id
         with self.transaction():
             self._apply_rules_before(sobject, record, None)
+            self._run_automation(sobject, record, None)
             self._put(sobject, record)
             self._apply_rules_after(sobject, record, None)
         return record_id
@@ -234,6 +346,7 @@ class Org:
         record = {**existing, **values, "LastModifiedDate": now, "SystemModstamp": now}
         with self.transaction():
             self._apply_rules_before(sobject, record, existing)
+            self._run_automation(sobject, record, existing)
             self._put(sobject, record)
             self._apply_rules_after(sobject, record, existing)
         return existing["Id"]
@@ -293,6 +406,7 @@ class Org:
         schema = self._fields(sobject)
         errors: list[tuple[str, str, list[str]]] = []
         values: dict[str, Any] = {}
+        failed: set[str] = set()  # given but refused: not also "missing"
         for raw_name, raw in fields.items():
             if raw_name == "attributes":
                 continue
@@ -308,6 +422,7 @@ class Org:
                 values[name] = self._convert(sobject, name, schema[name], raw)
             except RecordError as exc:
                 errors.extend(exc.errors)
+                failed.add(name)
         if sobject == "CampaignMember" and values.get("ContactId") and "LeadId" in values:
             values.pop("LeadId")  # both given: Salesforce keeps the Contact only
         blocked = []
@@ -324,7 +439,8 @@ class Org:
                            "read/write for your profile or permission set.", blocked))
         if existing is None:
             missing = [n for n, m in schema.items()
-                       if m["required"] and values.get(n) is None and m["default"] is None]
+                       if m["required"] and values.get(n) is None and m["default"] is None
+                       and n not in failed]
             if missing:
                 errors.append(("REQUIRED_FIELD_MISSING",
                                f"Required fields are missing: [{', '.join(missing)}]", missing))
@@ -404,10 +520,14 @@ class Org:
         if ftype in ("reference", "id"):
             ref = normalise_id(raw)
             target = self._records.get(ref) if ref else None
-            if target is None or target["IsDeleted"] or \
-                    self._type_of[ref] not in meta["reference_to"]:
+            if target is None or self._type_of[ref] not in meta["reference_to"]:
                 raise RecordError("INVALID_CROSS_REFERENCE_KEY",
                                   f"{label}: invalid cross reference id", [name])
+            if target["IsDeleted"]:
+                # A parent in the recycle bin: a real org answers ENTITY_IS_DELETED with an
+                # empty fields list, not naming the lookup (salesforce-api.md "Deleted parents";
+                # body as recorded in sf-fx-runtime-java delete-already-deleted.json, §1c).
+                raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
             if sobject == "CampaignMember" and name == "LeadId" and target["IsConverted"]:
                 raise RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead",
                                   [name])
@@ -444,14 +564,22 @@ class Org:
                 record["Status"] = match["Label"]
                 record["HasResponded"] = match["HasResponded"]
         elif sobject == "CampaignMemberStatus":
-            other = self._unique.get(("status", record["CampaignId"], (record["Label"] or "").lower()))
-            if other and other != record["Id"]:
-                raise RecordError("DUPLICATE_VALUE", f"duplicate value found: Label duplicates "
-                                  f"value on record with id: {other}", ["Label"])
+            # Label and SortOrder are each unique per Campaign (object reference: SortOrder is
+            # a "Unique number order"). No recorded REST error exists; recorded-responses §7
+            # infers DUPLICATE_VALUE with the field and id hidden, which is what we answer, so
+            # a client cannot tell which of the two clashed without reading the statuses.
             if old is None and record["SortOrder"] is None:
                 orders = [self._records[s]["SortOrder"] or 0
-                          for s in self._children.get(("status_of", record["CampaignId"]), ())]
+                          for s in self._children.get(("status_of", record["CampaignId"]), ())
+                          if not self._records[s]["IsDeleted"]]
                 record["SortOrder"] = max(orders, default=0) + 1
+            label_owner = self._unique.get(("status", record["CampaignId"],
+                                            (record["Label"] or "").lower()))
+            order_owner = self._unique.get(("status_order", record["CampaignId"], record["SortOrder"]))
+            if (label_owner and label_owner != record["Id"]) or \
+                    (order_owner and order_owner != record["Id"]):
+                raise RecordError("DUPLICATE_VALUE", "duplicate value found: <unknown> duplicates "
+                                  "value on record with id: <unknown>", [])
         elif sobject == "Campaign" and record["ParentId"]:
             self._check_hierarchy(record)
         for name, meta in self._fields(sobject).items():
@@ -460,6 +588,28 @@ class Org:
                 if other and other != record["Id"]:
                     raise RecordError("DUPLICATE_VALUE", f"duplicate value found: {name} "
                                       f"duplicates value on record with id: {other}", [])
+
+    def _run_automation(self, sobject: str, record: dict[str, Any],
+                        old: dict[str, Any] | None) -> None:
+        """Duplicate rules, then the Lead assignment rule, for API requests only (see .rules)."""
+        options = self.options
+        if not options.api:
+            return
+        for rule in self.automation.duplicate_rules:
+            if rule.sobject != sobject or (old is not None and not rule.on_edit):
+                continue
+            key = rule.key(record)
+            if key is None:
+                continue
+            matches = [(sobject, rid) for rid, other in self._by_type[sobject].items()
+                       if rid != record["Id"] and not other["IsDeleted"] and rule.key(other) == key]
+            if matches and (rule.action == "block" or not options.allow_save):
+                raise DuplicatesDetected(rule, matches[:10], options.version)
+        rule_ = self.automation.lead_assignment
+        if sobject == "Lead" and rule_ is not None and options.auto_assign is not False:
+            wanted = options.auto_assign
+            if wanted is True or normalise_id(wanted) == rule_.id:
+                record["OwnerId"] = rule_.owner_id
 
     def _apply_rules_after(self, sobject: str, record: dict[str, Any],
                            old: dict[str, Any] | None) -> None:
@@ -530,6 +680,8 @@ class Org:
             groups += [("member_of", record["CampaignId"]), ("member_of", person)]
         elif sobject == "CampaignMemberStatus":
             unique.append(("status", record["CampaignId"], (record["Label"] or "").lower()))
+            if record["SortOrder"] is not None:
+                unique.append(("status_order", record["CampaignId"], record["SortOrder"]))
             groups.append(("status_of", record["CampaignId"]))
         elif sobject == "Campaign" and record["ParentId"]:
             groups.append(("child_of", record["ParentId"]))
@@ -568,16 +720,23 @@ class Org:
         return to18(prefix + "000" + "".join(reversed(digits)))
 
     def _object(self, name: str) -> str:
-        if name in sf_schema.OBJECTS:
+        if name in self.objects:
             return name
-        for canonical in sf_schema.OBJECTS:
+        for canonical in self.objects:
             if canonical.lower() == name.lower():
                 return canonical
         raise KeyError(name)
 
-    @staticmethod
-    def _fields(sobject: str) -> dict[str, dict[str, Any]]:
-        return sf_schema.OBJECTS[sobject]["fields"]
+    def _fields(self, sobject: str) -> dict[str, dict[str, Any]]:
+        return self.objects[sobject]["fields"]
+
+    def field_names(self, sobject: str) -> list[str]:
+        return list(self.objects[sobject]["fields"])
+
+    def field_meta(self, sobject: str, name: str) -> tuple[str, dict[str, Any]] | None:
+        """(canonical name, metadata) of a field, matched case-insensitively as Salesforce does."""
+        canonical = self._field_name(sobject, name)
+        return (canonical, self._fields(sobject)[canonical]) if canonical else None
 
     def _field_name(self, sobject: str, name: str) -> str | None:
         fields = self._fields(sobject)

@@ -4,6 +4,17 @@ A ThreadingHTTPServer speaking HTTP/1.1 (keep-alive, so a requests.Session reuse
 connection) behind an ssl context whose certificate comes from a throwaway trustme CA.
 simple-salesforce always builds https:// URLs, which is why plain HTTP is not an option.
 Request bodies are parsed here; all record logic lives in :mod:`.org` under its lock.
+
+Front-end rules enforced here, each with its source:
+
+- The request line plus headers may be at most 16,384 bytes: a longer URI gets 414, a longer
+  whole gets 431, both with Jetty's HTML body, not JSON (Help 000386264; bodies REAL-PASTE in
+  simple-salesforce #271, jsforce #1134, forcedotcom/cli #63; recorded-responses §2).
+- JWT bearer: ``aud`` must be https://login.salesforce.com, https://test.salesforce.com or an
+  Experience Cloud site URL (``Emulator.site_urls``), else ``invalid_grant`` "audience is invalid"
+  (omniphx/forrest #302, Talend/components #1423; recorded-responses §5).
+- ``Sforce-Auto-Assign`` and ``Sforce-Duplicate-Rule-Header`` reach the org as
+  :class:`.rules.RequestOptions` (see :mod:`.rules`).
 """
 
 from __future__ import annotations
@@ -23,11 +34,10 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from connector.salesforce import schema as sf_schema
-
 from .describe import describe_global, describe_object
 from .faults import Faults
 from .org import Org, RecordError, normalise_id
+from .rules import RequestOptions
 
 API_VERSIONS = [("Spring '24", "60.0"), ("Summer '24", "61.0"), ("Winter '25", "62.0"),
                 ("Spring '25", "63.0"), ("Summer '25", "64.0"), ("Winter '26", "65.0")]
@@ -35,6 +45,10 @@ MAX_COLLECTION = 200
 QUERY_PAGE = 2000
 NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+MAX_REQUEST_HEAD = 16_384  # bytes of request line + headers (Help 000386264)
+HTML_414 = "<h1>Bad Message 414</h1><pre>reason: URI Too Long</pre>"
+HTML_431 = "<h1>Bad Message 431</h1><pre>reason: Request Header Fields Too Large</pre>"
 
 
 class ApiError(Exception):
@@ -54,11 +68,13 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  client_id: str = "emulator-client", client_secret: str = "emulator-secret",
                  daily_limit: int = 100_000, api_version: str = "62.0",
-                 cert_dir: str | Path | None = None):
+                 cert_dir: str | Path | None = None, metadata_dir: str | Path | bool | None = True):
         self.host, self.port = host, port
         self.client_id, self.client_secret = client_id, client_secret
         self.api_version = api_version
-        self.org = Org(daily_limit=daily_limit)
+        # metadata_dir: where the org's deployed fields come from (True: the project's salesforce/)
+        self.org = Org(daily_limit=daily_limit, metadata_dir=metadata_dir)
+        self.site_urls: list[str] = []  # Experience Cloud site URLs accepted as a JWT audience
         self.faults = Faults()
         self.api_calls = 0
         self.calls_by_kind: collections.Counter[str] = collections.Counter()
@@ -233,9 +249,32 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character in JSON body: {exc}")
 
+    def _send_html(self, status: int, html: str) -> None:
+        data = html.encode("iso-8859-1")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html;charset=iso-8859-1")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+        self.close_connection = True
+
+    def _head_too_large(self) -> bool:
+        """Answer 414/431 as Salesforce's front end does when the head exceeds 16,384 bytes."""
+        head = len(self.raw_requestline) + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        if head <= MAX_REQUEST_HEAD:
+            return False
+        if len(self.path) > MAX_REQUEST_HEAD:
+            self._send_html(414, HTML_414)
+        else:
+            self._send_html(431, HTML_431)
+        return True
+
     def _dispatch(self, method: str) -> None:
         emu = self.server.emulator
         self._body = self._read_body()
+        if self._head_too_large():
+            return
         parts = urlsplit(self.path)
         segments = [unquote(s) for s in parts.path.split("/")]
         while segments and segments[-1] == "":
@@ -244,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if segments[:4] == ["", "services", "oauth2", "token"] and method == "POST":
                 return self._token()
+            if segments[:4] == ["", "services", "oauth2", "userinfo"]:
+                return self._userinfo()
             if segments == ["", "services", "data"] and method == "GET":
                 return self._send(200, [{"label": label, "url": f"/services/data/v{v}",
                                          "version": v} for label, v in API_VERSIONS])
@@ -281,6 +322,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(400, {"error": "invalid_grant", "error_description": "invalid assertion"})
             if claims.get("iss") != emu.client_id:
                 return self._send(400, bad_client)
+            audiences = claims.get("aud")
+            audiences = audiences if isinstance(audiences, list) else [audiences]
+            allowed = {a.rstrip("/") for a in (*JWT_AUDIENCES, *emu.site_urls)}
+            if not any(isinstance(a, str) and a.rstrip("/") in allowed for a in audiences):
+                return self._send(400, {"error": "invalid_grant",
+                                        "error_description": "audience is invalid"})
             exp = claims.get("exp")
             if not claims.get("sub") or not isinstance(exp, (int, float)) or exp <= time.time():
                 return self._send(400, {"error": "invalid_grant",
@@ -288,6 +335,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, emu.issue_token())
         self._send(400, {"error": "unsupported_grant_type",
                          "error_description": "grant type not supported"})
+
+    def _userinfo(self) -> None:
+        """GET /services/oauth2/userinfo: who the token belongs to (OpenID Connect userinfo)."""
+        emu = self.server.emulator
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not emu.token_valid(token.strip()):
+            return self._send(403, {"error": "invalid_token", "error_description": "Bad_OAuth_Token"})
+        org = emu.org
+        user = org.get(org.user_id) or {}
+        return self._send(200, {
+            "sub": f"{emu.url}/id/{org.org_id}/{org.user_id}", "user_id": org.user_id,
+            "organization_id": org.org_id, "preferred_username": user.get("Username"),
+            "name": user.get("Name"), "active": True, "user_type": "STANDARD"})
 
     # ------------------------------------------------------------------ REST API
 
@@ -309,7 +369,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             return self._send(fault[0], fault[1], headers)
         try:
-            status, body = handler()
+            with emu.org.request_options(RequestOptions.from_headers(self.headers, self._version)):
+                status, body = handler()
         except ApiError as exc:
             status, body = exc.status, exc.body
         self._send(status, body, headers)
@@ -343,7 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return "query", guarded(lambda: self._query_more(p[1]), "GET")
         if head == "sobjects":
             if n == 1:
-                return "describe", guarded(lambda: (200, describe_global()), "GET")
+                return "describe", guarded(lambda: (200, describe_global(self._objects)), "GET")
             if n == 2 and method == "GET":
                 return "describe", lambda: (200, {"objectDescribe": self._describe(p[1])[1],
                                                   "recentItems": []})
@@ -402,8 +463,14 @@ class _Handler(BaseHTTPRequestHandler):
                     status, rbody = 400, [{"errorCode": "INVALID_URL", "message": "bad subrequest url or referenceId"}]
                 else:
                     _kind, handler = self._route(str(r.get("method", "GET")).upper(), segs[4:])
+                    # A subrequest inherits only Accept, Authorization and Content-Type from the
+                    # top-level request; other headers travel in its own httpHeaders (Composite
+                    # Subrequest reference).
+                    sub_headers = r.get("httpHeaders") if isinstance(r.get("httpHeaders"), dict) else {}
                     try:
-                        status, rbody = handler()
+                        with self.server.emulator.org.request_options(
+                                RequestOptions.from_headers(sub_headers, self._version)):
+                            status, rbody = handler()
                     except ApiError as exc:
                         status, rbody = exc.status, exc.body
                 out.append({"body": rbody, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref})
@@ -418,7 +485,11 @@ class _Handler(BaseHTTPRequestHandler):
         return sobject
 
     def _describe(self, name: str) -> tuple[int, Any]:
-        return 200, describe_object(self._object(name))
+        return 200, describe_object(self._objects, self._object(name))
+
+    @property
+    def _objects(self) -> dict[str, Any]:
+        return self.server.emulator.org.objects
 
     def _limits(self) -> tuple[int, Any]:
         org = self.server.emulator.org
@@ -504,7 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record_out(self, sobject: str, record: dict[str, Any]) -> dict[str, Any]:
         wanted = self._params.get("fields")
-        names = [n for n in sf_schema.OBJECTS[sobject]["fields"]]
+        names = list(self._objects[sobject]["fields"])
         if wanted:
             lookup = {n.lower(): n for n in names}
             names = [lookup[w.strip().lower()] for w in wanted.split(",") if w.strip().lower() in lookup]
@@ -539,7 +610,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _by_external_id(self, method: str, name: str, field: str, value: str) -> tuple[int, Any]:
         sobject = self._object(name)
         org = self.server.emulator.org
-        meta = sf_schema.OBJECTS[sobject]["fields"]
+        meta = self._objects[sobject]["fields"]
         ext = next((f for f in meta if f.lower() == field.lower()), None)
         if ext is None or not meta[ext]["external_id"]:
             return 404, [{"errorCode": "NOT_FOUND", "message":
@@ -633,7 +704,7 @@ class _Handler(BaseHTTPRequestHandler):
         emu = self.server.emulator
         org, faults = emu.org, emu.faults
         sobject = self._object(name)
-        meta = sf_schema.OBJECTS[sobject]["fields"]
+        meta = self._objects[sobject]["fields"]
         ext = next((f for f in meta if f.lower() == field.lower()), None)
         if ext is None or not meta[ext]["external_id"]:
             raise ApiError(400, "INVALID_FIELD", f"Field name provided, {field} is not an External "

@@ -353,12 +353,13 @@ def parse(text: str) -> Query:
 # ----------------------------------------------------------------------------- evaluator
 
 Record = dict[str, Any]
+Objects = dict[str, dict[str, Any]]
 Predicate = Callable[[Record], bool]
 
 
-def resolve_field(sobject: str, name: str) -> str:
+def resolve_field(sobject: str, name: str, objects: Objects | None = None) -> str:
     """The canonical spelling of a field name (SOQL names are case-insensitive)."""
-    fields = sf_schema.OBJECTS[sobject]["fields"]
+    fields = (objects or sf_schema.OBJECTS)[sobject]["fields"]
     if name in fields:
         return name
     for canonical in fields:
@@ -372,8 +373,8 @@ def resolve_field(sobject: str, name: str) -> str:
     )
 
 
-def resolve_object(name: str) -> str:
-    for canonical in sf_schema.OBJECTS:
+def resolve_object(name: str, objects: Objects | None = None) -> str:
+    for canonical in objects or sf_schema.OBJECTS:
         if canonical.lower() == name.lower():
             return canonical
     raise SoqlError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
@@ -382,18 +383,20 @@ def resolve_object(name: str) -> str:
 class Compiled:
     """A parsed query bound to the schema: canonical names and a record predicate."""
 
-    def __init__(self, query: Query, normalise_id: Callable[[str], str | None]):
+    def __init__(self, query: Query, normalise_id: Callable[[str], str | None],
+                 objects: Objects | None = None):
         self.query = query
-        self.sobject = resolve_object(query.sobject)
+        self.objects = objects or sf_schema.OBJECTS
+        self.sobject = resolve_object(query.sobject, self.objects)
         self._norm_id = normalise_id
-        self.fields = [resolve_field(self.sobject, f) for f in query.fields]
+        self.fields = [resolve_field(self.sobject, f, self.objects) for f in query.fields]
         seen: set[str] = set()
         for f in self.fields:
             if f in seen:
                 raise malformed(f"duplicate field selected: {f}")
             seen.add(f)
         self.predicate: Predicate = self._compile(query.where) if query.where else (lambda r: True)
-        self.order = [(resolve_field(self.sobject, f), d, nf) for f, d, nf in query.order]
+        self.order = [(resolve_field(self.sobject, f, self.objects), d, nf) for f, d, nf in query.order]
 
     # Each field type gets a key function: how stored values and literals are compared.
     def _key_fn(self, meta: dict[str, Any]) -> Callable[[Any], Any]:
@@ -443,8 +446,8 @@ class Compiled:
                 return lambda r: any(p(r) for p in parts)
             inner = parts[0]
             return lambda r: not inner(r)
-        name = resolve_field(self.sobject, node.field)
-        meta = sf_schema.OBJECTS[self.sobject]["fields"][name]
+        name = resolve_field(self.sobject, node.field, self.objects)
+        meta = self.objects[self.sobject]["fields"][name]
         key = self._key_fn(meta)
         op = node.op
         if op in ("IN", "NOTIN"):
@@ -482,7 +485,7 @@ class Compiled:
         """Filter, sort and window the records (the caller holds the org lock)."""
         rows = [r for r in records if self.predicate(r)]
         for name, desc, nulls_first in reversed(self.order):
-            meta = sf_schema.OBJECTS[self.sobject]["fields"][name]
+            meta = self.objects[self.sobject]["fields"][name]
             key = self._key_fn(meta)
             # Rank nulls so they land first/last after the (possibly reversed) sort.
             null_rank = (0 if nulls_first else 2) if not desc else (2 if nulls_first else 0)
@@ -504,5 +507,6 @@ def _type_error(name: str, type_name: str, hint: str) -> SoqlError:
     )
 
 
-def compile_query(text: str, normalise_id: Callable[[str], str | None]) -> Compiled:
-    return Compiled(parse(text), normalise_id)
+def compile_query(text: str, normalise_id: Callable[[str], str | None],
+                  objects: Objects | None = None) -> Compiled:
+    return Compiled(parse(text), normalise_id, objects)

@@ -1,0 +1,150 @@
+"""Preflight: before a run takes any message, check the mapping against the org's describes.
+
+A mapping naming a field the org lacks (or a value its restricted picklist refuses) would fail
+every message at write time and quarantine the whole backlog; checked here, the run stops with
+exit 2 naming ``file:line`` and the field, and every message stays queued.
+
+- The checks are ``mapping validate --against-org``'s, the same code
+  (:func:`connector.mapping.validate.check_against_org`).
+- The describes of every mapped object come in ONE ``/composite`` request (GET subrequests,
+  25 at most per request; Salesforce bills a composite request as one call, salesforce-api.md §1).
+- They are cached in the state store with their fetch time and fetched again when older than a
+  day, or when a caller asks (``refresh=True``; the engine does so after a write fails with
+  ``INVALID_FIELD``: :func:`forget_describes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from connector.errors import FatalError, SalesforceUnavailable
+from connector.mapping import MappingSet, Problem
+from connector.mapping.errors import Problems
+from connector.mapping.validate import check_against_org
+
+MAX_AGE = timedelta(days=1)
+COMPOSITE_LIMIT = 25  # subrequests in one /composite request
+
+
+class DescribeStore(Protocol):
+    """The two state-store methods preflight uses (connector.state.base.StateStore)."""
+
+    def describes(self) -> dict[str, dict[str, Any]]: ...
+    def put_describes(self, describes: dict[str, dict[str, Any] | None]) -> None: ...
+
+
+class Gateway(Protocol):
+    api_version: str
+
+    async def call(self, kind: str, method: str, path: str, **kwargs: Any) -> Any: ...
+
+
+@dataclass
+class PreflightReport:
+    problems: list[Problem] = field(default_factory=list)
+    fetched: bool = False  # describes came from the org (not the cache) this time
+    fetched_at: str | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def mapped_objects(ms: MappingSet) -> list[str]:
+    """Every object the org checks look at, in a stable order."""
+    names: list[str] = []
+
+    def add(name: str) -> None:
+        if name not in names:
+            names.append(name)
+
+    for rm in ms.resources.values():
+        for rec in rm.records():
+            add(rec.object)
+    if ms.statuses:
+        add("CampaignMemberStatus")
+    if ms.matching.organisation_uid_field and "person" in ms.resources:
+        add("Lead")
+        add("Contact")
+    return names
+
+
+async def fetch_describes(gateway: Gateway, sobjects: list[str]) -> dict[str, dict[str, Any] | None]:
+    """sobject → describe (None when the org has no such object), in one /composite request."""
+    base = f"/services/data/v{gateway.api_version}"
+    out: dict[str, dict[str, Any] | None] = {}
+    for start in range(0, len(sobjects), COMPOSITE_LIMIT):
+        chunk = sobjects[start : start + COMPOSITE_LIMIT]
+        body = {"allOrNone": False, "compositeRequest": [
+            {"method": "GET", "url": f"{base}/sobjects/{name}/describe", "referenceId": f"d{n}"}
+            for n, name in enumerate(chunk)]}
+        res = await gateway.call("describe", "POST", "composite", json=body)
+        by_ref = {r.get("referenceId"): r for r in (res or {}).get("compositeResponse", [])}
+        for n, name in enumerate(chunk):
+            sub = by_ref.get(f"d{n}") or {}
+            status, described = sub.get("httpStatusCode"), sub.get("body")
+            if status == 200 and isinstance(described, dict):
+                out[name] = described
+            elif status == 404:
+                out[name] = None
+            elif isinstance(status, int) and status >= 500:
+                raise SalesforceUnavailable(f"describe {name}: HTTP {status}; messages stay queued")
+            else:
+                raise FatalError(f"describe {name}: HTTP {status} {_first_error(described)}")
+    return out
+
+
+def _first_error(body: Any) -> str:
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return f"{body[0].get('errorCode', '')}: {body[0].get('message', '')}"
+    return str(body)[:200]
+
+
+def _fresh(fetched_at: str, now: datetime, max_age: timedelta) -> bool:
+    try:
+        return now - datetime.fromisoformat(fetched_at) < max_age
+    except ValueError:
+        return False
+
+
+async def load_describes(gateway: Gateway, store: DescribeStore, sobjects: list[str], *,
+                         refresh: bool = False, max_age: timedelta = MAX_AGE,
+                         ) -> tuple[dict[str, dict[str, Any] | None], bool, str | None]:
+    """(describes, fetched from the org?, fetched_at): the cache when every object is in it
+    and fresh, else one fetch that replaces the cache."""
+    now = datetime.now(timezone.utc)
+    cached = store.describes()
+    if not refresh and sobjects and all(s in cached and _fresh(cached[s]["fetched_at"], now, max_age)
+                                        for s in sobjects):
+        return ({s: cached[s]["describe"] for s in sobjects}, False,
+                min(cached[s]["fetched_at"] for s in sobjects))
+    fetched = await fetch_describes(gateway, sobjects)
+    store.put_describes(fetched)
+    return fetched, True, now.isoformat(timespec="milliseconds")
+
+
+def forget_describes(store: DescribeStore) -> None:
+    """Drop the cache, so the next preflight fetches again (after a write-time INVALID_FIELD)."""
+    store.put_describes({})
+
+
+def check_mapping(ms: MappingSet, describes: dict[str, dict[str, Any] | None]) -> list[Problem]:
+    """The against-org checks on given describes (objects absent from ``describes`` do not exist)."""
+    problems = Problems()
+    check_against_org(ms, describes.get, problems)
+    problems.items.sort(key=lambda p: (p.file, p.line))
+    return problems.items
+
+
+async def preflight(gateway: Gateway, store: DescribeStore, ms: MappingSet, *,
+                    refresh: bool = False) -> PreflightReport:
+    """Check the mapping against the org; raises StopRun/FatalError when the org cannot be read."""
+    sobjects = mapped_objects(ms)
+    describes, fetched, fetched_at = await load_describes(gateway, store, sobjects, refresh=refresh)
+    return PreflightReport(check_mapping(ms, describes), fetched, fetched_at)
