@@ -1,7 +1,15 @@
-"""Shared test helpers (import as `from jbtest import ...`; conftest.py holds the fixtures): the Salesforce emulator over HTTPS, a moto server over HTTP, configs, the CLI.
+"""Shared test helpers (import as `from jbtest import ...`; conftest.py holds the fixtures).
 
-Real protocols only: the connector talks to moto with boto3 (endpoint URL) and to the emulator
-with simple-salesforce over TLS, exactly as it talks to AWS and Salesforce in production.
+- `sample(kind, **changes)`: the one samples loader (tests/fixtures/jomablue-samples.json).
+- `config_dict` / `make_config` / `write_config`: the one test configuration (dict, model, file).
+- `emu`: the Salesforce emulator over HTTPS (one server per session, a fresh org per test).
+- `memq` + `cli(...)`: the `connector` command in this process, consuming an in-memory queue.
+  Most end-to-end tests use these: the same code from argv to exit code, no interpreter start.
+- `aws` / `moto_endpoint` + `run_cli(...)`: SNS → SQS on one moto server per session and the real
+  command in a subprocess, for the few `process` tests (signals, crashes, the SNS/SQS wire).
+
+Salesforce is always reached over HTTPS with simple-salesforce, SQS with boto3 over HTTP (moto),
+exactly as in production; only the `memq` tests swap SQS for the in-memory queue.
 """
 
 from __future__ import annotations
@@ -12,13 +20,19 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import structlog
 import yaml
+from click.testing import CliRunner
 
+from connector.cli import main as connector_main
+from connector.config import Config
+from connector.queue import MemoryQueue
 from connector_devkit.emulator import Emulator
 from connector_devkit.emulator.faults import Faults
 from connector_devkit.emulator.org import Org
@@ -109,35 +123,141 @@ class Aws:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
 
+    def in_flight(self) -> int:
+        """Messages received and neither deleted nor visible again."""
+        a = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                          AttributeNames=["ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(a["ApproximateNumberOfMessagesNotVisible"])
+
+    def expire_visibility(self) -> None:
+        """Let the visibility timeout of every in-flight message run out now, as SQS does once it has
+        passed: the moto server runs in this process, so the test moves its clock instead of waiting."""
+        from moto.sqs.models import sqs_backends
+
+        account, name = self.queue_url.rstrip("/").split("/")[-2:]
+        for message in sqs_backends[account]["us-east-1"].queues[name]._messages:
+            message.change_visibility(0)
+
 
 @pytest.fixture
 def aws(moto_endpoint):
     return Aws(moto_endpoint)
 
 
-def write_config(tmp_path: Path, emu: Emulator, aws: Aws, **overrides: Any) -> Path:
-    """A config file for the CLI pointing at the emulator and the moto queue."""
+class FakeClock:
+    """A monotonic clock that moves only when told: visibility timeouts elapse on `advance`."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class MemSqs:
+    """The in-memory queue with the `Aws` helper's verbs: `publish` wraps the payload in the SNS
+    notification envelope SNS delivers (the real SNS → SQS path is covered by the `process` tests)."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.queue = MemoryQueue(clock=self.clock)
+        self.queue_url = "mem://jb-" + uuid.uuid4().hex[:10]
+        self.endpoint = None
+        self.topic_arn = "arn:aws:sns:us-east-1:123456789012:" + self.queue_url.removeprefix("mem://")
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        """What SNS puts in the queue: the sample notification envelope around this payload."""
+        envelope = sample("sns_envelope_person")
+        envelope.update(MessageId=str(uuid.uuid4()), TopicArn=self.topic_arn,
+                        Message=json.dumps(payload, ensure_ascii=False),
+                        MessageAttributes={"resource_type": {"Type": "String",
+                                                             "Value": payload.get("resource_type", "")}})
+        self.queue.send(json.dumps(envelope, ensure_ascii=False))
+
+    def send_raw(self, body: str) -> None:
+        self.queue.send(body)
+
+    def depth(self) -> int:
+        """Messages still in the queue, visible or not."""
+        return len(self.queue)
+
+
+@pytest.fixture
+def memq(monkeypatch):
+    """A fresh in-memory queue that `connector run` (in process, see `cli`) consumes instead of SQS."""
+    q = MemSqs()
+    monkeypatch.setattr("connector.wiring.build_queue", lambda cfg: q.queue)
+    return q
+
+
+def config_dict(emu: Emulator, queue: Any = None, *, state_path: str | Path = "state/connector.db",
+                secret: str = "${SF_CLIENT_SECRET}", **overrides: Any) -> dict[str, Any]:
+    """The one test configuration: the emulator, a queue (moto `Aws`, `MemSqs` or None: an unused
+    in-memory URL) and short retry waits, so a retried call costs milliseconds, not seconds.
+
+    Overrides are dotted paths with `__` (``sqs__batch_messages=5``); a value of None removes the key.
+    """
     cfg: dict[str, Any] = {
-        "sqs": {"queue_url": aws.queue_url, "region": "us-east-1", "endpoint_url": aws.endpoint,
-                "wait_seconds": 1, "visibility_timeout": 30},
+        "sqs": {"queue_url": getattr(queue, "queue_url", "mem://queue"), "region": "us-east-1",
+                "wait_seconds": 1 if getattr(queue, "endpoint", None) else 0, "visibility_timeout": 30},
         "salesforce": {
             "instance_url": emu.url, "api_version": "62.0", "ca_bundle": emu.ca_path,
             "auth": {"method": "client_credentials", "login_url": emu.url,
-                     "client_id": emu.client_id, "client_secret": "${SF_CLIENT_SECRET}"},
-            "requests_per_second": 200, "max_in_flight": 4, "daily_api_budget": 0.8,
-            "retry_base_seconds": 0.05, "retry_max_wait_seconds": 0.5,
+                     "client_id": emu.client_id, "client_secret": secret},
+            "requests_per_second": 1000, "max_in_flight": 4, "daily_api_budget": 0.8,
+            "retry_base_seconds": 0.01, "retry_max_wait_seconds": 0.1,
         },
-        "state": {"path": "state/connector.db"},
+        "state": {"path": str(state_path)},
     }
+    if getattr(queue, "endpoint", None):
+        cfg["sqs"]["endpoint_url"] = queue.endpoint
     for dotted, value in overrides.items():
         node = cfg
         parts = dotted.split("__")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = value
+        if value is None:
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = value
+    return cfg
+
+
+def make_config(emu: Emulator, state_path: str | Path, queue: Any = None, **overrides: Any) -> Config:
+    """The test configuration as the validated model (for wiring in process, no file)."""
+    return Config.model_validate(config_dict(emu, queue, state_path=state_path, secret=emu.client_secret,
+                                             **overrides))
+
+
+def write_config(tmp_path: Path, emu: Emulator, aws: Any, **overrides: Any) -> Path:
+    """The test configuration as a file for the CLI (state under tmp_path/state/, the secret from the env)."""
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump(config_dict(emu, aws, **overrides), allow_unicode=True), encoding="utf-8")
     return path
+
+
+@dataclass
+class CliResult:
+    """What a `connector` command did: the fields of subprocess.CompletedProcess the tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """The `connector` command run in this process (click's runner): same code from argv to exit code,
+    without an interpreter start. An exception that escapes the command fails the test (a crash is
+    never an exit code)."""
+    full_env = {**AWS_ENV, "SF_CLIENT_SECRET": "emulator-secret", **(env or {})}
+    try:
+        result = CliRunner().invoke(connector_main, list(args), env=full_env, catch_exceptions=False)
+    finally:
+        structlog.reset_defaults()    # the command bound its logger to the runner's (now closed) stderr
+    return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
 def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
