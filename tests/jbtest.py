@@ -201,8 +201,9 @@ def config_dict(emu: Emulator, queue: Any = None, *, state_path: str | Path = "s
     Overrides are dotted paths with `__` (``sqs__batch_messages=5``); a value of None removes the key.
     """
     cfg: dict[str, Any] = {
+        # No long poll: a --drain run ends on its first empty receive instead of waiting for one.
         "sqs": {"queue_url": getattr(queue, "queue_url", "mem://queue"), "region": "us-east-1",
-                "wait_seconds": 1 if getattr(queue, "endpoint", None) else 0, "visibility_timeout": 30},
+                "wait_seconds": 0, "visibility_timeout": 30},
         "salesforce": {
             "instance_url": emu.url, "api_version": "62.0", "ca_bundle": emu.ca_path,
             "auth": {"method": "client_credentials", "login_url": emu.url,
