@@ -63,6 +63,37 @@ def sample(kind: str, **changes: Any) -> dict[str, Any]:
     return msg
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mappings_compiled_once():
+    """Each distinct mapping folder is compiled once per session, not at every wiring.
+
+    Compiling parses the YAML with pure-Python PyYAML (about 0.1 s of CPU) and the suite wires the
+    connector a few hundred times. The key is the folder and the bytes of its YAML files, so an
+    edited copy is compiled afresh; errors are never cached. tests/mapping covers the compiler itself.
+    """
+    import connector.wiring as wiring
+    from connector.mapping import default_mapping_folder
+
+    real = getattr(wiring, "load_mapping_set", None)
+    if real is None:        # wiring no longer loads mappings by this name: nothing to speed up
+        yield
+        return
+    compiled: dict[Any, Any] = {}
+
+    def load_once(folder: Any = None, **kwargs: Any) -> Any:
+        if kwargs:
+            return real(folder, **kwargs)
+        path = Path(folder) if folder is not None else default_mapping_folder()
+        key = (str(path.resolve()), tuple((f.name, f.read_bytes()) for f in sorted(path.glob("*.y*ml"))))
+        if key not in compiled:
+            compiled[key] = real(folder)
+        return compiled[key]
+
+    wiring.load_mapping_set = load_once
+    yield
+    wiring.load_mapping_set = real
+
+
 @pytest.fixture(scope="session")
 def emulator_server():
     with Emulator() as emu:
