@@ -144,6 +144,15 @@ class Aws:
                          MessageAttributes={"resource_type": {"DataType": "String",
                                                               "StringValue": payload.get("resource_type", "")}})
 
+    def publish_many(self, payloads: list[dict[str, Any]]) -> None:
+        """Like `publish` for each, ten to an SNS PublishBatch call."""
+        for start in range(0, len(payloads), 10):
+            self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=[
+                {"Id": str(n), "Message": json.dumps(payload, ensure_ascii=False),
+                 "MessageAttributes": {"resource_type": {"DataType": "String",
+                                                         "StringValue": payload.get("resource_type", "")}}}
+                for n, payload in enumerate(payloads[start:start + 10])])
+
     def send_raw(self, body: str) -> None:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
@@ -207,6 +216,10 @@ class MemSqs:
                         MessageAttributes={"resource_type": {"Type": "String",
                                                              "Value": payload.get("resource_type", "")}})
         self.queue.send(json.dumps(envelope, ensure_ascii=False))
+
+    def publish_many(self, payloads: list[dict[str, Any]]) -> None:
+        for payload in payloads:
+            self.publish(payload)
 
     def send_raw(self, body: str) -> None:
         self.queue.send(body)

@@ -30,13 +30,9 @@ def _person(n: int) -> dict:
 
 
 def _publish_people(aws: Aws | MemSqs, n: int) -> set[str]:
-    aws.publish(sample("event"))
-    ids = set()
-    for i in range(n):
-        p = _person(i)
-        aws.publish(p)
-        ids.add(p["identifiers"]["id"])
-    return ids
+    people = [_person(i) for i in range(n)]
+    aws.publish_many([sample("event"), *people])
+    return {p["identifiers"]["id"] for p in people}
 
 
 def _popen(*args: str) -> subprocess.Popen[str]:
@@ -174,9 +170,11 @@ def test_token_expiry_mid_run_with_client_credentials(tmp_path, emu, memq):
 def test_sigterm_without_drain_exits_0_and_releases_messages(tmp_path, emu, aws):
     ids = _publish_people(aws, 30)
     # A long visibility timeout: only an explicit release makes the messages visible quickly.
-    cfg = write_config(tmp_path, emu, aws, sqs__visibility_timeout=300, sqs__batch_messages=10, sqs__wait_seconds=1)
+    # A service long-polls (wait_seconds 1) rather than spin on an empty queue.
+    service = write_config(tmp_path, emu, aws, sqs__visibility_timeout=300, sqs__batch_messages=10,
+                           sqs__wait_seconds=1)
     emu.faults.latency_ms = 50
-    proc = _popen("run", "--config", str(cfg))
+    proc = _popen("run", "--config", str(service))
     _wait_until_under_way(emu, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
@@ -184,7 +182,7 @@ def test_sigterm_without_drain_exits_0_and_releases_messages(tmp_path, emu, aws)
     emu.faults.latency_ms = 0
     assert aws.depth() > 0, "the run finished everything before SIGTERM"
     assert aws.in_flight() == 0
-    _drain_to_the_end(cfg, emu, aws, ids)
+    _drain_to_the_end(write_config(tmp_path, emu, aws), emu, aws, ids)     # same state, no long poll
 
 
 @pytest.mark.process
