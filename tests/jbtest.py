@@ -184,17 +184,23 @@ def aws(moto_endpoint):
     return Aws(moto_endpoint)
 
 
-class FakeClock:
+class _StillClock:
     """A monotonic clock that moves only when told: visibility timeouts elapse on `advance`."""
 
-    def __init__(self) -> None:
-        self.now = 1_000.0
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
 
     def __call__(self) -> float:
-        return self.now
+        return self.t
 
     def advance(self, seconds: float) -> None:
-        self.now += seconds
+        self.t += max(0.0, seconds)
+
+
+try:    # the queue's own virtual clock, when it has one (its long polls then move time, not wait)
+    from connector.queue import ManualClock as FakeClock
+except ImportError:
+    FakeClock = _StillClock
 
 
 class MemSqs:
@@ -233,7 +239,7 @@ class MemSqs:
 def memq(monkeypatch):
     """A fresh in-memory queue that `connector run` (in process, see `cli`) consumes instead of SQS."""
     q = MemSqs()
-    monkeypatch.setattr("connector.wiring.build_queue", lambda cfg: q.queue)
+    monkeypatch.setattr("connector.wiring.build_queue", lambda *args, **kwargs: q.queue)
     return q
 
 
