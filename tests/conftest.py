@@ -5,6 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from jbtest import _clean_env, _mappings_compiled_once, aws, emu, emulator_server, memq, moto_endpoint  # noqa: F401  (pytest fixtures)
 
 
@@ -17,3 +18,11 @@ def pytest_configure(config):
     shm = Path("/dev/shm")
     if not os.environ.get("TMPDIR") and shm.is_dir() and os.access(shm, os.W_OK):
         tempfile.tempdir = str(shm)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the moto server (`aws`, `moto_endpoint`) are the slow tier with the subprocess ones:
+    they get the `process` marker too, so `pytest -m "not process"` is the quick loop."""
+    for item in items:
+        if "moto_endpoint" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.process)
