@@ -88,7 +88,6 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(tmp_path, emu, aws):
     assert half_done < 30, "nothing left to do after the kill"
     assert aws.depth() > 0
     emu.faults.latency_ms = 0
-    assert aws.in_flight() > 0, "the killed run held no messages"
     aws.expire_visibility()          # the killed run's visibility timeout passes
     _drain_to_the_end(cfg, emu, aws, ids)   # the next run (in process) finds them all
 
