@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,16 @@ SAMPLES = json.loads((FIXTURES / "jomablue-samples.json").read_text(encoding="ut
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+_running: dict[str, Any] = {}    # the test being run (run_cli reads its markers)
+
+
+class SubprocessOutsideProcessTier(UserWarning):
+    """A test outside the `process` tier started the connector in a subprocess."""
+
+
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
+def _clean_env(monkeypatch, request):
+    _running["node"] = request.node
     # requests lets these override Session.verify; AWS calls must never leave the machine.
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(name, raising=False)
@@ -312,7 +321,11 @@ def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
 
 
 def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real `connector` command in a subprocess."""
+    """The real `connector` command in a subprocess (the `process` tier: prefer `cli` + `memq`)."""
+    node = _running.get("node")
+    if node is not None and node.get_closest_marker("process") is None:
+        warnings.warn(f"{node.nodeid} starts an interpreter (1-3 s a command): use cli() with memq, "
+                      "or mark the test `process`", SubprocessOutsideProcessTier, stacklevel=2)
     full_env = {**os.environ, **AWS_ENV, "SF_CLIENT_SECRET": "emulator-secret", "PYTHONIOENCODING": "utf-8"}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True,
