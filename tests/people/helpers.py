@@ -41,6 +41,7 @@ def at(n: int) -> str:
 
 @functools.cache
 def _default_person_mapping() -> str:
+    """The shipped person.yaml parsed once, kept as JSON text so that every caller edits its own copy."""
     return json.dumps(yaml.safe_load((default_mapping_folder() / "person.yaml").read_text(encoding="utf-8")))
 
 
