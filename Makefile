@@ -19,9 +19,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/connector demo
 
+# PYTHONDONTWRITEBYTECODE is cleared for pytest alone: pytest caches the modules it rewrites for
+# assertions (the hypothesis plugin's are 3-4 s of every start) only where it may write bytecode.
 test: $(STAMP)
 	$(BIN)/ruff check connector connector_devkit tests bench
-	$(BIN)/python -m pytest -q
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(ARGS)

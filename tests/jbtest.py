@@ -1,7 +1,15 @@
-"""Shared test helpers (import as `from jbtest import ...`; conftest.py holds the fixtures): the Salesforce emulator over HTTPS, a moto server over HTTP, configs, the CLI.
+"""Shared test helpers (import as `from jbtest import ...`; conftest.py holds the fixtures).
 
-Real protocols only: the connector talks to moto with boto3 (endpoint URL) and to the emulator
-with simple-salesforce over TLS, exactly as it talks to AWS and Salesforce in production.
+- `sample(kind, **changes)`: the one samples loader (tests/fixtures/jomablue-samples.json).
+- `config_dict` / `make_config` / `write_config`: the one test configuration (dict, model, file).
+- `emu`: the Salesforce emulator over HTTPS (one server per session, a fresh org per test).
+- `memq` + `cli(...)`: the `connector` command in this process, consuming an in-memory queue.
+  Most end-to-end tests use these: the same code from argv to exit code, no interpreter start.
+- `aws` / `moto_endpoint` + `run_cli(...)`: SNS → SQS on one moto server per session and the real
+  command in a subprocess, for the few `process` tests (signals, crashes, the SNS/SQS wire).
+
+Salesforce is always reached over HTTPS with simple-salesforce, SQS with boto3 over HTTP (moto),
+exactly as in production; only the `memq` tests swap SQS for the in-memory queue.
 """
 
 from __future__ import annotations
@@ -12,13 +20,20 @@ import os
 import subprocess
 import sys
 import uuid
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import structlog
 import yaml
+from click.testing import CliRunner
 
+from connector.cli import main as connector_main
+from connector.config import Config
+from connector.queue import MemoryQueue
 from connector_devkit.emulator import Emulator
 from connector_devkit.emulator.faults import Faults
 from connector_devkit.emulator.org import Org
@@ -28,8 +43,16 @@ SAMPLES = json.loads((FIXTURES / "jomablue-samples.json").read_text(encoding="ut
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+_running: dict[str, Any] = {}    # the test being run (run_cli reads its markers)
+
+
+class SubprocessOutsideProcessTier(UserWarning):
+    """A test outside the `process` tier started the connector in a subprocess."""
+
+
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
+def _clean_env(monkeypatch, request):
+    _running["node"] = request.node
     # requests lets these override Session.verify; AWS calls must never leave the machine.
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(name, raising=False)
@@ -47,6 +70,37 @@ def sample(kind: str, **changes: Any) -> dict[str, Any]:
             node = node[p]
         node[parts[-1]] = value
     return msg
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mappings_compiled_once():
+    """Each distinct mapping folder is compiled once per session, not at every wiring.
+
+    Compiling parses the YAML with pure-Python PyYAML (about 0.1 s of CPU) and the suite wires the
+    connector a few hundred times. The key is the folder and the bytes of its YAML files, so an
+    edited copy is compiled afresh; errors are never cached. tests/mapping covers the compiler itself.
+    """
+    import connector.wiring as wiring
+    from connector.mapping import default_mapping_folder
+
+    real = getattr(wiring, "load_mapping_set", None)
+    if real is None:        # wiring no longer loads mappings by this name: nothing to speed up
+        yield
+        return
+    compiled: dict[Any, Any] = {}
+
+    def load_once(folder: Any = None, **kwargs: Any) -> Any:
+        if kwargs:
+            return real(folder, **kwargs)
+        path = Path(folder) if folder is not None else default_mapping_folder()
+        key = (str(path.resolve()), tuple((f.name, f.read_bytes()) for f in sorted(path.glob("*.y*ml"))))
+        if key not in compiled:
+            compiled[key] = real(folder)
+        return compiled[key]
+
+    wiring.load_mapping_set = load_once
+    yield
+    wiring.load_mapping_set = real
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +153,15 @@ class Aws:
                          MessageAttributes={"resource_type": {"DataType": "String",
                                                               "StringValue": payload.get("resource_type", "")}})
 
+    def publish_many(self, payloads: list[dict[str, Any]]) -> None:
+        """Like `publish` for each, ten to an SNS PublishBatch call."""
+        for start in range(0, len(payloads), 10):
+            self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=[
+                {"Id": str(n), "Message": json.dumps(payload, ensure_ascii=False),
+                 "MessageAttributes": {"resource_type": {"DataType": "String",
+                                                         "StringValue": payload.get("resource_type", "")}}}
+                for n, payload in enumerate(payloads[start:start + 10])])
+
     def send_raw(self, body: str) -> None:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
@@ -109,39 +172,160 @@ class Aws:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
 
+    def in_flight(self) -> int:
+        """Messages received and neither deleted nor visible again."""
+        a = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                          AttributeNames=["ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(a["ApproximateNumberOfMessagesNotVisible"])
+
+    def expire_visibility(self) -> None:
+        """Let the visibility timeout of every in-flight message run out now, as SQS does once it has
+        passed: the moto server runs in this process, so the test moves its clock instead of waiting."""
+        from moto.sqs.models import sqs_backends
+
+        account, name = self.queue_url.rstrip("/").split("/")[-2:]
+        for message in sqs_backends[account]["us-east-1"].queues[name]._messages:
+            message.change_visibility(0)
+
 
 @pytest.fixture
 def aws(moto_endpoint):
     return Aws(moto_endpoint)
 
 
-def write_config(tmp_path: Path, emu: Emulator, aws: Aws, **overrides: Any) -> Path:
-    """A config file for the CLI pointing at the emulator and the moto queue."""
+class _StillClock:
+    """A monotonic clock that moves only when told: visibility timeouts elapse on `advance`."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
+try:    # the queue's own virtual clock, when it has one (its long polls then move time, not wait)
+    from connector.queue import ManualClock as FakeClock
+except ImportError:
+    FakeClock = _StillClock
+
+
+class MemSqs:
+    """The in-memory queue with the `Aws` helper's verbs: `publish` wraps the payload in the SNS
+    notification envelope SNS delivers (the real SNS → SQS path is covered by the `process` tests)."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.queue = MemoryQueue(clock=self.clock)
+        self.queue_url = "mem://jb-" + uuid.uuid4().hex[:10]
+        self.endpoint = None
+        self.topic_arn = "arn:aws:sns:us-east-1:123456789012:" + self.queue_url.removeprefix("mem://")
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        """What SNS puts in the queue: the sample notification envelope around this payload."""
+        envelope = sample("sns_envelope_person")
+        envelope.update(MessageId=str(uuid.uuid4()), TopicArn=self.topic_arn,
+                        Message=json.dumps(payload, ensure_ascii=False),
+                        MessageAttributes={"resource_type": {"Type": "String",
+                                                             "Value": payload.get("resource_type", "")}})
+        self.queue.send(json.dumps(envelope, ensure_ascii=False))
+
+    def publish_many(self, payloads: list[dict[str, Any]]) -> None:
+        for payload in payloads:
+            self.publish(payload)
+
+    def send_raw(self, body: str) -> None:
+        self.queue.send(body)
+
+    def depth(self) -> int:
+        """Messages still in the queue, visible or not."""
+        return len(self.queue)
+
+
+@pytest.fixture
+def memq(monkeypatch):
+    """A fresh in-memory queue that `connector run` (in process, see `cli`) consumes instead of SQS."""
+    q = MemSqs()
+    monkeypatch.setattr("connector.wiring.build_queue", lambda *args, **kwargs: q.queue)
+    return q
+
+
+def config_dict(emu: Emulator, queue: Any = None, *, state_path: str | Path = "state/connector.db",
+                secret: str = "${SF_CLIENT_SECRET}", **overrides: Any) -> dict[str, Any]:
+    """The one test configuration: the emulator, a queue (moto `Aws`, `MemSqs` or None: an unused
+    in-memory URL) and short retry waits, so a retried call costs milliseconds, not seconds.
+
+    Overrides are dotted paths with `__` (``sqs__batch_messages=5``); a value of None removes the key.
+    """
     cfg: dict[str, Any] = {
-        "sqs": {"queue_url": aws.queue_url, "region": "us-east-1", "endpoint_url": aws.endpoint,
-                "wait_seconds": 1, "visibility_timeout": 30},
+        # No long poll: a --drain run ends on its first empty receive instead of waiting for one.
+        "sqs": {"queue_url": getattr(queue, "queue_url", "mem://queue"), "region": "us-east-1",
+                "wait_seconds": 0, "visibility_timeout": 30},
         "salesforce": {
             "instance_url": emu.url, "api_version": "62.0", "ca_bundle": emu.ca_path,
             "auth": {"method": "client_credentials", "login_url": emu.url,
-                     "client_id": emu.client_id, "client_secret": "${SF_CLIENT_SECRET}"},
-            "requests_per_second": 200, "max_in_flight": 4, "daily_api_budget": 0.8,
-            "retry_base_seconds": 0.05, "retry_max_wait_seconds": 0.5,
+                     "client_id": emu.client_id, "client_secret": secret},
+            "requests_per_second": 1000, "max_in_flight": 4, "daily_api_budget": 0.8,
+            "retry_base_seconds": 0.01, "retry_max_wait_seconds": 0.1,
         },
-        "state": {"path": "state/connector.db"},
+        "state": {"path": str(state_path)},
     }
+    if getattr(queue, "endpoint", None):
+        cfg["sqs"]["endpoint_url"] = queue.endpoint
     for dotted, value in overrides.items():
         node = cfg
         parts = dotted.split("__")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = value
+        if value is None:
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = value
+    return cfg
+
+
+def make_config(emu: Emulator, state_path: str | Path, queue: Any = None, **overrides: Any) -> Config:
+    """The test configuration as the validated model (for wiring in process, no file)."""
+    return Config.model_validate(config_dict(emu, queue, state_path=state_path, secret=emu.client_secret,
+                                             **overrides))
+
+
+def write_config(tmp_path: Path, emu: Emulator, aws: Any, **overrides: Any) -> Path:
+    """The test configuration as a file for the CLI (state under tmp_path/state/, the secret from the env)."""
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump(config_dict(emu, aws, **overrides), allow_unicode=True), encoding="utf-8")
     return path
 
 
+@dataclass
+class CliResult:
+    """What a `connector` command did: the fields of subprocess.CompletedProcess the tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """The `connector` command run in this process (click's runner): same code from argv to exit code,
+    without an interpreter start. An exception that escapes the command fails the test (a crash is
+    never an exit code)."""
+    full_env = {**AWS_ENV, "SF_CLIENT_SECRET": "emulator-secret", **(env or {})}
+    try:
+        result = CliRunner().invoke(connector_main, list(args), env=full_env, catch_exceptions=False)
+    finally:
+        structlog.reset_defaults()    # the command bound its logger to the runner's (now closed) stderr
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
 def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real `connector` command in a subprocess."""
+    """The real `connector` command in a subprocess (the `process` tier: prefer `cli` + `memq`)."""
+    node = _running.get("node")
+    if node is not None and node.get_closest_marker("process") is None:
+        warnings.warn(f"{node.nodeid} starts an interpreter (1-3 s a command): use cli() with memq, "
+                      "or mark the test `process`", SubprocessOutsideProcessTier, stacklevel=2)
     full_env = {**os.environ, **AWS_ENV, "SF_CLIENT_SECRET": "emulator-secret", "PYTHONIOENCODING": "utf-8"}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True,

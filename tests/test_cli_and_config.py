@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from jbtest import run_cli, sample, write_config
+from jbtest import cli, sample, write_config
 
 from connector.cli import main
 from connector.config import load_config
@@ -68,7 +68,7 @@ def test_missing_env_variable_is_a_config_error_naming_it(tmp_path, monkeypatch)
 def test_run_with_a_bad_config_exits_2(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("sqs: {}\n", encoding="utf-8")
-    res = run_cli("run", "--config", str(path), "--drain")
+    res = cli("run", "--config", str(path), "--drain")
     assert res.returncode == 2
     assert "sqs.queue_url" in res.stderr
 
@@ -86,39 +86,40 @@ def test_unknown_keys_are_kept_for_the_mapping():
     assert parse_body(json.dumps(msg)).payload["data"]["new_field_2027"] == {"x": "김"}
 
 
-def test_status_json_and_reconcile_after_a_run(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
-    aws.publish(sample("event"))
-    aws.publish(sample("person"))
-    aws.send_raw("{not json")
-    assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
-    status = json.loads(run_cli("status", "--config", str(cfg), "--format", "json").stdout)
+def test_status_json_and_reconcile_after_a_run(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("event"))
+    memq.publish(sample("person"))
+    memq.send_raw("{not json")
+    assert cli("run", "--config", str(cfg), "--drain").returncode == 0
+    status = json.loads(cli("status", "--config", str(cfg), "--format", "json").stdout)
     assert status["counts"]["synced"] == 2 and status["counts"]["quarantined"] == 1
     assert status["quarantined"][0]["reason"].startswith("body is not JSON")
-    rec = run_cli("reconcile", "--config", str(cfg), "--format", "json")
+    rec = cli("reconcile", "--config", str(cfg), "--format", "json")
     assert rec.returncode == 0, rec.stderr
     assert json.loads(rec.stdout)["drift"] == []
     member = emu.org.records("CampaignMember")[0]
     emu.org.update(member["Id"], {"Status": "Registered"})    # edited by hand in Salesforce
-    rec = run_cli("reconcile", "--config", str(cfg), "--format", "json")
+    rec = cli("reconcile", "--config", str(cfg), "--format", "json")
     assert rec.returncode == 1
     assert [d["kind"] for d in json.loads(rec.stdout)["drift"]] == ["status"]
-    assert run_cli("reconcile", "--config", str(cfg), "--fix").returncode == 0
+    assert cli("reconcile", "--config", str(cfg), "--fix").returncode == 0
     assert emu.org.get(member["Id"])["Status"] == "Attended"
 
 
-def test_dry_run_writes_and_deletes_nothing(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
-    aws.publish(sample("event"))
-    aws.publish(sample("person"))
-    res = run_cli("run", "--config", str(cfg), "--drain", "--dry-run", "--max-messages", "2")
+def test_dry_run_writes_and_deletes_nothing(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("event"))
+    memq.publish(sample("person"))
+    res = cli("run", "--config", str(cfg), "--drain", "--dry-run", "--max-messages", "2")
     assert res.returncode == 0, res.stderr
     planned = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     assert {p["sobject"] for p in planned} >= {"Campaign", "Lead", "CampaignMember"}
     assert emu.org.records("Lead") == [] and emu.org.records("Campaign") == []
-    assert aws.depth() == 2
+    assert memq.depth() == 2
 
 
+@pytest.mark.process
 def test_emulator_command_serves_https_with_its_own_ca(tmp_path):
     import os
     import subprocess
@@ -145,19 +146,19 @@ def test_emulator_command_serves_https_with_its_own_ca(tmp_path):
         proc.wait(timeout=10)
 
 
-def test_an_unwritable_state_path_is_a_clear_fatal_error(tmp_path, emu, aws):
+def test_an_unwritable_state_path_is_a_clear_fatal_error(tmp_path, emu, memq):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x", encoding="utf-8")
-    cfg = write_config(tmp_path, emu, aws, state__path=str(blocker / "connector.db"))
-    res = run_cli("run", "--config", str(cfg), "--drain")
+    cfg = write_config(tmp_path, emu, memq, state__path=str(blocker / "connector.db"))
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 1
     assert "cannot open the state store" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_refused_credentials_exit_1_with_the_reason_and_keep_the_messages(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
-    aws.publish(sample("person"))
-    res = run_cli("run", "--config", str(cfg), "--drain", env={"SF_CLIENT_SECRET": "wrong-secret-123"})
+def test_refused_credentials_exit_1_with_the_reason_and_keep_the_messages(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("person"))
+    res = cli("run", "--config", str(cfg), "--drain", env={"SF_CLIENT_SECRET": "wrong-secret-123"})
     assert res.returncode == 1
     assert "invalid_client" in res.stderr and "wrong-secret-123" not in res.stderr
-    assert aws.depth() == 1
+    assert memq.depth() == 1

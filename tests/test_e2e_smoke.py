@@ -1,10 +1,13 @@
-"""The main path end to end: the real CLI, SNS → SQS on moto, Salesforce emulator over HTTPS."""
+"""The main path end to end: the real CLI in its own process, SNS → SQS on moto, Salesforce
+emulator over HTTPS."""
 
 from __future__ import annotations
 
-from jbtest import log_lines, run_cli, sample, write_config
+import pytest
+from jbtest import cli, log_lines, run_cli, sample, write_config
 
 
+@pytest.mark.process
 def test_event_and_person_land_exactly_once_even_when_delivered_twice(tmp_path, emu, aws):
     cfg = write_config(tmp_path, emu, aws)
     aws.publish(sample("event"))
@@ -25,7 +28,7 @@ def test_event_and_person_land_exactly_once_even_when_delivered_twice(tmp_path, 
     emu.reset_counters()
     aws.publish(sample("event"))
     aws.publish(person)
-    res = run_cli("run", "--config", str(cfg), "--drain")
+    res = cli("run", "--config", str(cfg), "--drain")          # the next run (in process, same wire)
     assert res.returncode == 0, res.stderr
     assert emu.api_calls == 0
     assert len(emu.org.records("Lead")) == 1 and len(emu.org.records("CampaignMember")) == 1

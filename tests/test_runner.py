@@ -6,24 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-from jbtest import sample
+from jbtest import make_config, sample
 
-from connector.config import Config
 from connector.queue import MemoryQueue
 from connector.runner import Runner
 from connector.wiring import wire
 
 
 def _wired(emu, tmp_path):
-    cfg = Config.model_validate({
-        "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
-        "salesforce": {"instance_url": emu.url, "ca_bundle": emu.ca_path,
-                       "auth": {"method": "client_credentials", "login_url": emu.url,
-                                "client_id": emu.client_id, "client_secret": emu.client_secret},
-                       "requests_per_second": 1000, "retry_attempts": 2, "retry_base_seconds": 0.01,
-                       "retry_max_wait_seconds": 0.02},
-        "state": {"path": str(tmp_path / "s.db")},
-    })
+    cfg = make_config(emu, tmp_path / "s.db", salesforce__retry_attempts=2, salesforce__retry_max_wait_seconds=0.02)
     return cfg, wire(cfg)
 
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from jbtest import run_cli, sample, write_config
+from jbtest import cli, sample, write_config
 
 import connector
 
@@ -24,7 +24,7 @@ def _copy(tmp_path: Path, edit) -> Path:
     return folder
 
 
-def test_renaming_a_target_field_changes_where_the_connector_writes(tmp_path, emu, aws):
+def test_renaming_a_target_field_changes_where_the_connector_writes(tmp_path, emu, memq):
     def edit(text: str) -> str:
         # Description now carries the venue; the short description is no longer mapped.
         text = text.replace("    - field: Description\n      source: data.short_description\n"
@@ -33,48 +33,48 @@ def test_renaming_a_target_field_changes_where_the_connector_writes(tmp_path, em
         return text.replace("field: Jomablue_Venue__c", "field: Description")
 
     folder = _copy(tmp_path, edit)
-    cfg = write_config(tmp_path, emu, aws, mapping__path=str(folder))
-    res = run_cli("mapping", "validate", "--config", str(cfg), "--against-org")
+    cfg = write_config(tmp_path, emu, memq, mapping__path=str(folder))
+    res = cli("mapping", "validate", "--config", str(cfg), "--against-org")
     assert res.returncode == 0, res.stdout + res.stderr
-    aws.publish(sample("event"))
-    res = run_cli("run", "--config", str(cfg), "--drain")
+    memq.publish(sample("event"))
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 0, res.stderr
     [camp] = emu.org.records("Campaign")
     assert camp["Description"] == "ICC Sydney"
     assert not camp.get("Jomablue_Venue__c")
 
 
-def test_validate_accepts_the_defaults(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
-    res = run_cli("mapping", "validate", "--config", str(cfg))
+def test_validate_accepts_the_defaults(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
+    res = cli("mapping", "validate", "--config", str(cfg))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "mapping ok" in res.stdout
-    res = run_cli("mapping", "validate", "--config", str(cfg), "--against-org")
+    res = cli("mapping", "validate", "--config", str(cfg), "--against-org")
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_typo_in_a_target_field_is_caught_against_the_org_with_a_suggestion(tmp_path, emu, aws):
+def test_typo_in_a_target_field_is_caught_against_the_org_with_a_suggestion(tmp_path, emu, memq):
     folder = _copy(tmp_path, lambda t: t.replace("field: Jomablue_Venue__c", "field: Jomablue_Venu__c"))
     line = next(i for i, s in enumerate((folder / "event.yaml").read_text().splitlines(), 1)
                 if "Jomablue_Venu__c" in s)
-    cfg = write_config(tmp_path, emu, aws, mapping__path=str(folder))
-    res = run_cli("mapping", "validate", "--config", str(cfg), "--against-org")
+    cfg = write_config(tmp_path, emu, memq, mapping__path=str(folder))
+    res = cli("mapping", "validate", "--config", str(cfg), "--against-org")
     assert res.returncode == 2, res.stdout + res.stderr
     assert re.search(rf"event\.yaml:{line}: .*Jomablue_Venu__c.*did you mean 'Jomablue_Venue__c'", res.stderr), res.stderr
 
 
-def test_invalid_mapping_fails_validation_and_run_refuses_to_start(tmp_path, emu, aws):
+def test_invalid_mapping_fails_validation_and_run_refuses_to_start(tmp_path, emu, memq):
     folder = _copy(tmp_path, lambda t: t.replace("transforms: [trim, truncate]          # 32,000 characters",
                                                  "transforms: [trim, trunacte]"))
     line = next(i for i, s in enumerate((folder / "event.yaml").read_text().splitlines(), 1) if "trunacte" in s)
-    cfg = write_config(tmp_path, emu, aws, mapping__path=str(folder))
-    res = run_cli("mapping", "validate", "--config", str(cfg))
+    cfg = write_config(tmp_path, emu, memq, mapping__path=str(folder))
+    res = cli("mapping", "validate", "--config", str(cfg))
     assert res.returncode == 2, res.stdout + res.stderr
     assert re.search(rf"event\.yaml:{line}: .*unknown transform 'trunacte'", res.stderr), res.stderr
 
-    aws.publish(sample("event"))
-    res = run_cli("run", "--config", str(cfg), "--drain")
+    memq.publish(sample("event"))
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 2, res.stderr
     assert f"event.yaml:{line}:" in res.stderr
     assert emu.api_calls == 0 and emu.org.records("Campaign") == []
-    assert aws.depth() == 1
+    assert memq.depth() == 1

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
+
+from jbtest import sample  # noqa: F401  (the one samples loader; `from .helpers import sample` keeps working)
 
 from connector.salesforce import schema as sf_schema
 
 HERE = Path(__file__).parent
-FIXTURES = HERE / "fixtures"
 RESOURCE_TYPES = ("event", "person", "session_participation", "lead")
 LONG = "x" * 39_990 + "🎉" * 10  # 40,000 characters, ending in emoji (astral, surrogate pairs in UTF-16)
-
-
-def sample(rtype: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{rtype}-sample.json").read_text(encoding="utf-8"))
 
 
 def _set(msg: dict[str, Any], path: str, value: Any) -> None:

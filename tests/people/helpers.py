@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import copy
+import functools
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jbtest import SAMPLES, make_config, sample
 
-from connector.config import Config
 from connector.mapping import default_mapping_folder
 from connector.sync.model import Inbound, Outcome
 from connector.wiring import Wired, wire
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-SAMPLES = json.loads((FIXTURES / "jomablue-samples.json").read_text(encoding="utf-8"))
 EVENT_ID = SAMPLES["person"]["context"]["event_id"]
 
 
@@ -25,7 +23,7 @@ def person(jid: str, *, email: str | None = "jane.doe@example.com", uid: str | N
            at: str = "2025-09-10T23:04:51.127Z", event_id: str = EVENT_ID, job_title: str | None = None,
            checked_in: bool = False, cancelled: bool = False, **ident: Any) -> dict[str, Any]:
     """A person message (sample-based): registration `jid`; identifiers from keywords."""
-    msg = copy.deepcopy(SAMPLES["person"])
+    msg = sample("person")
     msg["generated_at"] = at
     msg["context"]["event_id"] = event_id
     msg["identifiers"].update({"id": jid, "email": email, "organisation_uid": uid, **ident})
@@ -41,12 +39,18 @@ def at(n: int) -> str:
     return f"2025-09-10T{10 + n // 60:02d}:{n % 60:02d}:00.000Z"
 
 
+@functools.cache
+def _default_person_mapping() -> str:
+    """The shipped person.yaml parsed once, kept as JSON text so that every caller edits its own copy."""
+    return json.dumps(yaml.safe_load((default_mapping_folder() / "person.yaml").read_text(encoding="utf-8")))
+
+
 def mapping_with(tmp_path: Path, **matching: Any) -> Path:
     """A copy of the default mappings with person.yaml's `matching` section changed."""
     folder = tmp_path / "mappings"
     shutil.copytree(default_mapping_folder(), folder)
     p = folder / "person.yaml"
-    doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    doc = json.loads(_default_person_mapping())
     doc["matching"].update(matching)
     p.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return folder
@@ -56,21 +60,9 @@ class Connector:
     """One connector process: wired on a state db; `run` processes one batch in one engine call."""
 
     def __init__(self, emu: Any, state_path: Path, mapping: Path | None = None, dry_run: bool = False) -> None:
-        cfg: dict[str, Any] = {
-            "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
-            "salesforce": {
-                "instance_url": emu.url, "ca_bundle": emu.ca_path,
-                "auth": {"method": "client_credentials", "login_url": emu.url,
-                         "client_id": emu.client_id, "client_secret": emu.client_secret},
-                "requests_per_second": 1000, "max_in_flight": 4, "retry_base_seconds": 0.01,
-                "retry_max_wait_seconds": 0.1,
-            },
-            "state": {"path": str(state_path)},
-        }
-        if mapping is not None:
-            cfg["mapping"] = {"path": str(mapping)}
+        overrides = {"mapping__path": str(mapping)} if mapping is not None else {}
         self.emu = emu
-        self.wired: Wired = wire(Config.model_validate(cfg), dry_run=dry_run)
+        self.wired: Wired = wire(make_config(emu, state_path, **overrides), dry_run=dry_run)
         self._n = 0
 
     def inbounds(self, msgs: list[dict[str, Any]]) -> list[Inbound]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-
-from jbtest import SAMPLES
+from jbtest import sample
 
 from .helpers import at, person
 
 
 def _lead_capture(jid: str, email: str, when: str) -> dict:
-    msg = copy.deepcopy(SAMPLES["lead"])
+    msg = sample("lead")
     msg["generated_at"] = when
     msg["context"].update({"person_id": jid, "person_email": email, "person_organisation_uid": ""})
     msg["identifiers"]["id"] = "acme/lead/777"

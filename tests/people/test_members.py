@@ -25,11 +25,15 @@ SEQUENCES = [
 ]
 
 
-@pytest.mark.parametrize("one_batch", [False, True], ids=["run per message", "one batch"])
-@pytest.mark.parametrize("name, steps, expected", SEQUENCES, ids=[s[0] for s in SEQUENCES])
+# Each sequence one message per run, and in one batch, except where the messages arrive newest first:
+# a batch orders by generated_at, so that batch is the forward case already listed.
+CASES = [pytest.param(name, steps, expected, one_batch, id=f"{name}-{'one batch' if one_batch else 'run per message'}")
+         for one_batch in (False, True) for name, steps, expected in SEQUENCES
+         if not (one_batch and len(steps) > 1 and steps[0][0] > steps[-1][0])]
+
+
+@pytest.mark.parametrize("name, steps, expected, one_batch", CASES)
 def test_status_never_moves_backwards(name, steps, expected, one_batch, emu, connector):
-    if one_batch and len(steps) > 1 and steps[0][0] > steps[-1][0]:
-        pytest.skip("one batch orders by generated_at: same as the forward case")
     c = connector()
     msgs = [person(JID, at=at(m), **flags) for m, flags in steps]
     outs = c.run(*msgs) if one_batch else [o for m in msgs for o in c.run(m)]
