@@ -113,7 +113,7 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         _config_errors(exc)
     except STATE_ERRORS as exc:
         _state_failure(cfg, exc)
-    _preflight_or_exit(wired)
+    _preflight_or_exit(wired, run_id)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
 
@@ -152,28 +152,34 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     sys.exit(result.exit_code)
 
 
-def _preflight_or_exit(wired: Any) -> None:
+def _preflight_or_exit(wired: Any, run_id: int) -> None:
     """Check the mapping against the org's describes before taking any message (issue 9).
 
     Exit 2 naming file:line on an error, 75 when the org cannot be reached or the budget is
-    spent, 1 when Salesforce refuses the describe; in every case no message was received.
+    spent, 1 when Salesforce refuses the login or the describe; in every case no message was
+    received, and the run's summary says why.
     """
     from connector.preflight import preflight
+
+    def end(code: int, reason: str) -> NoReturn:
+        summary = {"exit_code": code, "counts": {}, "reason": reason, "phase": "preflight"}
+        getattr(logs.get(), _summary_level(code))("run_summary", **summary)
+        wired.state.finish_run(run_id, code, summary)
+        if sys.stderr.isatty():
+            click.echo(f"stopped before taking messages: {reason}", err=True)
+        sys.exit(code)
 
     try:
         report = asyncio.run(preflight(wired.gateway, wired.state, wired.mappings))
     except StopRun as exc:
-        click.echo(f"stopped before taking messages: {exc}", err=True)
-        sys.exit(75)
+        end(75, str(exc))
     except FatalError as exc:
-        click.echo(f"fatal: preflight could not read the org: {exc}", err=True)
-        sys.exit(1)
+        end(1, f"preflight could not read the org: {exc}")
     for problem in report.problems:
-        click.echo(f"preflight: {problem}", err=True)
+        _say("warning" if problem.severity != "error" else "error", "preflight", f"preflight: {problem}")
     if report.errors:
-        click.echo(f"preflight: {len(report.errors)} error(s) against the org's describe; no message "
-                   "was taken (fix the mapping or the org, then run again)", err=True)
-        sys.exit(2)
+        end(2, f"preflight: {len(report.errors)} error(s) against the org's describe; no message was taken "
+               "(fix the mapping or the org, then run again)")
 
 
 @main.command()
