@@ -167,25 +167,33 @@ class Gatherer:
             self._policy_read = True
             self.max_receive_count = await asyncio.to_thread(self.queue.max_receive_count)
         batch: list[Inbound] = []
-        while not batch and not self.pass_over and not self.stop.is_set():
-            got = await self._gather_fast(budget, DRY_RUN_WAIT_SECONDS)
+        # One receive at a time (no parallel receives): should a message turn out to have had its
+        # last delivery taken, the pass stops having taken at most ten.
+        while len(batch) < budget and not self.pass_over and not self.stop.is_set():
+            got = await self.receive(min(10, budget - len(batch)), DRY_RUN_WAIT_SECONDS)
             if not got:
-                self.pass_over = True       # every message is held or was never there
+                self.pass_over = True       # every message is held, or was never there
                 break
-            batch = self._dry_filter(got)
+            batch.extend(self._dry_filter(got))
+            if len(got) < 10 and batch:
+                break                       # plan what there is; the next gather goes on
         return batch
 
     def _dry_filter(self, got: list[Inbound]) -> list[Inbound]:
         """Keep the messages this pass has not seen and that are not near the dead-letter queue.
 
-        SQS tells a message's receive count only in the answer to a receive, and that count
-        already includes this receive; a message moves to the DLQ on the first receive after its
-        count reached maxReceiveCount (N). So a dry run cannot avoid receiving a message; what it
-        does is receive each at most once, hold it until the pass ends (released at once, it
-        would come straight back and be counted again) and leave out of the plan any message
-        whose count is now N-1 or more: it has at most one real delivery left, a dry run must
-        not be the reason it reaches the DLQ, and the warning names it so the operator can act
-        (raise maxReceiveCount, or replay it from the DLQ later).
+        SQS tells a message's receive count (k) only in the answer to a receive, and that count
+        already includes this receive; SQS moves a message to the DLQ, instead of delivering it,
+        on the first receive after k reached maxReceiveCount (N). A dry run cannot look without
+        receiving, so what it does is:
+
+        - receive each message at most once per pass, and hold it (invisible, heartbeat) until
+          the pass ends, when all are released at once: released straight away, a message would
+          come back in the same pass and be counted again;
+        - k = N-1: the message has one real delivery left. It is not planned; a warning names it.
+        - k >= N: this receive took its last delivery (its next receive moves it to the DLQ). It
+          is not planned, the warning says so, and the pass stops so no other message loses its
+          last delivery (a backlog's messages tend to share a count).
         """
         keep: list[Inbound] = []
         n = self.max_receive_count
@@ -199,10 +207,15 @@ class Gatherer:
                 continue
             self.seen.add(key)
             if n is not None and m.receive_count >= n - 1:
-                self.counts["dry_run_near_dlq"] += 1
-                self.log.warning("dry_run_near_dlq", sqs_message_id=m.sqs_message_id,
-                                 receive_count=m.receive_count, max_receive_count=n,
-                                 note="not planned; released with the others at the end of the pass")
+                last = m.receive_count >= n
+                self.counts["dry_run_last_delivery" if last else "dry_run_near_dlq"] += 1
+                self.log.warning(
+                    "dry_run_last_delivery" if last else "dry_run_near_dlq", sqs_message_id=m.sqs_message_id,
+                    receive_count=m.receive_count, max_receive_count=n,
+                    note=("its next receive moves it to the dead-letter queue; not planned; the dry run stops here"
+                          if last else "one delivery left; not planned; released at the end of the pass"))
+                if last:
+                    self.pass_over = True
                 continue
             keep.append(m)
         return keep
