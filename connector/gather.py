@@ -155,10 +155,13 @@ class Gatherer:
             left = deadline - self.clock()
             if left <= 0:
                 break
-            # WaitTimeSeconds is whole seconds: under one second left, a last short poll.
-            got = await self.receive(min(10, budget - len(batch)), min(20, int(left)))
+            # WaitTimeSeconds is whole seconds: under one second left, one last short poll.
+            wait = min(20, int(left))
+            got = await self.receive(min(10, budget - len(batch)), wait)
             batch.extend(got)
             full = len(got) == 10
+            if wait == 0 and not full:
+                break
         return batch
 
     # -- dry run: one pass ----------------------------------------------------------------
