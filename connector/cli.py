@@ -77,7 +77,8 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
 
     run_lock = RunLock(cfg.state.path)
     try:
-        run_lock.acquire(cfg.state.lock_wait_seconds)
+        if getattr(cfg.state, "url", None) is None:     # a PostgreSQL store takes many replicas
+            run_lock.acquire(cfg.state.lock_wait_seconds)
     except StopRun as exc:
         logs.get().warning("run_locked", reason=str(exc))
         click.echo(f"stopped: {exc}", err=True)

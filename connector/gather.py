@@ -30,6 +30,7 @@ from connector.sync.model import Inbound
 
 MIN_SERVICE_WAIT_SECONDS = 1   # an empty queue costs at most one receive a second, never a spin
 DRY_RUN_WAIT_SECONDS = 1       # a 1 s long poll asks every SQS server; a short poll samples a few
+WINDOW_PACE_SECONDS = 0.5      # inside a batching window, at most two receives a second
 
 
 def key_of(m: Inbound) -> str:
@@ -155,14 +156,31 @@ class Gatherer:
             left = deadline - self.clock()
             if left <= 0:
                 break
-            # WaitTimeSeconds is whole seconds: under one second left, one last short poll.
-            wait = min(20, int(left))
-            got = await self.receive(min(10, budget - len(batch)), wait)
+            # SQS answers a long poll as soon as one message is there: a short pause first lets
+            # several arrive, so one receive brings them together (fewer receives, same lag).
+            await self._sleep(min(left, WINDOW_PACE_SECONDS))
+            left = deadline - self.clock()
+            if left < 1:
+                # WaitTimeSeconds is whole seconds: wait out the rest, then one last short poll.
+                await self._sleep(left)
+                got = await self.receive(min(10, budget - len(batch)), 0)
+                batch.extend(got)
+                if len(got) < 10:
+                    break
+                full = True                 # a backlog after all: take it now
+                continue
+            got = await self.receive(min(10, budget - len(batch)), min(20, int(left)))
             batch.extend(got)
             full = len(got) == 10
-            if wait == 0 and not full:
-                break
         return batch
+
+    async def _sleep(self, seconds: float) -> None:
+        advance = getattr(self.clock, "advance", None)     # virtual time (tests): move it on
+        if advance is not None:
+            advance(seconds)
+            await asyncio.sleep(0)
+        elif seconds > 0:
+            await asyncio.sleep(seconds)
 
     # -- dry run: one pass ----------------------------------------------------------------
     async def _gather_dry(self, budget: int) -> list[Inbound]:
