@@ -77,14 +77,14 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
 
     run_lock = RunLock(cfg.state.path)
     try:
-        if getattr(cfg.state, "url", None) is None:     # a PostgreSQL store takes many replicas
+        if getattr(cfg.state, "url", None) is None and str(cfg.state.path) != ":memory:":  # PostgreSQL: replicas
             run_lock.acquire(cfg.state.lock_wait_seconds)
     except StopRun as exc:
         logs.get().warning("run_locked", reason=str(exc))
         click.echo(f"stopped: {exc}", err=True)
         sys.exit(75)
     except OSError as exc:
-        click.echo(f"fatal: cannot lock the state store at {cfg.state.path}: {exc}", err=True)
+        click.echo(f"fatal: cannot open the state store at {cfg.state.path} (its run lock): {exc}", err=True)
         sys.exit(1)
     # ----------------------------------------------------------------------------------------
     try:

@@ -42,7 +42,7 @@ class SqsConfig(_Strict):
     batch_messages: int = Field(500, ge=1, le=5000, description="messages gathered into one plan/apply cycle")
     parallel_receives: int = Field(4, ge=1, le=20, description="receive calls in flight when the backlog is large")
     batch_window_seconds: float = Field(
-        3, ge=0, le=300,
+        5, ge=0, le=300,   # measured: 20 msg/s → 27.5 calls per 1,000, p99 lag 7 s (README)
         description="service mode: keep gathering until the batch is full or its first message has waited this long")
     retry_attempts: int = Field(6, ge=1, le=20, description="SQS attempts on throttling or network errors")
     retry_base_seconds: float = Field(0.5, gt=0, description="first back-off between SQS attempts; doubles each time")

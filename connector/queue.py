@@ -173,17 +173,21 @@ class SqsQueue:
         )
         return retrying(attempt)
 
-    def receive(self, max_messages: int, wait_seconds: int, visibility_timeout: int) -> list[Inbound]:
+    def _call_or_stop(self, op: str, **params: Any) -> Any:
+        """A call the run cannot go on without: out of retries, stop the run (75 under --drain)."""
         try:
-            resp = self._call(
-                "receive_message", MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds,
-                VisibilityTimeout=visibility_timeout, MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            )
+            return self._call(op, **params)
         except _Transient as exc:
             raise QueueUnavailable(
-                f"SQS queue {self.url}: {exc.problem.code} on receive_message, "
+                f"SQS queue {self.url}: {exc.problem.code} on {op}, "
                 f"still failing after {self.cfg.retry_attempts} attempts") from None
+
+    def receive(self, max_messages: int, wait_seconds: int, visibility_timeout: int) -> list[Inbound]:
+        resp = self._call_or_stop(
+            "receive_message", MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=visibility_timeout, MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
         return [
             Inbound(handle=m["ReceiptHandle"], body=m["Body"], sqs_message_id=m["MessageId"],
                     receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)))
@@ -192,7 +196,7 @@ class SqsQueue:
 
     def max_receive_count(self) -> int | None:
         """The redrive policy's maxReceiveCount (None: the queue has no dead-letter queue)."""
-        attrs = self._call("get_queue_attributes", AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+        attrs = self._call_or_stop("get_queue_attributes", AttributeNames=["RedrivePolicy"]).get("Attributes", {})
         policy = attrs.get("RedrivePolicy")
         if not policy:
             return None

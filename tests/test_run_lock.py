@@ -67,3 +67,15 @@ def test_a_second_run_on_the_same_state_exits_75_naming_the_file(tmp_path, emu, 
         holder.wait()
     # The holder is gone (the kernel drops its lock with it): the next run goes ahead.
     assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
+
+
+def test_the_lock_wait_is_a_state_key_that_survives_loading(tmp_path):
+    from connector.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("sqs: {queue_url: q, region: r, batch_window_seconds: 2.5}\n"
+                    "salesforce: {instance_url: 'https://x', auth: {method: access_token, access_token: t}}\n"
+                    "state: {path: s.db, lock_wait_seconds: 30}\n", encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.state.lock_wait_seconds == 30 and cfg.state.path == tmp_path / "s.db"
+    assert cfg.sqs.batch_window_seconds == 2.5

@@ -16,7 +16,8 @@ from connector.wiring import wire
 
 def _wired(emu, tmp_path):
     cfg = Config.model_validate({
-        "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
+        "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0,
+                "batch_window_seconds": 1},   # the window has its own tests (test_batching_window.py)
         "salesforce": {"instance_url": emu.url, "ca_bundle": emu.ca_path,
                        "auth": {"method": "client_credentials", "login_url": emu.url,
                                 "client_id": emu.client_id, "client_secret": emu.client_secret},
