@@ -157,3 +157,35 @@ def test_a_failed_delete_is_logged_and_left_to_redelivery(tmp_path, emu, aws):
     [warning] = [line for line in lines if line.get("event") == "delete_failed"]
     assert (warning["log_level"], warning["count"], warning["error_code"]) == ("warning", 2, "EndpointConnectionError")
     assert aws.depth() == 2                                  # left to redelivery
+
+
+def test_a_service_pauses_on_an_unreachable_queue_instead_of_spinning_or_dying(tmp_path, emu):
+    from structlog.testing import capture_logs
+
+    cfg = Config.model_validate({
+        "sqs": {"queue_url": "http://127.0.0.1/123456789012/q", "region": "us-east-1",
+                "endpoint_url": f"http://127.0.0.1:{_closed_port()}", "wait_seconds": 1,
+                "retry_attempts": 2, "retry_base_seconds": 0.01, "retry_max_wait_seconds": 0.02},
+        "salesforce": {"instance_url": emu.url, "ca_bundle": emu.ca_path,
+                       "auth": {"method": "client_credentials", "login_url": emu.url,
+                                "client_id": emu.client_id, "client_secret": emu.client_secret}},
+        "state": {"path": str(tmp_path / "s.db")},
+    })
+    w = wire(cfg)
+
+    async def serve():
+        runner = Runner(w.engine, SqsQueue(cfg.sqs), cfg.sqs, drain=False)
+        runner.outage_pause_seconds = 0.05
+        task = asyncio.create_task(runner.run())
+        while sum(1 for x in lines if x["event"] == "paused") < 2:
+            await asyncio.sleep(0.05)
+        runner.stop.set()
+        return await asyncio.wait_for(task, timeout=30)
+
+    with capture_logs() as lines:
+        result = asyncio.run(asyncio.wait_for(serve(), timeout=60))
+    assert result.exit_code == 0                       # stopped cleanly, as asked
+    paused = [x for x in lines if x["event"] == "paused"]
+    assert "EndpointConnectionError" in paused[0]["reason"] and paused[0]["log_level"] == "warning"
+    # Each pause follows a full round of back-off: two attempts, one retry line, per round.
+    assert sum(1 for x in lines if x["event"] == "sqs_retry") >= 2
