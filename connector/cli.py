@@ -106,6 +106,21 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     from connector.wiring import build_queue, wire
 
     cfg = _load(config_path)
+    # -- one run per SQLite state store (issue 11): a second one waits, then exits 75 ----------
+    from connector.state.sqlite import RunLock
+
+    run_lock = RunLock(cfg.state.path)
+    try:
+        if getattr(cfg.state, "url", None) is None and str(cfg.state.path) != ":memory:":  # PostgreSQL: replicas
+            run_lock.acquire(cfg.state.lock_wait_seconds)
+    except StopRun as exc:
+        logs.get().warning("run_locked", reason=str(exc))
+        click.echo(f"stopped: {exc}", err=True)
+        sys.exit(75)
+    except OSError as exc:
+        click.echo(f"fatal: cannot open the state store at {cfg.state.path} (its run lock): {exc}", err=True)
+        sys.exit(1)
+    # ----------------------------------------------------------------------------------------
     try:
         wired = wire(cfg, dry_run=dry_run)
         run_id = wired.state.start_run()

@@ -44,6 +44,12 @@ class SqsConfig(_Strict):
     visibility_timeout: int = Field(120, ge=10, le=43200, description="seconds a held message stays hidden; renewed while held")
     batch_messages: int = Field(500, ge=1, le=5000, description="messages gathered into one plan/apply cycle")
     parallel_receives: int = Field(4, ge=1, le=20, description="receive calls in flight when the backlog is large")
+    batch_window_seconds: float = Field(
+        5, ge=0, le=300,   # measured: 20 msg/s → 27.5 calls per 1,000, p99 lag 7 s (README)
+        description="service mode: keep gathering until the batch is full or its first message has waited this long")
+    retry_attempts: int = Field(6, ge=1, le=20, description="SQS attempts on throttling or network errors")
+    retry_base_seconds: float = Field(0.5, gt=0, description="first back-off between SQS attempts; doubles each time")
+    retry_max_wait_seconds: float = Field(20, gt=0, description="longest back-off between SQS attempts")
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
 
@@ -123,6 +129,8 @@ class SalesforceConfig(_Strict):
 
 class StateConfig(_Strict):
     path: Path = Path("state/connector.db")
+    lock_wait_seconds: float = Field(
+        0, ge=0, description="a second run on the same SQLite file waits this long for the first, then exits 75")
 
 
 class MappingConfig(_Strict):
@@ -209,7 +217,7 @@ def load_config(path: Path | str) -> Config:
     return cfg.model_copy(
         update={
             "salesforce": sf,
-            "state": StateConfig(path=_resolve(base, cfg.state.path)),  # type: ignore[arg-type]
+            "state": cfg.state.model_copy(update={"path": _resolve(base, cfg.state.path)}),
             "mapping": MappingConfig(path=_resolve(base, cfg.mapping.path)),
             "source_path": path.resolve(),
         }

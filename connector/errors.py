@@ -6,7 +6,8 @@
     ├── FatalError             the run cannot go on (auth refused, a bug-class 400): exit 1
     ├── StopRun                stop taking messages, keep the rest queued: exit 75
     │   ├── BudgetExhausted    the org's daily API budget (our fraction of it) is reached
-    │   └── SalesforceUnavailable   retries exhausted on transient failures, or a dead access token
+    │   ├── SalesforceUnavailable   retries exhausted on transient failures, or a dead access token
+    │   └── QueueUnavailable   SQS kept throttling or could not be reached (retries exhausted)
     ├── TransientError         worth retrying the same request (5xx, transport, lock, concurrency)
     └── MessageError           one message cannot be processed as it is: quarantine it
         └── AmbiguousMatch     identity ladder found several candidates
@@ -58,6 +59,10 @@ class BudgetExhausted(StopRun):
 
 class SalesforceUnavailable(StopRun):
     """Salesforce kept failing transiently, or the session cannot be renewed."""
+
+
+class QueueUnavailable(StopRun):
+    """SQS kept throttling or could not be reached through every retry."""
 
 
 class TransientError(ConnectorError):

@@ -1,9 +1,10 @@
-"""The run loop: receive → engine → delete, with visibility heartbeats and clean shutdown.
+"""The run loop: gather → engine → delete, with visibility heartbeats and clean shutdown.
 
 A message leaves SQS only after the engine returned its outcome, which happens after Salesforce
 confirmed the writes and the state store committed them (or after it was quarantined with its
-body). On StopRun (budget, Salesforce down) or SIGTERM, messages held but not finished are
-released at once (visibility 0) so the next run can take them.
+body). On StopRun (budget, Salesforce or SQS down) or SIGTERM, messages held but not finished
+are released at once (visibility 0) so the next run can take them. How a batch is gathered
+(drain, batching window, dry-run pass) lives in :mod:`connector.gather`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector import logs
 from connector.config import SqsConfig
-from connector.errors import BudgetExhausted, FatalError, StopRun, TransientError
+from connector.errors import BudgetExhausted, FatalError, StopRun
+from connector.gather import Gatherer, Held, log_failures
 from connector.queue import Queue
 from connector.sync.engine import SyncEngine
 from connector.sync.model import Inbound, Outcome
@@ -46,7 +49,8 @@ class RunResult:
 class Runner:
     def __init__(self, engine: SyncEngine, queue: Queue, sqs: SqsConfig, *, drain: bool = False,
                  max_messages: int | None = None, max_seconds: float | None = None,
-                 config_path: str = "CONFIG", on_batch: Any = None) -> None:
+                 config_path: str = "CONFIG", on_batch: Any = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.queue = queue
         self.sqs = sqs
@@ -63,6 +67,10 @@ class Runner:
         self.log = logs.get()
         self.result = RunResult(EXIT_OK)
         self._retries_pending = 0
+        self._budget_rechecked = False
+        self.clock = clock
+        self.held = Held(queue, sqs.visibility_timeout)
+        self.gatherer = Gatherer(queue, sqs, self.held, self.stop, drain=drain, dry_run=engine.dry_run, clock=clock)
 
     def install_signals(self) -> None:
         """SIGTERM/SIGINT stop receiving; only the main thread can own signals (tests run others)."""
@@ -75,46 +83,7 @@ class Runner:
     def _on_signal(self, sig: int) -> None:
         self.log.info("stop_requested", signal=signal.Signals(sig).name)
         self.stop.set()
-
-    async def _receive(self, n: int, wait: int) -> list[Inbound]:
-        try:
-            return await asyncio.to_thread(self.queue.receive, n, wait, self.sqs.visibility_timeout)
-        except TransientError as exc:
-            self.log.warning("receive_failed", error=str(exc))
-            await asyncio.sleep(1)
-            return []
-
-    async def _gather(self, budget: int) -> list[Inbound]:
-        """Up to `budget` messages: one long poll, then parallel receives while the backlog lasts."""
-        first = await self._receive(min(10, budget), self.sqs.wait_seconds)
-        batch = list(first)
-        while len(batch) < budget and len(first) == 10 and not self.stop.is_set():
-            want = min(self.sqs.parallel_receives, -(-(budget - len(batch)) // 10))
-            # A short poll (wait 0) samples only some SQS servers and can come back thin while the
-            # backlog is large; a 1 s long poll asks them all and costs little when the queue is dry.
-            follow_wait = min(1, self.sqs.wait_seconds)
-            rounds = await asyncio.gather(*(self._receive(min(10, budget - len(batch)), follow_wait)
-                                            for _ in range(want)))
-            got = [m for r in rounds for m in r]
-            batch.extend(got)
-            if sum(len(r) for r in rounds) < 10 * want:
-                break
-        # SQS may hand one message out twice (at-least-once): keep one handle per message id.
-        seen: dict[str, Inbound] = {}
-        for m in batch:
-            seen[m.sqs_message_id or str(m.handle)] = m
-        return list(seen.values())
-
-    async def _heartbeat(self, handles: list[Any]) -> None:
-        """Keep held messages invisible while Salesforce works on them."""
-        period = max(1.0, self.sqs.visibility_timeout / 3)
-        while True:
-            await asyncio.sleep(period)
-            await asyncio.to_thread(self.queue.change_visibility, handles, self.sqs.visibility_timeout)
-
-    async def _release(self, batch: list[Inbound]) -> None:
-        if batch:
-            await asyncio.to_thread(self.queue.change_visibility, [m.handle for m in batch], 0)
+        self.queue.interrupt()      # cut an SQS back-off short
 
     def _log_outcome(self, ib: Inbound, o: Outcome) -> None:
         fields: dict[str, Any] = {
@@ -136,10 +105,35 @@ class Runner:
             self.log.info("message", **fields)
 
     async def run(self) -> RunResult:
-        started = time.monotonic()
+        started = self.clock()
+        beat = asyncio.create_task(self.held.heartbeat())
+        try:
+            await self._loop(started)
+        finally:
+            beat.cancel()
+            # Whatever is still held (a dry run's pass, a stop mid-gather) is visible again at once.
+            await self.held.release()
+        self.result.counts.update(self.gatherer.counts)
+        if self.result.exit_code == EXIT_OK and self.drain and self._retries_pending:
+            self.result.exit_code = EXIT_STOPPED
+            self.result.reason = f"{self._retries_pending} messages left in the queue to retry"
+        if self.result.exit_code == EXIT_OK and self.drain and not self.gatherer.receives_ok and not self.stop.is_set():
+            # An empty queue and an unusable one must not look the same.
+            self.result.exit_code = EXIT_STOPPED
+            self.result.reason = "no receive from the queue succeeded"
+        guard = self.engine.gateway.guard
+        if guard.used is not None and guard.max and not self.engine.dry_run:
+            # What the run saw last, also when it stopped on the budget before any commit.
+            self.engine.state.put_api_usage(guard.used, guard.max)
+        self.result.seconds = self.clock() - started
+        self.result.notes = self.engine.notes
+        self.result.api_calls = self.engine.gateway.stats.calls
+        return self.result
+
+    async def _loop(self, started: float) -> None:
         received = 0
         while not self.stop.is_set():
-            if self.max_seconds is not None and time.monotonic() - started >= self.max_seconds:
+            if self.max_seconds is not None and self.clock() - started >= self.max_seconds:
                 break
             if self.max_messages is not None and received >= self.max_messages:
                 break
@@ -147,39 +141,48 @@ class Runner:
             if self.max_messages is not None:
                 budget = min(budget, self.max_messages - received)
             try:
-                self.engine.gateway.guard.check()
-                batch = await self._gather(budget)
+                batch = await self.gatherer.gather(budget)
                 if self.stop.is_set():
-                    await self._release(batch)
+                    await self.held.release(batch)
                     break
                 if not batch:
-                    if self.drain:
+                    if self.drain or self.engine.dry_run:    # a dry run ends when its pass does
                         break
                     continue
+                # The budget is checked once there is work: a budget that is spent after the last
+                # message was handled is a clean drain (exit 0), not "stopped early".
+                await self._budget_allows(batch)
                 received += len(batch)
                 await self._process(batch)
             except StopRun as exc:
-                if self.drain:
+                if self.drain or self.engine.dry_run:
                     self.result.exit_code, self.result.reason = EXIT_STOPPED, str(exc)
                     break
                 await self._pause(exc)      # a long-running service waits instead of exiting
             except FatalError as exc:
+                self.log.error("fatal", reason=str(exc))
                 self.result.exit_code, self.result.reason = EXIT_FATAL, str(exc)
                 break
-        if self.result.exit_code == EXIT_OK and self.drain and self._retries_pending:
-            self.result.exit_code = EXIT_STOPPED
-            self.result.reason = f"{self._retries_pending} messages left in the queue to retry"
+
+    async def _budget_allows(self, batch: list[Any]) -> None:
+        """StopRun (the batch released) when the daily budget is spent; a reading that says so is
+        checked once with Salesforce (/limits, one call past the guard) before giving up: the org's
+        limit may have been raised, or the rolling 24 h window may have room again."""
         guard = self.engine.gateway.guard
-        if guard.used is not None and guard.max and not self.engine.dry_run:
-            # What the run saw last, also when it stopped on the budget before any commit.
-            self.engine.state.put_api_usage(guard.used, guard.max)
-        self.result.seconds = time.monotonic() - started
-        self.result.notes = self.engine.notes
-        self.result.api_calls = self.engine.gateway.stats.calls
-        return self.result
+        if guard.exhausted() and not self._budget_rechecked:
+            self._budget_rechecked = True
+            try:
+                await self.engine.gateway.limits(bypass_guard=True)
+            except StopRun as exc:
+                self.log.warning("budget_recheck_failed", reason=str(exc))
+        try:
+            guard.check()
+        except StopRun:
+            await self.held.release(batch)
+            raise
 
     async def _pause(self, exc: StopRun) -> None:
-        """Salesforce down or the budget spent: wait (interruptibly), then look again."""
+        """Salesforce or SQS down, or the budget spent: wait (interruptibly), then look again."""
         seconds = self.budget_pause_seconds if isinstance(exc, BudgetExhausted) else self.outage_pause_seconds
         self.log.warning("paused", reason=str(exc), seconds=seconds)
         try:
@@ -194,26 +197,25 @@ class Runner:
                 self.log.warning("still_paused", reason=str(again))
 
     async def _process(self, batch: list[Inbound]) -> None:
-        beat = asyncio.create_task(self._heartbeat([m.handle for m in batch]))
         try:
             outcomes = await self.engine.process(batch)
         except BaseException:
-            beat.cancel()
-            await self._release(batch)
+            await self.held.release(batch)
             raise
-        beat.cancel()
-        done = [ib.handle for ib, o in zip(batch, outcomes, strict=True) if o.leaves_queue]
+        done = [ib for ib, o in zip(batch, outcomes, strict=True) if o.leaves_queue]
         later = [ib for ib, o in zip(batch, outcomes, strict=True) if not o.leaves_queue]
+        queue_fatal = None
         if not self.engine.dry_run:
-            failed = await asyncio.to_thread(self.queue.delete, done) if done else []
-            if failed:
-                self.log.warning("delete_failed", count=len(failed),
-                                 note="will be redelivered; the state store makes the repeat cost nothing")
+            # A dry run keeps its messages held until the pass ends (run() releases them).
+            self.held.drop(batch)
+            failed = await asyncio.to_thread(self.queue.delete, [ib.handle for ib in done]) if done else []
+            log_failures(self.log, "delete_failed", failed,
+                         note="will be redelivered; the state store makes the repeat cost nothing")
+            queue_fatal = next((f for f in failed if f.fatal), None)
             for ib in later:
-                await asyncio.to_thread(self.queue.change_visibility, [ib.handle],
-                                        min(43200, RETRY_BACKOFF_SECONDS * ib.receive_count))
-        else:
-            await self._release(batch)
+                failed = await asyncio.to_thread(self.queue.change_visibility, [ib.handle],
+                                                 min(43200, RETRY_BACKOFF_SECONDS * ib.receive_count))
+                log_failures(self.log, "retry_delay_failed", failed, note="visible again at its visibility timeout")
         self._retries_pending += len(later)
         for ib, o in zip(batch, outcomes, strict=True):
             self.result.counts[o.label] += 1
@@ -228,3 +230,7 @@ class Runner:
             self._last_progress = time.monotonic()
             self.log.info("progress", counts=dict(self.result.counts), api_calls=self.engine.gateway.stats.calls,
                           api_usage=f"{self.engine.gateway.guard.used}/{self.engine.gateway.guard.max}")
+        if queue_fatal is not None:
+            # The batch is committed and its messages stay queued; a queue that refuses deletes
+            # (deleted, or access denied) cannot be consumed, so the run stops here.
+            raise FatalError(f"SQS queue {getattr(self.queue, 'url', '')}: {queue_fatal.code} on delete_message_batch")

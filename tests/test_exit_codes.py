@@ -141,8 +141,6 @@ def test_logs_are_json_lines_only_when_stderr_is_not_a_terminal(monkeypatch, tty
         assert json.loads(out)["level"] == "error"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the runner change described in h-hostile's report: check the budget "
-                                       "after a receive, not before it (remove this marker with that change)")
 def test_a_budget_that_trips_after_the_last_message_is_a_clean_drain(emu, tmp_path):
     import asyncio
 

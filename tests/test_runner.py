@@ -14,7 +14,9 @@ from connector.wiring import wire
 
 
 def _wired(emu, tmp_path):
-    cfg = make_config(emu, tmp_path / "s.db", salesforce__retry_attempts=2, salesforce__retry_max_wait_seconds=0.02)
+    # the batching window has its own tests (test_batching_window.py)
+    cfg = make_config(emu, tmp_path / "s.db", salesforce__retry_attempts=2, salesforce__retry_max_wait_seconds=0.02,
+                      sqs__batch_window_seconds=1)
     return cfg, wire(cfg)
 
 
@@ -63,3 +65,27 @@ def test_drain_mode_exits_75_on_an_outage_and_keeps_the_messages(emu, tmp_path):
     result = asyncio.run(Runner(w.engine, q, cfg.sqs, drain=True).run())
     assert result.exit_code == 75 and "kept failing" in result.reason
     assert len(q) == 1
+
+
+def test_a_spent_budget_reading_is_checked_with_salesforce_once_before_giving_up(emu, tmp_path):
+    """The last run saw the budget spent; the org's limit was raised since: one /limits call, then work."""
+    cfg, wired = _wired(emu, tmp_path)
+    wired.gateway.guard.observe(99_000, 100_000)        # the stored reading: over the 80 % budget
+    emu.org.set_api_usage(10, 200_000)                    # the admin raised the limit meanwhile
+    q = MemoryQueue()
+    q.send(json.dumps(sample("event")))
+    result = asyncio.run(Runner(wired.engine, q, cfg.sqs, drain=True).run())
+    assert result.exit_code == 0, result.reason
+    assert result.counts["synced"] == 1
+    assert emu.calls_by_kind["limits"] == 1, emu.calls_by_kind
+
+
+def test_a_budget_still_spent_after_the_recheck_stops_with_the_messages_queued(emu, tmp_path):
+    cfg, wired = _wired(emu, tmp_path)
+    wired.gateway.guard.observe(99_000, 100_000)
+    emu.org.set_api_usage(99_500, 100_000)
+    q = MemoryQueue()
+    q.send(json.dumps(sample("event")))
+    result = asyncio.run(Runner(wired.engine, q, cfg.sqs, drain=True).run())
+    assert result.exit_code == 75 and "budget" in result.reason
+    assert len(q) == 1 and emu.org.records("Campaign") == []

@@ -77,25 +77,28 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
 
     The connection is in autocommit mode (isolation_level=None), so BEGIN/COMMIT here make
     each migration's DDL and its bookkeeping row one transaction: a crash leaves either both
-    or neither.
+    or neither. Each transaction takes the write lock (BEGIN IMMEDIATE) *before* it reads what
+    has been applied, so two processes starting on a new file take turns: the second waits
+    (busy_timeout), then sees the first one's work and skips it.
     """
-    if "_migrations" not in db.table_names():
-        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-    done = {row["name"] for row in db["_migrations"].rows}
     applied = []
-    for name, fn in MIGRATIONS:
-        if name in done:
-            continue
+    while True:
         db.conn.execute("BEGIN IMMEDIATE")
         try:
-            fn(db)
-            db["_migrations"].insert({"name": name, "applied_at": _now()})
+            db.conn.execute("create table if not exists _migrations (name text primary key, applied_at text)")
+            done = {row[0] for row in db.conn.execute("select name from _migrations")}
+            pending = [(name, fn) for name, fn in MIGRATIONS if name not in done]
+            if pending:
+                name, fn = pending[0]
+                fn(db)
+                db["_migrations"].insert({"name": name, "applied_at": _now()})
             db.conn.execute("COMMIT")
         except BaseException:
             db.conn.execute("ROLLBACK")
             raise
+        if not pending:
+            return applied
         applied.append(name)
-    return applied
 
 
 def _now() -> str:

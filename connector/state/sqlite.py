@@ -7,9 +7,12 @@ from SQS. Another backend implements the same Protocol (:class:`connector.state.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -18,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from connector.errors import StopRun
 from connector.state.base import ChangeSetWriter
 from connector.state.migrations import apply_migrations
 
@@ -39,9 +43,10 @@ class SqliteStateStore(ChangeSetWriter):
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # The busy timeout first: switching a new file to WAL takes a lock another process may hold.
+        conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
@@ -341,6 +346,49 @@ class SqliteStateStore(ChangeSetWriter):
             self.db["describe_cache"].insert_all(
                 [{"sobject": k, "describe": json.dumps(v, ensure_ascii=False), "fetched_at": now}
                  for k, v in describes.items()], pk="sobject")
+
+
+class RunLock:
+    """One `connector run` per SQLite state file: an exclusive flock on `<db>.lock` beside it.
+
+    Two runs on one file would each act on what the other has not committed yet (statuses moving
+    backwards, issue 11). The kernel drops a flock when its process dies, however it dies, so
+    there is no stale lock to clean up; readers (`status`, reports) never take it. It needs a
+    local filesystem (flock is not reliable over NFS).
+    """
+
+    def __init__(self, db_path: Path | str) -> None:
+        self.db_path = Path(db_path)
+        self.path = self.db_path.with_name(self.db_path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self, wait_seconds: float = 0) -> None:
+        """Take the lock, waiting up to `wait_seconds`; StopRun (exit 75) if another run keeps it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+                    os.close(fd)
+                    who = f" (pid {holder})" if holder.isdigit() else ""
+                    raise StopRun(f"another run holds {self.db_path}{who}; lock file {self.path}") from None
+                time.sleep(min(0.2, left))
+        # Who holds it, for the operator reading the refusal; the lock itself is the flock.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def open_state(path: Path | str) -> SqliteStateStore:

@@ -1,0 +1,77 @@
+"""Service mode gathers live traffic into fuller batches within `sqs.batch_window_seconds`, and an
+empty queue is long-polled, never spun. On the in-memory queue with virtual time (ManualClock):
+receive calls are counted, nothing is timed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from connector.config import SqsConfig
+from connector.gather import MIN_SERVICE_WAIT_SECONDS, Gatherer, Held
+from connector.queue import ManualClock, MemoryQueue
+
+
+def _gatherer(q: MemoryQueue, clock: ManualClock, *, drain: bool = False, **sqs) -> Gatherer:
+    cfg = SqsConfig(queue_url="mem://q", region="us-east-1", **{"wait_seconds": 0, **sqs})
+    return Gatherer(q, cfg, Held(q, cfg.visibility_timeout), asyncio.Event(), drain=drain, dry_run=False, clock=clock)
+
+
+def _trickle(q: MemoryQueue, delays: list[float]) -> list[str]:
+    return [q.send(f'{{"n": {i}}}', delay_seconds=d) for i, d in enumerate(delays)]
+
+
+def test_messages_trickling_in_are_gathered_into_one_batch_within_the_window():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    ids = _trickle(q, [0, 0.5, 1.2, 2.0, 2.6, 4.5])       # the last one comes after a 3 s window
+    g = _gatherer(q, clock, batch_window_seconds=3)
+    start = clock()
+    first = asyncio.run(g.gather(500))
+    assert [m.sqs_message_id for m in first] == ids[:5]
+    assert clock() - start <= 3                          # the oldest waited no longer than the window
+    later = asyncio.run(g.gather(500)) or asyncio.run(g.gather(500))    # a 1 s poll may come back empty
+    assert [m.sqs_message_id for m in later] == ids[5:]
+
+
+def test_the_window_closes_early_when_the_batch_is_full():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    _trickle(q, [0.1 * i for i in range(30)])
+    g = _gatherer(q, clock, batch_window_seconds=10, batch_messages=20)
+    start = clock()
+    assert len(asyncio.run(g.gather(20))) == 20
+    assert clock() - start < 10
+
+
+def test_drain_gathers_as_fast_as_possible():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    ids = _trickle(q, [0, 0.5, 1.2])
+    g = _gatherer(q, clock, drain=True, batch_window_seconds=3)
+    assert [m.sqs_message_id for m in asyncio.run(g.gather(500))] == ids[:1]
+
+
+def test_an_empty_queue_is_long_polled_even_with_wait_seconds_0():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    g = _gatherer(q, clock, batch_window_seconds=3)
+
+    async def poll_for(span: float) -> None:
+        end = clock() + span
+        while clock() < end:
+            assert await g.gather(500) == []
+
+    # A safety net against a spin (virtual time would never move): not a timing assertion.
+    asyncio.run(asyncio.wait_for(poll_for(60), timeout=30))
+    assert q.receive_calls <= 60 / MIN_SERVICE_WAIT_SECONDS + 1
+
+
+def test_held_messages_are_released_at_once_on_stop():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    _trickle(q, [0, 0, 0])
+    g = _gatherer(q, clock, batch_window_seconds=3)
+    batch = asyncio.run(g.gather(500))
+    assert len(batch) == 3 and q.receive(10, 0, 30) == []
+    asyncio.run(g.held.release())
+    assert len(q.receive(10, 0, 30)) == 3

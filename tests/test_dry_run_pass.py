@@ -1,0 +1,108 @@
+"""A dry run is one pass and harmless to the queue: each message received at most once, the run
+ends by itself (with and without --drain), everything is released at once, and no message is
+pushed into the dead-letter queue by it. SQS via moto over HTTP, with a redrive policy and a DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from jbtest import log_lines, run_cli, sample, write_config
+
+from connector.config import Config
+from connector.queue import MemoryQueue
+from connector.runner import Runner
+from connector.wiring import wire
+
+MAX_RECEIVES = 3
+
+
+def _with_dlq(aws) -> str:
+    dlq = aws.sqs.create_queue(QueueName=aws.queue_url.rsplit("/", 1)[1] + "-dlq")["QueueUrl"]
+    arn = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": str(MAX_RECEIVES)})})
+    return dlq
+
+
+def _dlq_depth(aws, dlq: str) -> int:
+    a = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages",
+                                                                   "ApproximateNumberOfMessagesNotVisible"])
+    return sum(int(v) for v in a["Attributes"].values())
+
+
+def _visible(aws) -> int:
+    a = aws.sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(a["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def _summary(stderr: str) -> dict:
+    [line] = [x for x in log_lines(stderr) if x.get("event") == "run_summary"]
+    return line
+
+
+def test_a_dry_run_is_one_pass_that_leaves_every_message_queued(tmp_path, emu, aws):
+    dlq = _with_dlq(aws)
+    n = 48
+    for i in range(n):
+        aws.publish(sample("person", identifiers__id=f"acme/event_person/{1000 + i}",
+                           identifiers__email=f"p{i}@example.com", identifiers__organisation_uid=None))
+    cfg = write_config(tmp_path, emu, aws)
+
+    # Service mode (no --drain): it still ends by itself once every message has been seen.
+    res = run_cli("run", "--config", str(cfg), "--dry-run", timeout=120)
+    assert res.returncode == 0, res.stderr
+    counts = _summary(res.stderr)["counts"]
+    assert sum(v for k, v in counts.items() if not k.startswith("dry_run_")) == n     # each planned once
+    assert _visible(aws) == n and _dlq_depth(aws, dlq) == 0                           # released at once
+    assert emu.org.records("Lead") == []
+
+    # A second pass: every message now shows N-1 receives, one real delivery left: none is planned.
+    res = run_cli("run", "--config", str(cfg), "--dry-run", "--drain", timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert _summary(res.stderr)["counts"] == {"dry_run_near_dlq": n}
+    assert _visible(aws) == n and _dlq_depth(aws, dlq) == 0
+
+    # The real run still gets every message: none was pushed into the DLQ by the dry runs.
+    res = run_cli("run", "--config", str(cfg), "--drain", timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert _summary(res.stderr)["counts"].get("synced") == n
+    assert aws.depth() == 0 and _dlq_depth(aws, dlq) == 0
+    assert len(emu.org.records("Lead")) == n
+
+
+def _memory_run(emu, tmp_path, q: MemoryQueue, **kw):
+    cfg = Config.model_validate({
+        "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
+        "salesforce": {"instance_url": emu.url, "ca_bundle": emu.ca_path,
+                       "auth": {"method": "client_credentials", "login_url": emu.url,
+                                "client_id": emu.client_id, "client_secret": emu.client_secret}},
+        "state": {"path": str(tmp_path / "s.db")},
+    })
+    w = wire(cfg, dry_run=True)
+    return asyncio.run(Runner(w.engine, q, cfg.sqs, **kw).run())
+
+
+def test_a_dry_run_that_took_a_last_delivery_stops_there(tmp_path, emu):
+    q = MemoryQueue(max_receives=MAX_RECEIVES)
+    for i in range(25):
+        q.send(json.dumps(sample("person", identifiers__id=f"acme/event_person/{i}")))
+    for _ in range(MAX_RECEIVES - 1):            # earlier deliveries that failed: one left each
+        got = q.receive(25, 0, 30)
+        q.change_visibility([m.handle for m in got], 0)
+    result = _memory_run(emu, tmp_path, q, drain=False)
+    assert result.exit_code == 0
+    # The first ten had theirs taken (SQS only tells the count after the receive); the pass
+    # stopped there, so the others keep their last delivery.
+    assert result.counts["dry_run_last_delivery"] == 10 and sum(result.counts.values()) == 10
+    assert len(q) == 25 and q.dead_letters == []
+    assert q.receive(25, 0, 30) and len(q.dead_letters) == 10 and len(q) == 15
+
+
+def test_a_dry_run_stops_at_max_messages_and_releases_what_it_held(tmp_path, emu):
+    q = MemoryQueue(max_receives=MAX_RECEIVES)
+    for i in range(30):
+        q.send(json.dumps(sample("person", identifiers__id=f"acme/event_person/{i}")))
+    result = _memory_run(emu, tmp_path, q, drain=True, max_messages=12)
+    assert result.exit_code == 0 and sum(result.counts.values()) == 12
+    assert len(q.receive(10, 0, 30)) == 10 and len(q.receive(30, 0, 30)) == 20     # all visible at once
