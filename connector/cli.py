@@ -102,8 +102,6 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
 
         connector run --config /config/config.yaml --drain --max-seconds 600
     """
-    from connector.runner import Runner
-    from connector.wiring import build_queue, wire
 
     cfg = _load(config_path)
     # -- one run per SQLite state store (issue 11): a second one waits, then exits 75 ----------
@@ -121,6 +119,17 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
         click.echo(f"fatal: cannot open the state store at {cfg.state.path} (its run lock): {exc}", err=True)
         sys.exit(1)
     # ----------------------------------------------------------------------------------------
+    try:
+        _run_holding_the_lock(cfg, config_path, drain, max_messages, max_seconds, dry_run)
+    finally:
+        run_lock.release()   # also when the command runs inside another process (tests, embedding)
+
+
+def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messages: int | None,
+                          max_seconds: float | None, dry_run: bool) -> None:
+    from connector.runner import Runner
+    from connector.wiring import build_queue, wire
+
     try:
         wired = wire(cfg, dry_run=dry_run)
         run_id = wired.state.start_run()
