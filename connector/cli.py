@@ -194,7 +194,7 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
 @click.option("--event", "event_id", help="Only this Jomablue event id (e.g. acme/event/521).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
-@click.option("--fix", is_flag=True, help="Re-push what drifted.")
+@click.option("--fix", is_flag=True, help="Repair what drifted (within the API budget) and report what could not be.")
 def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | None, fix: bool) -> None:
     """Compare what the connector synced with what Salesforce holds.
 
@@ -204,17 +204,31 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
 
         connector reconcile --config config.yaml --event acme/event/521 --format html --output report.html
     """
+    from connector.reconcile import UnknownEvent, render
     from connector.reconcile import reconcile as do_reconcile
-    from connector.reconcile import render
-    from connector.wiring import wire
+    from connector.redact import redactor_for
+    from connector.wiring import recheck_spent_budget, wire
 
     cfg = _load(config_path)
     try:
         wired = wire(cfg)
     except ConfigError as exc:
         _config_errors(exc)
+    redactor = redactor_for(cfg, wired.state)
+    logs.set_redactor(redactor)
+
+    async def go() -> Any:
+        await recheck_spent_budget(wired.gateway)
+        return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix, redactor=redactor)
+
     try:
-        report = asyncio.run(do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix))
+        report = asyncio.run(go())
+    except UnknownEvent:
+        known = [e["event_id"] for e in wired.state.all_events()]
+        click.echo(f"unknown event {event_id!r}: the connector has synced no event with that id"
+                   + (f" (known: {', '.join(known[:10])}{' …' if len(known) > 10 else ''})" if known else
+                      " (it has synced no event yet)"), err=True)
+        sys.exit(2)
     except (StopRun, FatalError) as exc:
         click.echo(f"cannot reconcile: {exc}", err=True)
         sys.exit(1)
@@ -223,7 +237,10 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
         output.write_text(text + "\n", encoding="utf-8")
     else:
         click.echo(text)
-    sys.exit(1 if report["unfixed"] else 0)
+    click.echo(f"reconcile: {len(report.findings)} finding(s), {report.unfixed} not fixed, "
+               f"{report.api_calls} Salesforce API call(s)" + (f"; report written to {output}" if output else ""),
+               err=True)
+    sys.exit(1 if report.unfixed else 0)
 
 
 @main.group()

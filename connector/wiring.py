@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from connector.config import Config
-from connector.errors import ConfigError
+from connector.errors import ConfigError, StopRun
 from connector.mapping import MappingError, MappingSet, load_mapping_set
 from connector.queue import SqsQueue
 from connector.salesforce.auth import TokenSource
@@ -32,6 +32,9 @@ def load_mappings(cfg: Config) -> MappingSet:
 
 
 def build_gateway(cfg: Config, state: SqliteStateStore | None = None) -> SalesforceGateway:
+    if cfg.offline:
+        raise ConfigError(["this command loaded the configuration without Salesforce credentials "
+                           "(offline); it cannot call Salesforce"])
     sf = cfg.salesforce
     session = PinnedSession(str(sf.ca_bundle) if sf.ca_bundle else True)
     guard = UsageGuard(sf.daily_api_budget)
@@ -40,6 +43,7 @@ def build_gateway(cfg: Config, state: SqliteStateStore | None = None) -> Salesfo
         # Seed the guard only from a recent reading: the allocation is a rolling 24 h window.
         if seen and datetime.fromisoformat(seen["seen_at"]) > datetime.now(timezone.utc) - timedelta(minutes=15):
             guard.used, guard.max = seen["used"], seen["max"]
+            guard.from_store = True
     return SalesforceGateway(
         instance_url=sf.instance_url, api_version=sf.api_version,
         tokens=TokenSource(sf.auth, session, timeout=sf.timeout_seconds), session=session,
@@ -49,10 +53,25 @@ def build_gateway(cfg: Config, state: SqliteStateStore | None = None) -> Salesfo
     )
 
 
+async def recheck_spent_budget(gateway: SalesforceGateway) -> None:
+    """The stored reading says the daily budget is spent: spend one /limits call (allowed past
+    the guard) to look again before giving up; the org's limit may have been raised, or the
+    rolling 24 h window may have moved. A refusal keeps the stored reading."""
+    if gateway.guard.from_store and gateway.guard.exhausted():
+        try:
+            await gateway.limits(bypass_guard=True)
+        except StopRun:
+            pass
+
+
 def wire(cfg: Config, dry_run: bool = False) -> Wired:
     mappings = load_mappings(cfg)
     state = open_state(cfg.state.path)
     gateway = build_gateway(cfg, state)
+    if not dry_run:
+        from connector.reconcile.journal import WriteJournal
+
+        gateway.on_written = WriteJournal(state)
     engine = SyncEngine(gateway, state, mappings, instances=cfg.jomablue.instances,
                         allowed_topic_arns=cfg.sqs.allowed_topic_arns, dry_run=dry_run)
     return Wired(cfg, state, mappings, gateway, engine)

@@ -96,12 +96,12 @@ def test_status_json_and_reconcile_after_a_run(tmp_path, emu, aws):
     assert status["quarantined"][0]["reason"].startswith("body is not JSON")
     rec = run_cli("reconcile", "--config", str(cfg), "--format", "json")
     assert rec.returncode == 0, rec.stderr
-    assert json.loads(rec.stdout)["drift"] == []
+    assert json.loads(rec.stdout)["findings"] == []
     member = emu.org.records("CampaignMember")[0]
     emu.org.update(member["Id"], {"Status": "Registered"})    # edited by hand in Salesforce
     rec = run_cli("reconcile", "--config", str(cfg), "--format", "json")
     assert rec.returncode == 1
-    assert [d["kind"] for d in json.loads(rec.stdout)["drift"]] == ["status"]
+    assert [(d["kind"], d["field"]) for d in json.loads(rec.stdout)["findings"]] == [("member_field", "Status")]
     assert run_cli("reconcile", "--config", str(cfg), "--fix").returncode == 0
     assert emu.org.get(member["Id"])["Status"] == "Attended"
 

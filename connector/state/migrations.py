@@ -61,8 +61,25 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["api_usage"].create({"id": int, "used": int, "max": int, "seen_at": str}, pk="id")
 
 
+def m002_console(db: sqlite_utils.Database) -> None:
+    """The operator's console (issue 10): what the connector last wrote to each record (for
+    reconcile), quarantine reason history, an audit row per dropped message, small settings."""
+    db["written"].create(
+        {"sf_id": str, "sobject": str, "fields": str, "written_at": str}, pk="sf_id"
+    )
+    db["messages"].add_column("reasons", str)
+    db["dropped_messages"].create(
+        {"message_key": str, "resource_type": str, "resource_id": str, "event_id": str,
+         "quarantine_reason": str, "field": str, "body_sha256": str, "attempts": int,
+         "first_seen": str, "dropped_by": str, "dropped_reason": str, "dropped_at": str},
+        pk="message_key",
+    )
+    db["settings"].create({"name": str, "value": str}, pk="name")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
+    ("002_console", m002_console),
 ]
 
 
