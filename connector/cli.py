@@ -24,9 +24,11 @@ CONFIG_OPTION = click.option(
     help="The connector's YAML configuration file.")
 
 
-def _load(config_path: Path) -> Config:
+def _load(config_path: Path, offline: bool = False) -> Config:
+    """The configuration, or exit 2. `offline`: the command never calls Salesforce, so its
+    credentials (and their environment variables) are not needed."""
     try:
-        return load_config(config_path)
+        return load_config(config_path, offline=offline)
     except ConfigError as exc:
         for p in exc.problems:
             click.echo(f"config error: {p}", err=True)
@@ -68,8 +70,9 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
 
         connector run --config /config/config.yaml --drain --max-seconds 600
     """
+    from connector.redact import redactor_for
     from connector.runner import Runner
-    from connector.wiring import build_queue, wire
+    from connector.wiring import build_queue, recheck_spent_budget, wire
 
     cfg = _load(config_path)
     try:
@@ -79,12 +82,14 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     except (OSError, sqlite3.Error) as exc:
         click.echo(f"fatal: cannot open the state store at {cfg.state.path}: {exc}", err=True)
         sys.exit(1)
+    logs.set_redactor(redactor_for(cfg, wired.state))
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
     run_id = wired.state.start_run()
 
     async def go() -> Any:
         runner.install_signals()
+        await recheck_spent_budget(wired.gateway)   # a stored "budget spent" is looked at again once
         return await runner.run()
 
     result = asyncio.run(go())
@@ -106,43 +111,147 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
 @CONFIG_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def status(config_path: Path, fmt: str) -> None:
-    """Counts by outcome, quarantined messages, the last run and the API usage seen.
+    """Counts by outcome, queue and dead-letter queue depth, quarantined messages, the last runs
+    and the API usage seen. Needs no Salesforce credentials.
 
     Example:
 
         connector status --config config.yaml --format json
     """
-    from connector.state import open_state
+    from connector.console import status_doc, status_table
 
-    cfg = _load(config_path)
-    state = open_state(cfg.state.path)
-    doc = {
-        "counts": state.outcome_counts(),
-        "quarantined": [
-            {"message_id": r["message_key"], "resource_type": r["resource_type"], "resource_id": r["resource_id"],
-             "reason": r["reason"], "field": r["field"], "attempts": r["attempts"], "last_seen": r["last_seen"]}
-            for r in state.quarantined()
-        ],
-        "last_run": state.last_run(),
-        "api_usage": state.api_usage(),
-    }
+    cfg = _load(config_path, offline=True)
+    state, redactor = _offline_state(cfg)
+    doc = status_doc(cfg, state, redactor)
     if fmt == "json":
         click.echo(json.dumps(doc, ensure_ascii=False, default=str))
         return
-    click.echo("Outcomes")
-    for k, v in doc["counts"].items():
-        click.echo(f"  {k:<28} {v:>8}")
-    if not doc["counts"]:
-        click.echo("  (no messages yet)")
-    click.echo(f"Quarantined: {len(doc['quarantined'])}")
-    for q in doc["quarantined"][:50]:
-        click.echo(f"  {q['message_id']}  {q['resource_type'] or '-'} {q['resource_id'] or ''}: {q['reason']}")
-    lr = doc["last_run"]
-    if lr:
-        click.echo(f"Last run: #{lr['id']} started {lr['started_at']} finished {lr['finished_at']} exit {lr['exit_code']}")
-    usage = doc["api_usage"]
-    if usage:
-        click.echo(f"API usage seen: {usage['used']}/{usage['max']} at {usage['seen_at']}")
+    for line in status_table(doc):
+        click.echo(line)
+
+
+def _offline_state(cfg: Config) -> tuple[Any, Any]:
+    """The state store and the redactor, for commands that only read and manage local state."""
+    from connector.redact import redactor_for
+    from connector.state import open_state
+
+    try:
+        state = open_state(cfg.state.path)
+    except (OSError, sqlite3.Error) as exc:
+        click.echo(f"fatal: cannot open the state store at {cfg.state.path}: {exc}", err=True)
+        sys.exit(1)
+    redactor = redactor_for(cfg, state)
+    logs.set_redactor(redactor)
+    return state, redactor
+
+
+# -- quarantine: look at quarantined messages, discard one for good ------------------------------
+@main.group()
+def quarantine() -> None:
+    """Look at quarantined messages; discard one that can never succeed (kept as an audit row).
+
+    Example:
+
+        connector quarantine list --config config.yaml
+    """
+
+
+@quarantine.command("list")
+@CONFIG_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def quarantine_list(config_path: Path, fmt: str) -> None:
+    """Every quarantined message: id, what it is about, attempts, last seen, reason.
+
+    Example:
+
+        connector quarantine list --config config.yaml
+    """
+    from connector.console import quarantine_row, what
+
+    cfg = _load(config_path, offline=True)
+    state, redactor = _offline_state(cfg)
+    rows = [quarantine_row(r, redactor) for r in state.quarantined()]
+    if fmt == "json":
+        click.echo(json.dumps({"quarantined": rows, "dropped": state.dropped()}, ensure_ascii=False, default=str))
+        return
+    if not rows:
+        click.echo("No quarantined messages.")
+    for q in rows:
+        click.echo(f"{q['message_id']}  {what(q)}  event {q['event_id'] or '-'}  attempts {q['attempts']}  "
+                   f"last seen {q['last_seen']}")
+        click.echo(f"    {q['reason']}" + (f" [field {q['field']}]" if q["field"] else ""))
+    if rows:
+        click.echo(f"{len(rows)} quarantined. Look at one: connector quarantine show ID --config {config_path}")
+
+
+@quarantine.command("show")
+@click.argument("message_id")
+@CONFIG_OPTION
+@click.option("--reveal", is_flag=True, help="Show the body as stored even when personal data is redacted.")
+def quarantine_show(message_id: str, config_path: Path, reveal: bool) -> None:
+    """The stored body of one quarantined message and every reason it was quarantined for.
+
+    Exit 1 when no quarantined message has that id.
+
+    Example:
+
+        connector quarantine show 3f1c2a9e-8d4b-5c6e-9f01-2a3b4c5d6e7f --config config.yaml
+    """
+    from connector.console import pretty_body, what
+
+    cfg = _load(config_path, offline=True)
+    state, redactor = _offline_state(cfg)
+    rows = state.quarantined([message_id])
+    if not rows:
+        click.echo(f"{message_id}: not a quarantined message (see: connector quarantine list)", err=True)
+        sys.exit(1)
+    r = rows[0]
+    click.echo(f"Message     {r['message_key']}")
+    click.echo(f"About       {what(r)}" + (f" in event {r['event_id']}" if r["event_id"] else ""))
+    click.echo(f"SQS id      {r['sqs_message_id'] or '-'}")
+    click.echo(f"Attempts    {r['attempts']} (first {r['first_seen']}, last {r['last_seen']})")
+    history = json.loads(r["reasons"]) if r.get("reasons") else []
+    if not history:
+        history = [{"at": r["last_seen"], "reason": r["reason"], "field": r["field"]}]
+    click.echo("Reasons")
+    for h in history:
+        click.echo(f"  {h['at']}  {redactor.text(h['reason'])}" + (f"  [field {h['field']}]" if h.get("field") else ""))
+    if r.get("detail"):
+        click.echo(f"Detail      {redactor.text(r['detail'])}")
+    body = r["body"] or ""
+    click.echo("Body" + (" (personal data redacted; --reveal shows it as stored)" if redactor.enabled and not reveal
+                         else ""))
+    click.echo(pretty_body(body if reveal else (redactor.body(body) or "")))
+    click.echo(f"\nReplay it: connector replay --config {config_path} --message-id {r['message_key']}")
+    click.echo(f"Discard it: connector quarantine drop {r['message_key']} --reason TEXT --config {config_path}")
+
+
+@quarantine.command("drop")
+@click.argument("message_id")
+@click.option("--reason", required=True, help="Why it is discarded (kept in the audit row).")
+@CONFIG_OPTION
+def quarantine_drop(message_id: str, reason: str, config_path: Path) -> None:
+    """Discard a quarantined message for good: it leaves `replay --all` and the quarantine count;
+    an audit row keeps who (the OS user), why and when. Exit 1 when no quarantined message has that id.
+
+    Example:
+
+        connector quarantine drop sha256:9f86d08… --reason "test message from the vendor" --config config.yaml
+    """
+    import getpass
+
+    cfg = _load(config_path, offline=True)
+    state, _redactor = _offline_state(cfg)
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    audit = state.drop_quarantined(message_id, reason=reason, who=who)
+    if audit is None:
+        click.echo(f"{message_id}: not a quarantined message (see: connector quarantine list)", err=True)
+        sys.exit(1)
+    logs.get().info("quarantine_dropped", message_id=message_id, dropped_by=who, reason=reason)
+    click.echo(f"{message_id}: dropped by {who} at {audit['dropped_at']} ({reason})")
 
 
 @main.command()
@@ -158,8 +267,9 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
 
         connector replay --config config.yaml --message-id 3f1c2a9e-8d4b-5c6e-9f01-2a3b4c5d6e7f
     """
+    from connector.redact import redactor_for
     from connector.sync.model import Inbound
-    from connector.wiring import wire
+    from connector.wiring import recheck_spent_budget, wire
 
     if not all_ and not message_ids:
         raise click.UsageError("give --all or at least one --message-id")
@@ -168,6 +278,8 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
         wired = wire(cfg)
     except ConfigError as exc:
         _config_errors(exc)
+    redactor = redactor_for(cfg, wired.state)
+    logs.set_redactor(redactor)
     rows = wired.state.quarantined(None if all_ else list(message_ids))
     missing = set(message_ids) - {r["message_key"] for r in rows}
     for m in sorted(missing):
@@ -175,7 +287,11 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
     inbounds = [Inbound(handle=r["message_key"], body=r["body"] or "", sqs_message_id=r["sqs_message_id"] or "")
                 for r in rows]
     try:
-        outcomes = asyncio.run(wired.engine.process(inbounds)) if inbounds else []
+        async def go() -> Any:
+            await recheck_spent_budget(wired.gateway)
+            return await wired.engine.process(inbounds)
+
+        outcomes = asyncio.run(go()) if inbounds else []
     except StopRun as exc:
         click.echo(f"stopped: {exc}", err=True)
         sys.exit(75)
@@ -184,7 +300,7 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
         sys.exit(1)
     failing = 0
     for ib, o in zip(inbounds, outcomes, strict=True):
-        click.echo(f"{ib.handle}: {o.status}" + (f" ({o.reason})" if o.reason else ""))
+        click.echo(f"{ib.handle}: {o.status}" + (f" ({redactor.text(o.reason)})" if o.reason else ""))
         failing += o.status in ("quarantined", "retry")
     sys.exit(1 if failing or missing else 0)
 
@@ -266,7 +382,7 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
     from connector.mapping import validate_mapping_folder
     from connector.wiring import build_gateway
 
-    cfg = _load(config_path)
+    cfg = _load(config_path, offline=not against_org)
     describe = None
     if against_org:
         gateway = build_gateway(cfg)

@@ -193,14 +193,15 @@ class Reconciler:
 
     # -- per event -----------------------------------------------------------------------------
     def _campaign_name(self, cid: str | None, fallback: str) -> str:
+        """The name the connector gave the Campaign (an admin renaming it is what we report)."""
         rec = self.snap.get(cid or "")
         journal = ((self.written.get(cid or "") or {}).get("fields") or {})
-        return (rec or {}).get("Name") or journal.get("Name") or fallback
+        return journal.get("Name") or (rec or {}).get("Name") or fallback
 
     def _check_event(self, ev: dict[str, Any], members: list[dict[str, Any]], people: dict[str, dict[str, Any]],
                      sessions: dict[str, dict[str, Any]], stats: dict[str, dict[str, Any]]) -> EventSummary:
         eid, cid = ev["event_id"], ev.get("campaign_id")
-        name = self._campaign_name(cid, ev.get("name") or eid)
+        name = ev.get("name") or self._campaign_name(cid, eid)
         st = stats.get(eid, {})
         summary = EventSummary(eid, name, cid, quarantined=st.get("quarantined", 0),
                                last_message_at=st.get("last_message_at"))
