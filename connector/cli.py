@@ -407,6 +407,90 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
     click.echo("mapping ok" + (" (checked against the org)" if against_org else ""))
 
 
+@mapping.command("init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files that are already there.")
+def mapping_init(folder: Path, force: bool) -> None:
+    """Copy the shipped mappings (and the examples/ folder) to FOLDER, to edit.
+
+    Refuses to overwrite a file without --force (exit 2). Then point `mapping.path` at FOLDER.
+
+    Example:
+
+        connector mapping init ./mappings && connector mapping validate --config config.yaml
+    """
+    from connector.mapping import default_mapping_folder
+
+    source = default_mapping_folder()
+    examples = source.parent / "examples"
+    plan = [(p, folder / p.name) for p in sorted(source.iterdir()) if p.suffix in (".yaml", ".md") and p.is_file()]
+    if examples.is_dir():
+        plan += [(p, folder / "examples" / p.relative_to(examples)) for p in sorted(examples.rglob("*"))
+                 if p.is_file() and p.suffix in (".yaml", ".md")]
+    existing = [str(dst) for _, dst in plan if dst.exists()]
+    if existing and not force:
+        click.echo(f"not writing: {len(existing)} file(s) already there (use --force to overwrite): "
+                   + ", ".join(existing[:5]) + (" …" if len(existing) > 5 else ""), err=True)
+        sys.exit(2)
+    for src, dst in plan:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+        click.echo(f"wrote {dst}")
+    click.echo(f"\nNext: set `mapping: {{path: {folder}}}` in your configuration, edit, then check with "
+               "`connector mapping validate --config FILE` and `connector mapping preview --config FILE --message FILE`.")
+
+
+@mapping.command("preview")
+@CONFIG_OPTION
+@click.option("--message", "message_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A Jomablue message (raw JSON or an SNS envelope), e.g. copied from `connector quarantine show`.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def mapping_preview(config_path: Path, message_path: Path, fmt: str) -> None:
+    """Print, offline, the Salesforce records the mapping would write for one message.
+
+    Exit 2 when the mapping or the message is invalid (the message's problem is named).
+
+    Example:
+
+        connector mapping preview --config config.yaml --message person.json
+    """
+    from connector.errors import MessageError
+    from connector.mapping.preview import as_text, preview
+    from connector.payloads import Unrecognised, parse_body
+    from connector.wiring import load_mappings
+
+    cfg = _load(config_path, offline=True)
+    try:
+        mappings = load_mappings(cfg)
+    except ConfigError as exc:
+        _config_errors(exc)
+    try:
+        body = message_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        click.echo(f"{message_path}: cannot read the message: {exc}", err=True)
+        sys.exit(2)
+    try:
+        msg = parse_body(body)
+    except MessageError as exc:
+        click.echo(f"{message_path}: {exc.reason}" + (f" (field {exc.field})" if exc.field else ""), err=True)
+        sys.exit(2)
+    if isinstance(msg, Unrecognised):
+        click.echo(f"{message_path}: resource_type {msg.resource_type!r} is not one the connector syncs "
+                   "(event, person, session_participation, lead): it would be skipped", err=True)
+        sys.exit(2)
+    entries = preview(mappings, msg)
+    if not entries:
+        click.echo(f"{message_path}: the mapping folder has no {msg.resource_type}.yaml: the message would be skipped",
+                   err=True)
+        sys.exit(2)
+    if fmt == "json":
+        click.echo(json.dumps({"resource_type": msg.resource_type, "resource_id": msg.resource_id,
+                               "records": entries}, ensure_ascii=False, default=str))
+    else:
+        click.echo(f"{msg.resource_type} {msg.resource_id} (event {msg.event_id}) would write:\n")
+        click.echo(as_text(entries))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)
