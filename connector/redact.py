@@ -15,7 +15,7 @@ import re
 import secrets
 from typing import Any
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+'\-]*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 # Payload keys and Salesforce fields whose values are a person's name, email or phone.
 _NAME_KEYS = {"first_name", "last_name", "person_first_name", "person_last_name", "firstname",
               "lastname", "name_of_person"}
