@@ -13,7 +13,9 @@ from connector.config import load_config
 from connector.errors import ConfigError
 from connector.payloads import parse_body
 
-COMMANDS = [["run"], ["status"], ["replay"], ["reconcile"], ["mapping", "validate"], ["emulator"], ["demo"]]
+COMMANDS = [["run"], ["status"], ["replay"], ["reconcile"], ["mapping", "validate"], ["emulator"], ["demo"],
+            ["quarantine"], ["quarantine", "list"], ["quarantine", "show"], ["quarantine", "drop"],
+            ["mapping", "init"], ["mapping", "preview"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))

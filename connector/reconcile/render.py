@@ -59,11 +59,11 @@ def _line(f: Finding) -> str:
     elif f.actual:
         what += f": {text(f.actual)}"
     state = "fixed" if f.fixed else ("not fixed" if f.fixable else "cannot fix")
-    return f"    [{state}] {what}" + (f" — {f.note}" if f.note else "")
+    return f"    {what}  ({state})" + (f" — {f.note}" if f.note else "")
 
 
 def as_table(report: Report) -> str:
-    lines = [f"Reconciliation of {report.org} at {report.generated_at}",
+    lines = [f"Reconciliation: {report.org} at {report.generated_at}",
              f"{len(report.events)} event(s); checked " +
              (", ".join(f"{n:,} {obj}" for obj, n in report.checked.items()) or "nothing") +
              f"; {len(report.findings)} finding(s), {len(report.findings) - report.unfixed} fixed, "

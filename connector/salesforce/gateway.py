@@ -306,6 +306,8 @@ class SalesforceGateway:
         (IsDeleted, MasterRecordId), as long as they are in the Recycle Bin.
         """
         resource = "queryAll" if include_deleted else "query"
+        if len(soqls) <= 1 and not include_deleted:
+            return [await self.query(q) for q in soqls]
         if len(soqls) <= 1:
             return [await self._drain_pages(await self.call(resource, "GET", f"{resource}/", params={"q": q}))
                     for q in soqls]
