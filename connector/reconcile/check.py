@@ -206,13 +206,19 @@ class Reconciler:
         summary = EventSummary(eid, name, cid, quarantined=st.get("quarantined", 0),
                                last_message_at=st.get("last_message_at"))
         if not cid:
+            # The connector noticed the Campaign deleted and forgot it (healing); its members still
+            # name the old one: the one whose journal carries the event's id is the event's.
+            cid = next((c for c in sorted({m.get("campaign_id") for m in members if m.get("campaign_id")})
+                        if eid in ((self.written.get(c) or {}).get("fields") or {}).values()), None)
+        if not cid:
             self._add(Finding("campaign_deleted", eid, "Campaign", None, eid, name, fixable=False,
                               note="the connector found it deleted and forgot it: the next message about this "
                                    "event creates it again (or re-publish the event in Jomablue)"))
         else:
             self._check_campaign("campaign", eid, cid, eid, name, parent=None, event_row=ev)
         for scid in sorted({m["campaign_id"] for m in members if m.get("campaign_id") and m["campaign_id"] != cid}):
-            sid = (sessions.get(scid) or {}).get("jomablue_id") or scid
+            journal = (self.written.get(scid) or {}).get("fields") or {}
+            sid = (sessions.get(scid) or {}).get("jomablue_id") or journal.get("Jomablue_Id__c") or scid
             self._check_campaign("session", eid, scid, sid, self._campaign_name(scid, sid), parent=cid, event_row=ev)
         person_keys: set[str] = set()
         checked: set[str] = set()

@@ -149,3 +149,24 @@ def test_unknown_event_exits_2_with_a_message(tmp_path, emu, aws):
     assert "unknown event 'acme/event/999'" in res.stderr and EVENT_A in res.stderr
     ok = _reconcile(cfg, "--event", EVENT_A, "--format", "json")
     assert ok.returncode == 0 and [e["event_id"] for e in json.loads(ok.stdout)["events"]] == [EVENT_A]
+
+
+def test_a_campaign_the_connector_already_forgot_is_recreated_by_fix(tmp_path, emu, aws):
+    """The engine noticed the deleted Campaign (a later message failed on it) and forgot it until
+    the next delivery: reconcile finds it through its members and --fix creates it again."""
+    cfg = write_config(tmp_path, emu, aws)
+    aws.publish(sample("event"))
+    aws.publish(_person(1, "ann@example.com", "Ann", "Lee"))
+    assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
+    emu.org.delete(_one(emu, "Campaign", Jomablue_Id__c=EVENT_A)["Id"])
+    aws.publish(_person(2, "bo@example.com", "Bo", "Ray"))
+    run_cli("run", "--config", str(cfg), "--drain")      # the member write fails: the Campaign is forgotten
+    res = _reconcile(cfg, "--format", "json")
+    assert res.returncode == 1
+    kinds = sorted(f["kind"] for f in json.loads(res.stdout)["findings"])
+    assert kinds == ["campaign_deleted", "member_deleted"], kinds
+    fixed = _reconcile(cfg, "--fix", "--format", "json")
+    assert fixed.returncode == 0, fixed.stdout
+    campaign = _one(emu, "Campaign", Jomablue_Id__c=EVENT_A)
+    assert _one(emu, "CampaignMember", Jomablue_Id__c="acme/event_person/1")["CampaignId"] == campaign["Id"]
+    assert _reconcile(cfg).returncode == 0
