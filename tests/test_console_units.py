@@ -97,6 +97,7 @@ def test_the_write_journal_merges_fields_and_relink_follows_a_merge(tmp_path):
     ("0035g00000XyZ12", "0035g00000XyZ12AAF", True),
     (1, 1.0, True), (True, True, True), (True, False, False),
     (None, "", True), ("a\r\nb", "a\nb", True), ("Lee", "Lea", False), ("x", None, False),
+    ("Jane@Example.com", "jane@example.com", True), ("Lee", "lee", False),
 ])
 def test_values_compare_as_salesforce_formats_them(expected, actual, equal):
     assert same(expected, actual) is equal
