@@ -104,6 +104,11 @@ def test_hand_made_drift_is_found_shown_fixed_and_then_clean(tmp_path, emu, aws)
     dom, text, shot = render(page, "reconcile-report.png")
     assert re.search(r'id="count-findings">6<', dom) and re.search(r'id="count-unfixed">6<', dom)
     assert "6 finding(s) need attention" in text
+    # The counts as a person reads them on the rendered page.
+    assert "2 Events 6 Findings 0 Fixed 6 Not fixed" in text
+    assert "People synced 3 Members expected 3 Members present 2" in text
+    assert "People synced 1 Members expected 1 Members present 0" in text
+    assert "Campaign members deleted in Salesforce: 1" in text
     assert "Sonic Conference 2025" not in text.split("Summary")[0]   # the summary comes first
     for title in ("People changed in Salesforce", "People merged into another record",
                   "Campaign members deleted in Salesforce", "Event Campaigns deleted in Salesforce",
