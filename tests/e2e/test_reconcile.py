@@ -175,3 +175,26 @@ def test_a_campaign_the_connector_already_forgot_is_recreated_by_fix(tmp_path, e
     campaign = _one(emu, "Campaign", Jomablue_Id__c=EVENT_A)
     assert _one(emu, "CampaignMember", Jomablue_Id__c="acme/event_person/1")["CampaignId"] == campaign["Id"]
     assert _reconcile(cfg).returncode == 0
+
+
+def test_lead_captures_and_sessions_are_checked_and_repaired(tmp_path, emu, aws):
+    cfg = write_config(tmp_path, emu, aws)
+    aws.publish(sample("event"))
+    aws.publish(sample("lead"))
+    aws.publish(sample("session_participation"))
+    assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
+    assert _reconcile(cfg).returncode == 0
+    capture = _one(emu, "Jomablue_Lead_Capture__c", Jomablue_Id__c="acme/lead/90311")
+    emu.org.delete(capture["Id"])
+    session = _one(emu, "Campaign", Jomablue_Id__c="acme/session/123")
+    emu.org.update(session["Id"], {"Name": "Keynote (edited)"})
+    res = _reconcile(cfg, "--event", EVENT_A, "--format", "json")
+    assert res.returncode == 1
+    found = sorted((f["kind"], f["event_id"], f["field"] or "") for f in json.loads(res.stdout)["findings"])
+    assert found == [("capture_deleted", EVENT_A, ""), ("session_field", EVENT_A, "Name")], found
+    assert _reconcile(cfg, "--fix").returncode == 0
+    again = _one(emu, "Jomablue_Lead_Capture__c", Jomablue_Id__c="acme/lead/90311")
+    assert again["Id"] != capture["Id"] and again["Vendor_Name__c"] == capture["Vendor_Name__c"]
+    assert again["Campaign__c"] == capture["Campaign__c"]
+    assert _one(emu, "Campaign", Jomablue_Id__c="acme/session/123")["Name"] == session["Name"]
+    assert _reconcile(cfg).returncode == 0
