@@ -24,9 +24,11 @@ CONFIG_OPTION = click.option(
     help="The connector's YAML configuration file.")
 
 
-def _load(config_path: Path) -> Config:
+def _load(config_path: Path, offline: bool = False) -> Config:
+    """The configuration, or exit 2. `offline`: the command never calls Salesforce, so its
+    credentials (and their environment variables) are not needed."""
     try:
-        return load_config(config_path)
+        return load_config(config_path, offline=offline)
     except ConfigError as exc:
         _config_errors(exc, prefix="config error: ")
 
@@ -102,7 +104,6 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
 
         connector run --config /config/config.yaml --drain --max-seconds 600
     """
-
     cfg = _load(config_path)
     # -- one run per SQLite state store (issue 11): a second one waits, then exits 75 ----------
     from connector.state.sqlite import RunLock
@@ -127,6 +128,7 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
 
 def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messages: int | None,
                           max_seconds: float | None, dry_run: bool) -> None:
+    from connector.redact import redactor_for
     from connector.runner import Runner
     from connector.wiring import build_queue, wire
 
@@ -137,12 +139,14 @@ def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messa
         _config_errors(exc)
     except STATE_ERRORS as exc:
         _state_failure(cfg, exc)
+    logs.set_redactor(redactor_for(cfg, wired.state))
     _preflight_or_exit(wired, run_id)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
 
     async def go() -> Any:
         runner.install_signals()
+        # A stored "budget spent" is looked at again once, when there is work (Runner._budget_allows).
         return await runner.run()
 
     log = logs.get()
@@ -210,46 +214,150 @@ def _preflight_or_exit(wired: Any, run_id: int) -> None:
 @CONFIG_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def status(config_path: Path, fmt: str) -> None:
-    """Counts by outcome, quarantined messages, the last run and the API usage seen.
+    """Counts by outcome, queue and dead-letter queue depth, quarantined messages, the last runs
+    and the API usage seen. Needs no Salesforce credentials.
 
     Example:
 
         connector status --config config.yaml --format json
     """
-    from connector.state import open_state
+    from connector.console import status_doc, status_table
 
-    cfg = _load(config_path)
+    cfg = _load(config_path, offline=True)
     try:
-        state = open_state(cfg.state.path)
-        doc = {
-            "counts": state.outcome_counts(),
-            "quarantined": [
-                {"message_id": r["message_key"], "resource_type": r["resource_type"], "resource_id": r["resource_id"],
-                 "reason": r["reason"], "field": r["field"], "attempts": r["attempts"], "last_seen": r["last_seen"]}
-                for r in state.quarantined()
-            ],
-            "last_run": state.last_run(),
-            "api_usage": state.api_usage(),
-        }
+        state, redactor = _offline_state(cfg)
+        doc = status_doc(cfg, state, redactor)
     except (*STATE_ERRORS, ValueError) as exc:    # ValueError: a run summary that is not JSON
         _state_failure(cfg, exc)
     if fmt == "json":
         click.echo(json.dumps(doc, ensure_ascii=False, default=str))
         return
-    click.echo("Outcomes")
-    for k, v in doc["counts"].items():
-        click.echo(f"  {k:<28} {v:>8}")
-    if not doc["counts"]:
-        click.echo("  (no messages yet)")
-    click.echo(f"Quarantined: {len(doc['quarantined'])}")
-    for q in doc["quarantined"][:50]:
-        click.echo(f"  {q['message_id']}  {q['resource_type'] or '-'} {q['resource_id'] or ''}: {q['reason']}")
-    lr = doc["last_run"]
-    if lr:
-        click.echo(f"Last run: #{lr['id']} started {lr['started_at']} finished {lr['finished_at']} exit {lr['exit_code']}")
-    usage = doc["api_usage"]
-    if usage:
-        click.echo(f"API usage seen: {usage['used']}/{usage['max']} at {usage['seen_at']}")
+    for line in status_table(doc):
+        click.echo(line)
+
+
+def _offline_state(cfg: Config) -> tuple[Any, Any]:
+    """The state store and the redactor, for commands that only read and manage local state."""
+    from connector.redact import redactor_for
+    from connector.state import open_state
+
+    try:
+        state = open_state(cfg.state.path)
+    except (OSError, sqlite3.Error) as exc:
+        click.echo(f"fatal: cannot open the state store at {cfg.state.path}: {exc}", err=True)
+        sys.exit(1)
+    redactor = redactor_for(cfg, state)
+    logs.set_redactor(redactor)
+    return state, redactor
+
+
+# -- quarantine: look at quarantined messages, discard one for good ------------------------------
+@main.group()
+def quarantine() -> None:
+    """Look at quarantined messages; discard one that can never succeed (kept as an audit row).
+
+    Example:
+
+        connector quarantine list --config config.yaml
+    """
+
+
+@quarantine.command("list")
+@CONFIG_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def quarantine_list(config_path: Path, fmt: str) -> None:
+    """Every quarantined message: id, what it is about, attempts, last seen, reason.
+
+    Example:
+
+        connector quarantine list --config config.yaml
+    """
+    from connector.console import quarantine_row, what
+
+    cfg = _load(config_path, offline=True)
+    state, redactor = _offline_state(cfg)
+    rows = [quarantine_row(r, redactor) for r in state.quarantined()]
+    if fmt == "json":
+        click.echo(json.dumps({"quarantined": rows, "dropped": state.dropped()}, ensure_ascii=False, default=str))
+        return
+    if not rows:
+        click.echo("No quarantined messages.")
+    for q in rows:
+        click.echo(f"{q['message_id']}  {what(q)}  event {q['event_id'] or '-'}  attempts {q['attempts']}  "
+                   f"last seen {q['last_seen']}")
+        click.echo(f"    {q['reason']}" + (f" [field {q['field']}]" if q["field"] else ""))
+    if rows:
+        click.echo(f"{len(rows)} quarantined. Look at one: connector quarantine show ID --config {config_path}")
+
+
+@quarantine.command("show")
+@click.argument("message_id")
+@CONFIG_OPTION
+@click.option("--reveal", is_flag=True, help="Show the body as stored even when personal data is redacted.")
+def quarantine_show(message_id: str, config_path: Path, reveal: bool) -> None:
+    """The stored body of one quarantined message and every reason it was quarantined for.
+
+    Exit 1 when no quarantined message has that id.
+
+    Example:
+
+        connector quarantine show 3f1c2a9e-8d4b-5c6e-9f01-2a3b4c5d6e7f --config config.yaml
+    """
+    from connector.console import pretty_body, what
+
+    cfg = _load(config_path, offline=True)
+    state, redactor = _offline_state(cfg)
+    rows = state.quarantined([message_id])
+    if not rows:
+        click.echo(f"{message_id}: not a quarantined message (see: connector quarantine list)", err=True)
+        sys.exit(1)
+    r = rows[0]
+    click.echo(f"Message     {r['message_key']}")
+    click.echo(f"About       {what(r)}" + (f" in event {r['event_id']}" if r["event_id"] else ""))
+    click.echo(f"SQS id      {r['sqs_message_id'] or '-'}")
+    click.echo(f"Attempts    {r['attempts']} (first {r['first_seen']}, last {r['last_seen']})")
+    history = json.loads(r["reasons"]) if r.get("reasons") else []
+    if not history:
+        history = [{"at": r["last_seen"], "reason": r["reason"], "field": r["field"]}]
+    click.echo("Reasons")
+    for h in history:
+        click.echo(f"  {h['at']}  {redactor.text(h['reason'])}" + (f"  [field {h['field']}]" if h.get("field") else ""))
+    if r.get("detail"):
+        click.echo(f"Detail      {redactor.text(r['detail'])}")
+    body = r["body"] or ""
+    click.echo("Body" + (" (personal data redacted; --reveal shows it as stored)" if redactor.enabled and not reveal
+                         else ""))
+    click.echo(pretty_body(body if reveal else (redactor.body(body) or "")))
+    click.echo(f"\nReplay it: connector replay --config {config_path} --message-id {r['message_key']}")
+    click.echo(f"Discard it: connector quarantine drop {r['message_key']} --reason TEXT --config {config_path}")
+
+
+@quarantine.command("drop")
+@click.argument("message_id")
+@click.option("--reason", required=True, help="Why it is discarded (kept in the audit row).")
+@CONFIG_OPTION
+def quarantine_drop(message_id: str, reason: str, config_path: Path) -> None:
+    """Discard a quarantined message for good: it leaves `replay --all` and the quarantine count;
+    an audit row keeps who (the OS user), why and when. Exit 1 when no quarantined message has that id.
+
+    Example:
+
+        connector quarantine drop sha256:9f86d08… --reason "test message from the vendor" --config config.yaml
+    """
+    import getpass
+
+    cfg = _load(config_path, offline=True)
+    state, _redactor = _offline_state(cfg)
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    audit = state.drop_quarantined(message_id, reason=reason, who=who)
+    if audit is None:
+        click.echo(f"{message_id}: not a quarantined message (see: connector quarantine list)", err=True)
+        sys.exit(1)
+    logs.get().info("quarantine_dropped", message_id=message_id, dropped_by=who, reason=reason)
+    click.echo(f"{message_id}: dropped by {who} at {audit['dropped_at']} ({reason})")
 
 
 @main.command()
@@ -265,8 +373,9 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
 
         connector replay --config config.yaml --message-id 3f1c2a9e-8d4b-5c6e-9f01-2a3b4c5d6e7f
     """
+    from connector.redact import redactor_for
     from connector.sync.model import Inbound
-    from connector.wiring import wire
+    from connector.wiring import recheck_spent_budget, wire
 
     if not all_ and not message_ids:
         raise click.UsageError("give --all or at least one --message-id")
@@ -278,13 +387,19 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
         _config_errors(exc)
     except STATE_ERRORS as exc:
         _state_failure(cfg, exc)
+    redactor = redactor_for(cfg, wired.state)
+    logs.set_redactor(redactor)
     missing = set(message_ids) - {r["message_key"] for r in rows}
     for m in sorted(missing):
         click.echo(f"{m}: not a quarantined message", err=True)
     inbounds = [Inbound(handle=r["message_key"], body=r["body"] or "", sqs_message_id=r["sqs_message_id"] or "")
                 for r in rows]
     try:
-        outcomes = asyncio.run(wired.engine.process(inbounds)) if inbounds else []
+        async def go() -> Any:
+            await recheck_spent_budget(wired.gateway)
+            return await wired.engine.process(inbounds)
+
+        outcomes = asyncio.run(go()) if inbounds else []
     except STATE_ERRORS as exc:
         _state_failure(cfg, exc)
     except StopRun as exc:
@@ -295,7 +410,7 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
         sys.exit(1)
     failing = 0
     for ib, o in zip(inbounds, outcomes, strict=True):
-        click.echo(f"{ib.handle}: {o.status}" + (f" ({o.reason})" if o.reason else ""))
+        click.echo(f"{ib.handle}: {o.status}" + (f" ({redactor.text(o.reason)})" if o.reason else ""))
         failing += o.status in ("quarantined", "retry")
     sys.exit(1 if failing or missing else 0)
 
@@ -305,7 +420,7 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
 @click.option("--event", "event_id", help="Only this Jomablue event id (e.g. acme/event/521).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
-@click.option("--fix", is_flag=True, help="Re-push what drifted.")
+@click.option("--fix", is_flag=True, help="Repair what drifted (within the API budget) and report what could not be.")
 def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | None, fix: bool) -> None:
     """Compare what the connector synced with what Salesforce holds.
 
@@ -315,9 +430,10 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
 
         connector reconcile --config config.yaml --event acme/event/521 --format html --output report.html
     """
+    from connector.reconcile import UnknownEvent, render
     from connector.reconcile import reconcile as do_reconcile
-    from connector.reconcile import render
-    from connector.wiring import wire
+    from connector.redact import redactor_for
+    from connector.wiring import recheck_spent_budget, wire
 
     cfg = _load(config_path)
     try:
@@ -326,8 +442,21 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
         _config_errors(exc)
     except STATE_ERRORS as exc:
         _state_failure(cfg, exc)
+    redactor = redactor_for(cfg, wired.state)
+    logs.set_redactor(redactor)
+
+    async def go() -> Any:
+        await recheck_spent_budget(wired.gateway)
+        return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix, redactor=redactor)
+
     try:
-        report = asyncio.run(do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix))
+        report = asyncio.run(go())
+    except UnknownEvent:
+        known = [e["event_id"] for e in wired.state.all_events()]
+        click.echo(f"unknown event {event_id!r}: the connector has synced no event with that id"
+                   + (f" (known: {', '.join(known[:10])}{' …' if len(known) > 10 else ''})" if known else
+                      " (it has synced no event yet)"), err=True)
+        sys.exit(2)
     except STATE_ERRORS as exc:
         _state_failure(cfg, exc)
     except (StopRun, FatalError) as exc:
@@ -338,7 +467,10 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
         output.write_text(text + "\n", encoding="utf-8")
     else:
         click.echo(text)
-    sys.exit(1 if report["unfixed"] else 0)
+    click.echo(f"reconcile: {len(report.findings)} finding(s), {report.unfixed} not fixed, "
+               f"{report.api_calls} Salesforce API call(s)" + (f"; report written to {output}" if output else ""),
+               err=True)
+    sys.exit(1 if report.unfixed else 0)
 
 
 @main.group()
@@ -364,7 +496,7 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
     from connector.mapping import validate_mapping_folder
     from connector.wiring import build_gateway
 
-    cfg = _load(config_path)
+    cfg = _load(config_path, offline=not against_org)
     describe = None
     if against_org:
         gateway = build_gateway(cfg)
@@ -387,6 +519,90 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
         click.echo(f"{len(errors)} error(s)", err=True)
         sys.exit(2)
     click.echo("mapping ok" + (" (checked against the org)" if against_org else ""))
+
+
+@mapping.command("init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files that are already there.")
+def mapping_init(folder: Path, force: bool) -> None:
+    """Copy the shipped mappings (and the examples/ folder) to FOLDER, to edit.
+
+    Refuses to overwrite a file without --force (exit 2). Then point `mapping.path` at FOLDER.
+
+    Example:
+
+        connector mapping init ./mappings && connector mapping validate --config config.yaml
+    """
+    from connector.mapping import default_mapping_folder
+
+    source = default_mapping_folder()
+    examples = source.parent / "examples"
+    plan = [(p, folder / p.name) for p in sorted(source.iterdir()) if p.suffix in (".yaml", ".md") and p.is_file()]
+    if examples.is_dir():
+        plan += [(p, folder / "examples" / p.relative_to(examples)) for p in sorted(examples.rglob("*"))
+                 if p.is_file() and p.suffix in (".yaml", ".md")]
+    existing = [str(dst) for _, dst in plan if dst.exists()]
+    if existing and not force:
+        click.echo(f"not writing: {len(existing)} file(s) already there (use --force to overwrite): "
+                   + ", ".join(existing[:5]) + (" …" if len(existing) > 5 else ""), err=True)
+        sys.exit(2)
+    for src, dst in plan:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+        click.echo(f"wrote {dst}")
+    click.echo(f"\nNext: set `mapping: {{path: {folder}}}` in your configuration, edit, then check with "
+               "`connector mapping validate --config FILE` and `connector mapping preview --config FILE --message FILE`.")
+
+
+@mapping.command("preview")
+@CONFIG_OPTION
+@click.option("--message", "message_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A Jomablue message (raw JSON or an SNS envelope), e.g. copied from `connector quarantine show`.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def mapping_preview(config_path: Path, message_path: Path, fmt: str) -> None:
+    """Print, offline, the Salesforce records the mapping would write for one message.
+
+    Exit 2 when the mapping or the message is invalid (the message's problem is named).
+
+    Example:
+
+        connector mapping preview --config config.yaml --message person.json
+    """
+    from connector.errors import MessageError
+    from connector.mapping.preview import as_text, preview
+    from connector.payloads import Unrecognised, parse_body
+    from connector.wiring import load_mappings
+
+    cfg = _load(config_path, offline=True)
+    try:
+        mappings = load_mappings(cfg)
+    except ConfigError as exc:
+        _config_errors(exc)
+    try:
+        body = message_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        click.echo(f"{message_path}: cannot read the message: {exc}", err=True)
+        sys.exit(2)
+    try:
+        msg = parse_body(body)
+    except MessageError as exc:
+        click.echo(f"{message_path}: {exc.reason}" + (f" (field {exc.field})" if exc.field else ""), err=True)
+        sys.exit(2)
+    if isinstance(msg, Unrecognised):
+        click.echo(f"{message_path}: resource_type {msg.resource_type!r} is not one the connector syncs "
+                   "(event, person, session_participation, lead): it would be skipped", err=True)
+        sys.exit(2)
+    entries = preview(mappings, msg)
+    if not entries:
+        click.echo(f"{message_path}: the mapping folder has no {msg.resource_type}.yaml: the message would be skipped",
+                   err=True)
+        sys.exit(2)
+    if fmt == "json":
+        click.echo(json.dumps({"resource_type": msg.resource_type, "resource_id": msg.resource_id,
+                               "records": entries}, ensure_ascii=False, default=str))
+    else:
+        click.echo(f"{msg.resource_type} {msg.resource_id} (event {msg.event_id}) would write:\n")
+        click.echo(as_text(entries))
 
 
 @main.command()

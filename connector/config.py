@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
@@ -71,7 +72,9 @@ class AuthConfig(_Strict):
                           description="jwt: the assertion's aud; https://test.salesforce.com for sandboxes")
 
     @model_validator(mode="after")
-    def _needs(self) -> AuthConfig:
+    def _needs(self, info: ValidationInfo) -> AuthConfig:
+        if (info.context or {}).get("offline"):
+            return self     # a command that never talks to Salesforce (status, quarantine...)
         need = {
             "client_credentials": ("login_url", "client_id", "client_secret"),
             "jwt": ("login_url", "client_id", "username", "private_key_file"),
@@ -141,29 +144,49 @@ class JomablueConfig(_Strict):
     instances: InstanceFilter = Field(default_factory=InstanceFilter)
 
 
+class LoggingConfig(_Strict):
+    redact_personal_data: bool = Field(
+        False, description="emails and names in logs, quarantine reasons and reports become stable hashes")
+    # Optional: the key of the keyed hash. Without it, a random key is made once and kept in the
+    # state store, so the same email gives the same hash on every run of this deployment.
+    redaction_key: SecretStr | None = None
+
+
 class Config(_Strict):
     sqs: SqsConfig
     salesforce: SalesforceConfig
     state: StateConfig = Field(default_factory=StateConfig)
     mapping: MappingConfig = Field(default_factory=MappingConfig)
     jomablue: JomablueConfig = Field(default_factory=JomablueConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     source_path: Path | None = Field(None, exclude=True)
+    # Loaded for a command that never talks to Salesforce: its credentials may be unresolved.
+    offline: bool = Field(False, exclude=True)
 
 
-def _interpolate(node: Any, path: str, missing: list[str]) -> Any:
+def _interpolate(node: Any, path: str, missing: list[str], tolerate: tuple[str, ...] = ()) -> Any:
+    """Replace ${NAME} from the environment; a missing variable is a problem, except under the
+    `tolerate` key paths, where the value becomes None (offline commands: no Salesforce secrets)."""
     if isinstance(node, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()}
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing, tolerate) for k, v in node.items()}
     if isinstance(node, list):
-        return [_interpolate(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+        return [_interpolate(v, f"{path}[{i}]", missing, tolerate) for i, v in enumerate(node)]
     if isinstance(node, str):
+        unresolved: list[str] = []
+
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in os.environ:
-                missing.append(f"{path}: environment variable {name} is not set")
+                unresolved.append(name)
                 return ""
             return os.environ[name]
 
-        return _ENV_REF.sub(sub, node)
+        out = _ENV_REF.sub(sub, node)
+        if unresolved:
+            if any(path == t or path.startswith(t + ".") for t in tolerate):
+                return None
+            missing += [f"{path}: environment variable {name} is not set" for name in unresolved]
+        return out
     return node
 
 
@@ -174,8 +197,13 @@ def _resolve(base: Path, p: Path | None) -> Path | None:
     return p if p.is_absolute() else (base / p).resolve()
 
 
-def load_config(path: Path | str) -> Config:
-    """Load and validate a configuration file; raise ConfigError with every problem."""
+def load_config(path: Path | str, *, offline: bool = False) -> Config:
+    """Load and validate a configuration file; raise ConfigError with every problem.
+
+    `offline`: for commands that never call Salesforce (status, quarantine, offline mapping
+    validate/preview): environment variables under `salesforce.auth` may be unset and the auth
+    method's required keys may be missing. Such a Config cannot build a gateway.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -191,9 +219,9 @@ def load_config(path: Path | str) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: the configuration must be a mapping of sections"])
     problems: list[str] = []
-    data = _interpolate(raw, "", problems)
+    data = _interpolate(raw, "", problems, ("salesforce.auth",) if offline else ())
     try:
-        cfg = Config.model_validate(data)
+        cfg = Config.model_validate(data, context={"offline": offline})
     except ValidationError as exc:
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
@@ -220,5 +248,6 @@ def load_config(path: Path | str) -> Config:
             "state": cfg.state.model_copy(update={"path": _resolve(base, cfg.state.path)}),
             "mapping": MappingConfig(path=_resolve(base, cfg.mapping.path)),
             "source_path": path.resolve(),
+            "offline": offline,
         }
     )

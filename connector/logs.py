@@ -23,6 +23,33 @@ def scrub(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+_redactor: Any = None
+
+
+def set_redactor(redactor: Any) -> None:
+    """From now on every string in a log line has its emails replaced (`logging.redact_personal_data`)."""
+    global _redactor
+    _redactor = redactor if redactor is not None and redactor.enabled else None
+
+
+def _redact_value(value: Any, key: str) -> Any:
+    if isinstance(value, str):
+        return _redactor.field(key, value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v, key) for v in value]
+    return value
+
+
+def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    if _redactor is not None:
+        for k in list(event):
+            if k not in ("timestamp", "level"):
+                event[k] = _redact_value(event[k], k)
+    return event
+
+
 def configure(json_logs: bool | None = None, level: int = logging.INFO) -> None:
     if json_logs is None:
         json_logs = not sys.stderr.isatty()
@@ -35,6 +62,7 @@ def configure(json_logs: bool | None = None, level: int = logging.INFO) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             scrub,
+            redact,
             *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from connector.config import Config
-from connector.errors import ConfigError
+from connector.errors import ConfigError, StopRun
 from connector.mapping import MappingError, MappingSet, load_mapping_set
 from connector.payloads import SourcePolicy
 from connector.queue import SqsQueue
@@ -35,6 +35,9 @@ def load_mappings(cfg: Config) -> MappingSet:
 
 
 def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGateway:
+    if getattr(cfg, "offline", False):   # duck-typed configs (tests) are online
+        raise ConfigError(["this command loaded the configuration without Salesforce credentials "
+                           "(offline); it cannot call Salesforce"])
     sf = cfg.salesforce
     session = PinnedSession(str(sf.ca_bundle) if sf.ca_bundle else True)
     guard = UsageGuard(sf.daily_api_budget)
@@ -43,6 +46,7 @@ def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGat
         # Seed the guard only from a recent reading: the allocation is a rolling 24 h window.
         if seen and datetime.fromisoformat(seen["seen_at"]) > datetime.now(timezone.utc) - timedelta(minutes=15):
             guard.used, guard.max = seen["used"], seen["max"]
+            guard.from_store = True
     return SalesforceGateway(
         instance_url=sf.instance_url, api_version=sf.api_version,
         tokens=TokenSource(sf.auth, session, timeout=sf.timeout_seconds), session=session,
@@ -52,10 +56,26 @@ def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGat
     )
 
 
+async def recheck_spent_budget(gateway: SalesforceGateway) -> None:
+    """The stored reading says the daily budget is spent: spend one /limits call (allowed past
+    the guard) to look again before giving up; the org's limit may have been raised, or the
+    rolling 24 h window may have moved. A refusal keeps the stored reading."""
+    if gateway.guard.from_store and gateway.guard.exhausted():
+        try:
+            await gateway.limits(bypass_guard=True)
+        except StopRun:
+            pass
+
+
 def wire(cfg: Config, dry_run: bool = False) -> Wired:
     mappings = load_mappings(cfg)
     state = open_state(cfg.state.path)
     gateway = build_gateway(cfg, state)
+    if not dry_run:
+        from connector.reconcile.journal import WriteJournal
+
+        # What was last written to each record, for reconcile (a dry run writes nothing).
+        gateway.on_written = WriteJournal(state)
     # A dry run plans instead of writing and remembers nothing; reads still go to Salesforce.
     writer: Writer = PlanningWriter(gateway) if dry_run else SalesforceWriter(gateway)
     engine_state: StateStore = DryRunStore(state) if dry_run else state

@@ -13,7 +13,9 @@ from connector.config import load_config
 from connector.errors import ConfigError
 from connector.payloads import parse_body
 
-COMMANDS = [["run"], ["status"], ["replay"], ["reconcile"], ["mapping", "validate"], ["emulator"], ["demo"]]
+COMMANDS = [["run"], ["status"], ["replay"], ["reconcile"], ["mapping", "validate"], ["emulator"], ["demo"],
+            ["quarantine"], ["quarantine", "list"], ["quarantine", "show"], ["quarantine", "drop"],
+            ["mapping", "init"], ["mapping", "preview"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))
@@ -97,12 +99,12 @@ def test_status_json_and_reconcile_after_a_run(tmp_path, emu, memq):
     assert status["quarantined"][0]["reason"].startswith("body is not JSON")
     rec = cli("reconcile", "--config", str(cfg), "--format", "json")
     assert rec.returncode == 0, rec.stderr
-    assert json.loads(rec.stdout)["drift"] == []
+    assert json.loads(rec.stdout)["findings"] == []
     member = emu.org.records("CampaignMember")[0]
     emu.org.update(member["Id"], {"Status": "Registered"})    # edited by hand in Salesforce
     rec = cli("reconcile", "--config", str(cfg), "--format", "json")
     assert rec.returncode == 1
-    assert [d["kind"] for d in json.loads(rec.stdout)["drift"]] == ["status"]
+    assert [(d["kind"], d["field"]) for d in json.loads(rec.stdout)["findings"]] == [("member_field", "Status")]
     assert cli("reconcile", "--config", str(cfg), "--fix").returncode == 0
     assert emu.org.get(member["Id"])["Status"] == "Attended"
 

@@ -6,15 +6,16 @@ the first; the same step serves ``load_mapping_set`` and ``connector mapping val
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..salesforce import schema as sf_schema
 from .conditions import Condition, ConditionError, is_empty, parse_condition
 from .errors import Problems
-from .known_paths import is_known
+from .known_paths import KNOWN_PATHS, is_known
 from .loader import LineDict, LineList, YamlSyntaxError, load_yaml
 from .model import (
     FieldRule,
@@ -57,6 +58,14 @@ def _type_name(value: Any) -> str:
         type(value), type(value).__name__)
 
 
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """' (did you mean 'source'?)' for a near miss, else ''."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def _sf_length(sobject: str, name: str) -> int | None:
     meta = sf_schema.field(sobject, name)
     if meta is None:  # Salesforce field names are case-insensitive
@@ -93,6 +102,7 @@ class _FileCompiler(SectionsMixin):
         self.roles_present: set[str] = set()
         self.label_uses: list[tuple[int, str]] = []
         self.policies: list[StatusPolicy] = []
+        self.misspelt: set[str] = set()   # keys an unknown key was taken for (not also reported missing)
 
     # -- helpers ---------------------------------------------------------------------------
     def err(self, line: int, message: str) -> None:
@@ -101,13 +111,21 @@ class _FileCompiler(SectionsMixin):
     def warn(self, line: int, message: str) -> None:
         self.p.warning(self.file, line, message)
 
-    def keys(self, node: LineDict, allowed: tuple[str, ...], where: str) -> None:
+    def keys(self, node: LineDict, allowed: tuple[str, ...], where: str) -> set[str]:
+        """Report unknown and duplicate keys; return the allowed keys that an unknown key looks like
+        a misspelling of (so the caller does not also report them as missing: one mistake, one error)."""
+        meant: set[str] = set()
         for key, line in node.duplicates:
             self.err(line, f"{where}: duplicate key '{key}'")
         for key in node:
             if key not in allowed:
-                self.err(node.key_line(key),
-                         f"{where}: unknown key '{key}' (allowed: {', '.join(allowed)})")
+                hint = did_you_mean(key, [a for a in allowed if a not in node])
+                if hint:
+                    meant.add(hint.split("'")[1])
+                    self.err(node.key_line(key), f"{where}: unknown key '{key}'{hint}")
+                else:
+                    self.err(node.key_line(key), f"{where}: unknown key '{key}' (allowed: {', '.join(allowed)})")
+        return meant
 
     def is_map(self, value: Any, line: int, where: str) -> bool:
         if isinstance(value, LineDict):
@@ -134,7 +152,8 @@ class _FileCompiler(SectionsMixin):
 
     def check_known(self, path: str, line: int, where: str) -> None:
         if not is_known(self.rtype, path):
-            self.warn(line, f"{where}: path '{path}' is not in any known {self.rtype} payload")
+            hint = did_you_mean(path, KNOWN_PATHS.get(self.rtype, ()))
+            self.warn(line, f"{where}: path '{path}' is not in any known {self.rtype} payload{hint}")
 
     def condition(self, text: Any, line: int, where: str) -> Condition | None:
         try:
@@ -152,10 +171,11 @@ class _FileCompiler(SectionsMixin):
         where = f"{role} field rule"
         if not self.is_map(node, line, where):
             return None
-        self.keys(node, RULE_KEYS, where)
+        meant = self.keys(node, RULE_KEYS, where)
         name = node.get("field")
         if "field" not in node:
-            self.err(node.line, f"{where}: missing 'field'")
+            if "field" not in meant:
+                self.err(node.line, f"{where}: missing 'field'")
             return None
         if not self.is_str(name, node.key_line("field"), f"{where} 'field'"):
             return None
@@ -167,7 +187,8 @@ class _FileCompiler(SectionsMixin):
             seen[name] = fline
         kinds = [k for k in ("source", "value", "ref") if k in node]
         if not kinds:
-            self.err(fline, f"{where}: needs one of 'source', 'value' or 'ref'")
+            if not meant & {"source", "value", "ref"}:
+                self.err(fline, f"{where}: needs one of 'source', 'value' or 'ref'")
             return None
         if len(kinds) > 1:
             self.err(node.key_line(kinds[1]),
@@ -193,7 +214,8 @@ class _FileCompiler(SectionsMixin):
                 "number" if isinstance(spec, (int, float)) else "text")
         else:
             if not isinstance(spec, str) or spec not in REFS:
-                self.err(kline, f"{where}: unknown ref {spec!r} (known: {', '.join(REFS)})")
+                hint = did_you_mean(spec, REFS) or f" (known: {', '.join(REFS)})"
+                self.err(kline, f"{where}: unknown ref {spec!r}{hint}")
                 return None
             ok = self.ref_allowed(spec, kline, where, role) and ok
             getter = lambda msg, refs, r=spec: refs.get(r)  # noqa: E731
@@ -262,7 +284,8 @@ class _FileCompiler(SectionsMixin):
                 continue
             spec = REGISTRY.get(tname) if isinstance(tname, str) else None
             if spec is None:
-                self.err(line, f"{where}: unknown transform {tname!r} (known: {', '.join(REGISTRY)})")
+                hint = did_you_mean(tname, REGISTRY) or f" (known: {', '.join(REGISTRY)})"
+                self.err(line, f"{where}: unknown transform {tname!r}{hint}")
                 ok = False
                 continue
             if spec.arg == "none" and arg is not NO_ARG:
@@ -306,11 +329,12 @@ class _FileCompiler(SectionsMixin):
         if not self.is_map(node, line, role):
             return None
         allowed = RECORD_KEYS + (("status",) if role == "membership" else ())
-        self.keys(node, allowed, role)
+        meant = self.keys(node, allowed, role)
         ok = True
         for key in ("object", "upsert_key", "fields"):
             if key not in node:
-                self.err(node.line, f"{role}: missing '{key}'")
+                if key not in meant:
+                    self.err(node.line, f"{role}: missing '{key}'")
                 ok = False
         if not ok:
             return None
@@ -346,7 +370,8 @@ class _FileCompiler(SectionsMixin):
         )
         if role == "membership":
             if "status" not in node:
-                self.err(node.line, "membership: missing 'status'")
+                if "status" not in meant:
+                    self.err(node.line, "membership: missing 'status'")
                 return None
             policy = self.status_policy(node["status"], node.key_line("status"))
             if policy is None or not ok:
@@ -366,13 +391,16 @@ class _FileCompiler(SectionsMixin):
                     self.err(line, f"role '{key}' is not allowed in {_article(self.rtype)} {self.rtype} mapping "
                                    f"(allowed: {', '.join(allowed)})")
                 else:
-                    self.err(line, f"unknown key '{key}' (allowed: resource_type, {', '.join(allowed)})")
+                    hint = did_you_mean(key, [a for a in allowed if a not in doc])
+                    if hint:
+                        self.misspelt.add(hint.split("'")[1])
+                    self.err(line, f"unknown key '{key}'{hint or ' (allowed: resource_type, ' + ', '.join(allowed) + ')'}")
                 continue
             self.roles_present.add(key)
         for key, line in doc.duplicates:
             self.err(line, f"duplicate key '{key}'")
         for role in REQUIRED_ROLES.get(self.rtype, ()):
-            if role not in doc:
+            if role not in doc and role not in self.misspelt:
                 self.err(doc.line, f"{_article(self.rtype)} {self.rtype} mapping needs a '{role}' section")
         for role in allowed:
             if role not in doc or role == "matching" or role == "statuses":
@@ -486,10 +514,23 @@ def compile_folder(folder: Path, describe: Describe | None = None) -> tuple[Mapp
                                                   f"CampaignMember.Status holds {status_length}")
     declared = {s.label for s in ms.statuses}
     default = next((s.label for s in ms.statuses if s.default), ms.statuses[0].label if ms.statuses else "")
+    # Labels are checked against event.yaml's statuses only when those could be read: an
+    # event.yaml with a syntax error (or broken statuses) is one error, not one per label used.
+    event_readable = "event" in docs and (not ms.statuses_line or bool(ms.statuses))
+    unreadable = "event" not in docs and any(p.name == "event.yaml" for p in candidates)
+    missing_reported = False
     for fc in compilers:
         for line, label in fc.label_uses:
-            if label not in declared:
-                problems.error(fc.file, line, f"status '{label}' is not declared in event.yaml 'statuses'")
+            if label in declared or unreadable or (("event" in docs) and not event_readable):
+                continue
+            if "event" not in docs:
+                if not missing_reported:
+                    problems.error(fc.file, line, f"status '{label}' is used, but there is no event.yaml to declare "
+                                                  "the statuses in ('statuses' there)")
+                    missing_reported = True
+                continue
+            problems.error(fc.file, line, f"status '{label}' is not declared in event.yaml 'statuses'"
+                           + did_you_mean(label, declared))
         for policy in fc.policies:
             policy.fallback = default
     problems.items.sort(key=lambda p: (p.file, p.line))

@@ -89,11 +89,36 @@ class YamlSyntaxError(Exception):
         self.message = message
 
 
+# What to check, by the words of PyYAML's problem (first match wins).
+_HINTS: tuple[tuple[str, str], ...] = (
+    ("'\\t'", "a tab character: indent with spaces only (YAML does not allow tabs)"),
+    ("mapping values are not allowed", "a ':' where YAML did not expect one: quote a value that contains ': ' "
+                                       "(name: \"a: b\"), or check this line's indentation against the line above"),
+    ("could not find expected ':'", "a line that is not 'key: value': a missing ':' after the key, or a "
+                                    "continuation line indented like a key"),
+    ("expected ',' or ']'", "an unclosed [ ... ] list: close it with ']' (or write one item per line, each starting "
+                            "with '- ')"),
+    ("expected ',' or '}'", "an unclosed { ... } mapping: close it with '}'"),
+    ("expected <block end>", "an item indented differently from the ones before it: a '- ' list item or a key "
+                             "must line up with its siblings"),
+    ("did not find expected key", "a key or list item indented differently from its siblings"),
+    ("did not find expected '-'", "a list item ('- ') indented differently from its siblings"),
+    ("found undefined alias", "a value starting with '*' must be quoted"),
+    ("found character", "a value starting with '@', '`', '%' or another reserved character must be quoted"),
+    ("found unexpected end of stream", "an unclosed quote: every ' or \" that opens a value must close it"),
+    ("found unknown escape character", "a backslash inside a double-quoted value: use single quotes, or write \\\\"),
+)
+
+
+def _hint(problem: str) -> str | None:
+    return next((hint for words, hint in _HINTS if words in problem), None)
+
+
 def load_yaml(text: str) -> Any:
     """Parse one YAML document into LineDict/LineList/scalars.
 
     Raises:
-        YamlSyntaxError: with the 1-based line of the problem.
+        YamlSyntaxError: with the 1-based line of the problem, what to check and the line itself.
     """
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
@@ -101,12 +126,14 @@ def load_yaml(text: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         what = exc.problem or str(exc)
-        return_msg = f"YAML syntax error: {what}"
-        if exc.context:
-            where = ""
-            if exc.context_mark is not None and exc.context_mark.line + 1 != line:
-                where = f" started at line {exc.context_mark.line + 1}"
-            return_msg += f" ({exc.context}{where})"
-        raise YamlSyntaxError(line, return_msg) from exc
+        hint = _hint(what)
+        message = f"YAML syntax error: {hint}" if hint else f"YAML syntax error: {what}"
+        if exc.context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            message += f" (it opened at line {exc.context_mark.line + 1})"
+        lines = text.splitlines()
+        if 0 < line <= len(lines) and lines[line - 1].strip():
+            shown = lines[line - 1].replace("\t", "→").rstrip()
+            message += f"; line {line} reads: {shown[:120]!r}"
+        raise YamlSyntaxError(line, message) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(1, f"YAML syntax error: {exc}") from exc

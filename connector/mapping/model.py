@@ -107,6 +107,10 @@ class RecordMapping:
             out[rule.field] = value
         return out
 
+    def placeholder_values(self) -> dict[str, Any]:
+        """field → the value its `placeholder` transform writes when Jomablue leaves it empty."""
+        return dict(self._placeholders)
+
     def fields_with_policy(self, policy: str) -> list[str]:
         return [r.field for r in self.rules if r.overwrite == policy]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -49,6 +49,7 @@ from connector.errors import (
     TransientError,
 )
 from connector.salesforce.auth import Token, TokenSource
+from connector.salesforce.ids import to18
 from connector.salesforce.results import RowAction, RowResult
 
 BATCH_LIMIT = 200  # sObject Collections take at most 200 records a call
@@ -85,10 +86,13 @@ class UsageGuard:
     used: int | None = None
     max: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # The reading came from the state store (an earlier run), not from Salesforce in this run.
+    from_store: bool = False
 
     def observe(self, used: int, max_: int) -> None:
         with self._lock:
             self.used, self.max = used, max_
+            self.from_store = False
 
     def exhausted(self) -> bool:
         with self._lock:
@@ -151,6 +155,9 @@ class SalesforceGateway:
         self._sf: Salesforce | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sf_lock = threading.Lock()
+        # Told what every successful write sent: [(18-char id, sobject, fields)]. Wiring connects
+        # it to the state store, so reconcile can compare Salesforce with what the connector wrote.
+        self.on_written: Callable[[list[tuple[str, str, dict[str, Any]]]], None] | None = None
 
     # -- plumbing ---------------------------------------------------------------------
     def _client(self, renew: bool = False) -> Salesforce:
@@ -259,24 +266,28 @@ class SalesforceGateway:
             return (await self._composite_queries([soql]))[0]
         return await self._drain_pages(await self.call("query", "GET", "query/", params={"q": soql}))
 
-    async def query_many(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+    async def query_many(self, soqls: Sequence[str], include_deleted: bool = False) -> list[list[dict[str, Any]]]:
         """Several SOQL queries, five to a `/composite` request: one API call for up to five.
 
         Salesforce bills a composite request as one call and allows at most five query
         subrequests in it (salesforce-api.md §1). A failed subrequest is classified like a
-        failed query.
+        failed query. `include_deleted` uses queryAll: deleted and merged-away records too
+        (IsDeleted, MasterRecordId), as long as they are in the Recycle Bin.
         """
-        if len(soqls) <= 1:
+        resource = "queryAll" if include_deleted else "query"
+        if len(soqls) <= 1 and not include_deleted:
             return [await self.query(q) for q in soqls]
-        return await self._composite_queries(soqls)
+        if len(soqls) == 1 and len(urlencode({"q": soqls[0]})) <= MAX_GET_QUERY:
+            return [await self._drain_pages(await self.call(resource, "GET", f"{resource}/", params={"q": soqls[0]}))]
+        return await self._composite_queries(soqls, resource)
 
-    async def _composite_queries(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+    async def _composite_queries(self, soqls: Sequence[str], resource: str = "query") -> list[list[dict[str, Any]]]:
         results: list[list[dict[str, Any]]] = []
         base = f"/services/data/v{self.api_version}"
         for i in range(0, len(soqls), COMPOSITE_QUERY_LIMIT):
             chunk = soqls[i : i + COMPOSITE_QUERY_LIMIT]
             body = {"allOrNone": False, "compositeRequest": [
-                {"method": "GET", "url": f"{base}/query/?{urlencode({'q': q})}", "referenceId": f"q{n}"}
+                {"method": "GET", "url": f"{base}/{resource}/?{urlencode({'q': q})}", "referenceId": f"q{n}"}
                 for n, q in enumerate(chunk)]}
             res = await self.call("composite_query", "POST", "composite", json=body)
             by_ref = {r.get("referenceId"): r for r in (res or {}).get("compositeResponse", [])}
@@ -405,7 +416,10 @@ class SalesforceGateway:
                 break
             self.stats.retries += 1
             await asyncio.sleep(min(self.retry_max_wait, self.retry_base_wait * 2**attempt) * random.uniform(0.5, 1.0))
-        return [r if r is not None else RowResult.failed("NO_RESULT", "no result returned") for r in results]
+        final = [r if r is not None else RowResult.failed("NO_RESULT", "no result returned") for r in results]
+        if self.on_written is not None:
+            self.on_written(_written_rows(records, final))
+        return final
 
 
 def _subrequest_error(kind: str, status: int | None, body: Any) -> Exception:
@@ -416,6 +430,19 @@ def _subrequest_error(kind: str, status: int | None, body: Any) -> Exception:
     if code == "REQUEST_LIMIT_EXCEEDED":
         return BudgetExhausted(f"Salesforce daily API limit exceeded ({msg})", status=status, code=code)
     return FatalError(f"{kind} in composite: HTTP {status} {code}: {msg}", status=status, code=code)
+
+
+def _written_rows(records: list[dict[str, Any]], results: list[RowResult]) -> list[tuple[str, str, dict[str, Any]]]:
+    """What each successful row of a collections call set on its record (fieldsToNull → None)."""
+    rows = []
+    for rec, res in zip(records, results, strict=True):
+        rid = res.id or rec.get("Id")
+        if not res.ok or not rid:
+            continue
+        fields = {k: v for k, v in rec.items() if k not in ("attributes", "Id", "fieldsToNull")}
+        fields.update({name: None for name in rec.get("fieldsToNull") or ()})
+        rows.append((to18(rid), rec["attributes"]["type"], fields))
+    return rows
 
 
 def _first_error_of(content: Any) -> tuple[str, str]:

@@ -66,9 +66,26 @@ def m002_describe_cache(db: sqlite_utils.Database) -> None:
     db["describe_cache"].create({"sobject": str, "describe": str, "fetched_at": str}, pk="sobject")
 
 
+def m003_console(db: sqlite_utils.Database) -> None:
+    """The operator's console (issue 10): what the connector last wrote to each record (for
+    reconcile), quarantine reason history, an audit row per dropped message, small settings."""
+    db["written"].create(
+        {"sf_id": str, "sobject": str, "fields": str, "written_at": str}, pk="sf_id"
+    )
+    db["messages"].add_column("reasons", str)
+    db["dropped_messages"].create(
+        {"message_key": str, "resource_type": str, "resource_id": str, "event_id": str,
+         "quarantine_reason": str, "field": str, "body_sha256": str, "attempts": int,
+         "first_seen": str, "dropped_by": str, "dropped_reason": str, "dropped_at": str},
+        pk="message_key",
+    )
+    db["settings"].create({"name": str, "value": str}, pk="name")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_describe_cache", m002_describe_cache),
+    ("003_console", m003_console),
 ]
 
 

@@ -283,6 +283,7 @@ class SqliteStateStore(ChangeSetWriter):
                     # Keep the body of a quarantined message so it can be replayed; drop it once synced.
                     "body": r.get("body") if r["outcome"] == "quarantined" else None,
                     "detail": json.dumps(r["detail"], ensure_ascii=False, default=str) if r.get("detail") else None,
+                    "reasons": _reason_history(before, r, now),
                     "attempts": (before["attempts"] + 1) if before else 1,
                     "first_seen": before["first_seen"] if before else now,
                     "last_seen": now,
@@ -296,6 +297,42 @@ class SqliteStateStore(ChangeSetWriter):
                     "select * from messages where outcome = 'quarantined' order by first_seen"))
             rows = self._rows("messages", "message_key", message_keys)
         return [r for r in rows.values() if r["outcome"] == "quarantined"]
+
+    def drop_quarantined(self, message_key: str, *, reason: str, who: str) -> dict[str, Any] | None:
+        """Discard a quarantined message for good: an audit row keeps who, why and when (and the
+        body's sha256, not the body); the message no longer counts as quarantined nor replays.
+        None when no quarantined message has that key."""
+        import hashlib
+
+        with self._lock, self.atomic():
+            rows = self._rows("messages", "message_key", [message_key])
+            row = rows.get(message_key)
+            if row is None or row["outcome"] != "quarantined":
+                return None
+            audit = {
+                "message_key": message_key, "resource_type": row["resource_type"],
+                "resource_id": row["resource_id"], "event_id": row["event_id"],
+                "quarantine_reason": row["reason"], "field": row["field"],
+                "body_sha256": hashlib.sha256((row["body"] or "").encode("utf-8", "replace")).hexdigest(),
+                "attempts": row["attempts"], "first_seen": row["first_seen"],
+                "dropped_by": who, "dropped_reason": reason, "dropped_at": _now(),
+            }
+            self.db["dropped_messages"].upsert(audit, pk="message_key")
+            self.db.execute("update messages set outcome = 'dropped', body = null, last_seen = ? "
+                            "where message_key = ?", [audit["dropped_at"], message_key])
+        return audit
+
+    def dropped(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.db.query("select * from dropped_messages order by dropped_at"))
+
+    def message_stats_by_event(self) -> dict[str, dict[str, Any]]:
+        """Per event: quarantined messages now, and when the last message about it was seen."""
+        with self._lock:
+            return {r["event_id"]: {"quarantined": r["quarantined"] or 0, "last_message_at": r["last_seen"]}
+                    for r in self.db.query(
+                        "select event_id, sum(case when outcome = 'quarantined' then 1 else 0 end) as quarantined, "
+                        "max(last_seen) as last_seen from messages where event_id is not null group by event_id")}
 
     def outcome_counts(self) -> dict[str, int]:
         with self._lock:
@@ -311,6 +348,13 @@ class SqliteStateStore(ChangeSetWriter):
         with self._lock:
             self.db["runs"].update(run_id, {"finished_at": _now(), "exit_code": exit_code,
                                             "summary": json.dumps(summary, ensure_ascii=False)})
+
+    def recent_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = list(self.db.query("select * from runs order by id desc limit ?", [limit]))
+        for row in rows:
+            row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
+        return rows
 
     def last_run(self) -> dict[str, Any] | None:
         with self._lock:
@@ -346,6 +390,71 @@ class SqliteStateStore(ChangeSetWriter):
             self.db["describe_cache"].insert_all(
                 [{"sobject": k, "describe": json.dumps(v, ensure_ascii=False), "fetched_at": now}
                  for k, v in describes.items()], pk="sobject")
+
+    # -- what the connector last wrote to each record (reconcile compares it) ------------------
+    def put_written(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """(sf_id, sobject, fields) per record written: fields merge into what was there (a later
+        value wins; None means the field was cleared)."""
+        if not rows:
+            return
+        now = _now()
+        with self._lock:
+            merged: dict[str, dict[str, Any]] = {}
+            before = self._rows("written", "sf_id", [r[0] for r in rows])
+            for sf_id, sobject, fields in rows:
+                prev = merged.get(sf_id) or (
+                    {"sobject": before[sf_id]["sobject"], "fields": json.loads(before[sf_id]["fields"])}
+                    if sf_id in before else {"sobject": sobject, "fields": {}})
+                merged[sf_id] = {"sobject": sobject, "fields": {**prev["fields"], **fields}}
+            self.db["written"].upsert_all(
+                [{"sf_id": k, "sobject": v["sobject"], "written_at": now,
+                  "fields": json.dumps(v["fields"], ensure_ascii=False, sort_keys=True, default=str)}
+                 for k, v in merged.items()], pk="sf_id")
+
+    def written(self, sf_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        rows = self._rows("written", "sf_id", sf_ids)
+        for row in rows.values():
+            row["fields"] = json.loads(row["fields"]) if row.get("fields") else {}
+        return rows
+
+    # -- reads and repairs for reconcile -------------------------------------------------
+    def all_members_of_event(self, event_id: str) -> list[dict[str, Any]]:
+        """Every member row of the event, also those whose Salesforce record is known to be gone."""
+        with self._lock:
+            rows = list(self.db.query("select * from members where event_id = ? order by member_key", [event_id]))
+        for row in rows:
+            row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
+        return rows
+
+    def all_records(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.db.query("select * from records order by jomablue_id"))
+
+    def relink_person(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
+        """A person record was merged away (or converted): registrations and their memberships
+        now name the surviving record, as Salesforce moved the memberships to it."""
+        with self._lock, self.atomic():
+            self.relink_person_records(old_sf_id, sobject, new_sf_id)
+            self.db.execute("update members set person_sf_id = ?, updated_at = ? where person_sf_id = ?",
+                            [new_sf_id, _now(), old_sf_id])
+
+    # -- small settings (the redaction key) -------------------------------------------------
+    def setting(self, name: str, default: str) -> str:
+        """The stored value of a setting; `default` is stored and returned the first time."""
+        with self._lock:
+            self.db.execute("insert or ignore into settings (name, value) values (?, ?)", [name, default])
+            return next(iter(self.db.query("select value from settings where name = ?", [name])))["value"]
+
+
+def _reason_history(before: dict[str, Any] | None, row: dict[str, Any], now: str) -> str | None:
+    """Every distinct reason a message was quarantined for, oldest first (JSON), for `quarantine show`."""
+    history = json.loads(before["reasons"]) if before and before.get("reasons") else []
+    if row["outcome"] != "quarantined":
+        return json.dumps(history, ensure_ascii=False) if history else None
+    entry = {"at": now, "reason": row.get("reason"), "field": row.get("field")}
+    if not history or (history[-1]["reason"], history[-1]["field"]) != (entry["reason"], entry["field"]):
+        history.append(entry)
+    return json.dumps(history, ensure_ascii=False)
 
 
 class RunLock:

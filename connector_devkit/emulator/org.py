@@ -283,6 +283,25 @@ class Org:
                                              "LastModifiedDate": now_iso()})
             return contact_id
 
+    def merge(self, master_id: str, loser_id: str) -> None:
+        """Merge two Leads or two Contacts like Salesforce: the loser is deleted with
+        MasterRecordId set to the survivor, and its CampaignMembers move to the survivor (one
+        the survivor already has in that Campaign wins; the loser's is deleted)."""
+        with self._lock, self.transaction():
+            master, loser = self._live(master_id), self._live(loser_id)
+            if master is None or loser is None or self._type_of[master["Id"]] != self._type_of[loser["Id"]]:
+                raise RecordError("INVALID_CROSS_REFERENCE_KEY", "merge needs two live records of one object")
+            sobject = self._type_of[loser["Id"]]
+            who = "ContactId" if sobject == "Contact" else "LeadId"
+            for member_id in sorted(self._children.get(("member_of", loser["Id"]), set())):
+                member = self._records[member_id]
+                if ("member", member["CampaignId"], master["Id"]) in self._unique:
+                    self._put("CampaignMember", {**member, "IsDeleted": True})
+                else:
+                    self._put("CampaignMember", {**member, who: master["Id"], "LastModifiedDate": now_iso()})
+            self._put(sobject, {**loser, "IsDeleted": True, "MasterRecordId": master["Id"],
+                                "SystemModstamp": now_iso()})
+
     # ------------------------------------------------------------------ transactions
 
     @contextmanager
@@ -313,11 +332,12 @@ class Org:
     # ------------------------------------------------------------------ REST operations
     # (callers hold the lock)
 
-    def run_query(self, text: str) -> tuple[soql.Compiled, list[dict[str, Any]]]:
+    def run_query(self, text: str, include_deleted: bool = False) -> tuple[soql.Compiled, list[dict[str, Any]]]:
+        """`include_deleted`: queryAll, which also returns deleted and merged-away records."""
         if len(text) > MAX_SOQL_LENGTH:
             raise soql.malformed(f"SOQL statements can not be longer than {MAX_SOQL_LENGTH} characters")
         compiled = soql.compile_query(text, normalise_id, self.objects)
-        live = [r for r in self._by_type[compiled.sobject].values() if not r["IsDeleted"]]
+        live = [r for r in self._by_type[compiled.sobject].values() if include_deleted or not r["IsDeleted"]]
         return compiled, compiled.run(live)
 
     def create(self, sobject: str, fields: dict[str, Any]) -> str:

@@ -399,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
             return "limits", guarded(self._limits, "GET")
         if head in ("query", "queryAll"):
             if n == 1:
-                return "query", guarded(self._query, "GET")
+                return "query", guarded(lambda: self._query(include_deleted=head == "queryAll"), "GET")
             if n == 2:
                 return "query", guarded(lambda: self._query_more(p[1]), "GET")
         if head == "sobjects":
@@ -507,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _record_url(self, sobject: str, record_id: str) -> str:
         return f"/services/data/v{self._version}/sobjects/{sobject}/{record_id}"
 
-    def _query(self) -> tuple[int, Any]:
+    def _query(self, include_deleted: bool = False) -> tuple[int, Any]:
         from .soql import SoqlError
 
         text = self._params.get("q")
@@ -516,7 +516,7 @@ class _Handler(BaseHTTPRequestHandler):
         org = self.server.emulator.org
         try:
             with org.lock:
-                compiled, rows = org.run_query(text)
+                compiled, rows = org.run_query(text, include_deleted)
         except SoqlError as exc:
             raise ApiError(400, exc.code, exc.message) from None
         if compiled.query.count:

@@ -23,12 +23,9 @@ BROKEN = HERE / "broken"
 # defect folder -> every problem it must produce, exactly, as `file:line: message`
 EXPECTED: dict[str, list[str]] = {
     "yaml-syntax-error": [
-        "person.yaml:15: YAML syntax error: expected ',' or '}', but got '<stream end>' "
-        "(while parsing a flow mapping started at line 14)"],
-    "unknown-key": [
-        "person.yaml:14: person contact field Jomablue_Id__c: needs one of 'source', 'value' or 'ref'",
-        "person.yaml:15: person contact field rule: unknown key 'sorce' (allowed: field, source, value, "
-        "ref, transforms, default, when, overwrite)"],
+        "person.yaml:15: YAML syntax error: an unclosed { ... } mapping: close it with '}' (it opened at line 14)"],
+    # One mistake, one error: the misspelt key is not also reported as a missing 'source'.
+    "unknown-key": ["person.yaml:15: person contact field rule: unknown key 'sorce' (did you mean 'source'?)"],
     "missing-field": ["person.yaml:15: person contact field rule: missing 'field'"],
     "source-and-value": [
         "person.yaml:16: person contact field Jomablue_Id__c: give only one of 'source', 'value' or 'ref' "
@@ -61,7 +58,7 @@ EXPECTED: dict[str, list[str]] = {
         "length unknown, add an argument or validate --against-org"],
     "unknown-source-path": [
         "person.yaml:15: warning: person contact field Title: path 'data.jobtitle' is not in any known "
-        "person payload"],
+        "person payload (did you mean 'data.job_title'?)"],
     "undeclared-status": [
         "person.yaml:23: status 'Canceled' is not declared in event.yaml 'statuses'",
         "person.yaml:26: status 'Canceled' is not declared in event.yaml 'statuses'"],
@@ -216,3 +213,46 @@ def test_truncate_uses_org_length_when_describe_given() -> None:
     rm = load_mapping_set(None, describe=describe_from_schema(objects)).for_type("person")
     assert rm is not None and rm.person is not None
     assert rm.person.lead.build({"identifiers": {"first_name": "김민준님"}}, {})["FirstName"] == "김민준"
+
+
+# ---------------------------------------------------------------------------------------------
+# One mistake, one error that says what to check (issue 10)
+
+ONE_MISTAKE = [
+    # (file, old, new, the one error, its line needle)
+    ("person.yaml", "  lead:\n    object: Lead", "  lead:\n\tobject: Lead",
+     "YAML syntax error: a tab character: indent with spaces only", "\tobject: Lead"),
+    ("event.yaml", "    - field: Name", "    - field: Name: x",
+     "YAML syntax error: a ':' where YAML did not expect one: quote a value", "field: Name: x"),
+    ("person.yaml", "    object: Lead\n    upsert_key: Jomablue_Id__c", "    object: Lead\n     upsert_key: Jomablue_Id__c",
+     "check this line's indentation", "     upsert_key: Jomablue_Id__c"),
+    ("person.yaml", "membership:", "membershp:", "unknown key 'membershp' (did you mean 'membership'?)", "membershp"),
+    ("person.yaml", "transforms: [trim, truncate]\n      - field: LastName", "transforms: [trim, trunc]\n      - field: LastName",
+     "unknown transform 'trunc' (did you mean 'truncate'?)", "trunc]"),
+    ("person.yaml", "  lead:\n    object: Lead\n    upsert_key", "  lead:\n    objet: Lead\n    upsert_key",
+     "unknown key 'objet' (did you mean 'object'?)", "objet"),
+    ("session_participation.yaml", "{field: Status, ref: status}", "{field: Status, ref: statu}",
+     "unknown ref 'statu' (did you mean 'status'?)", "ref: statu}"),
+]
+
+
+@pytest.mark.parametrize("file,old,new,message,needle", ONE_MISTAKE, ids=[c[3][:30] for c in ONE_MISTAKE])
+def test_one_mistake_gives_one_error_that_says_what_to_check(copy_defaults, file, old, new, message, needle):
+    folder = copy_defaults(file, old, new)
+    errors = [p for p in validate_mapping_folder(folder) if p.severity == "error"]
+    assert len(errors) == 1, [str(p) for p in errors]
+    assert message in errors[0].message and errors[0].file.endswith(file)
+    assert errors[0].line == _line(folder, file, needle)
+
+
+def test_a_broken_event_yaml_does_not_cascade_into_the_files_that_use_its_statuses(copy_defaults):
+    folder = copy_defaults("event.yaml", "statuses:", "statuses: [oops\nx:")
+    errors = [str(p) for p in validate_mapping_folder(folder) if p.severity == "error"]
+    assert len(errors) == 1 and "event.yaml" in errors[0] and "unclosed [ ... ] list" in errors[0], errors
+
+
+def test_a_mistyped_source_path_gets_a_did_you_mean_warning(copy_defaults):
+    folder = copy_defaults("person.yaml", "source: identifiers.first_name", "source: identifiers.firstname")
+    problems = validate_mapping_folder(folder)
+    assert [p.severity for p in problems] == ["warning"]
+    assert "(did you mean 'identifiers.first_name'?)" in problems[0].message

@@ -1,0 +1,134 @@
+"""What `connector status` and `connector quarantine` show: state store reads, queue depths
+from SQS, personal data redacted when configured. None of it needs Salesforce credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connector.config import Config, SqsConfig
+from connector.redact import Redactor
+from connector.state.base import StateStore
+
+
+def _sqs_client(cfg: SqsConfig) -> Any:
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    kwargs: dict[str, Any] = {"region_name": cfg.region,
+                              "config": BotoConfig(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})}
+    if cfg.endpoint_url:
+        kwargs["endpoint_url"] = cfg.endpoint_url
+    if cfg.access_key_id and cfg.secret_access_key:
+        kwargs["aws_access_key_id"] = cfg.access_key_id.get_secret_value()
+        kwargs["aws_secret_access_key"] = cfg.secret_access_key.get_secret_value()
+    return boto3.client("sqs", **kwargs)
+
+
+_DEPTH = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+
+
+def _depth(client: Any, url: str) -> dict[str, Any]:
+    a = client.get_queue_attributes(QueueUrl=url, AttributeNames=[*_DEPTH, "RedrivePolicy"])["Attributes"]
+    out: dict[str, Any] = {"url": url, "visible": int(a.get(_DEPTH[0], 0)), "in_flight": int(a.get(_DEPTH[1], 0)),
+                           "delayed": int(a.get(_DEPTH[2], 0))}
+    if a.get("RedrivePolicy"):
+        policy = json.loads(a["RedrivePolicy"])
+        out["max_receive_count"] = int(policy.get("maxReceiveCount", 0)) or None
+        out["dead_letter_arn"] = policy.get("deadLetterTargetArn")
+    return out
+
+
+def queue_depths(cfg: SqsConfig) -> dict[str, Any]:
+    """The queue's depth and, when its RedrivePolicy names one, the dead-letter queue's.
+    Never raises: an unreachable queue is reported as an error entry."""
+    try:
+        client = _sqs_client(cfg)
+        queue = _depth(client, cfg.queue_url)
+        dlq = None
+        arn = queue.get("dead_letter_arn")
+        if arn:
+            # arn:aws:sqs:REGION:ACCOUNT:NAME
+            parts = arn.split(":")
+            dlq_url = client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+            dlq = _depth(client, dlq_url)
+        return {"queue": queue, "dead_letter_queue": dlq}
+    except Exception as exc:  # status must work when SQS is not reachable: say so instead
+        return {"queue": None, "dead_letter_queue": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def pretty_body(body: str) -> str:
+    """A stored body as an admin reads it: JSON indented; an SNS envelope's Message decoded below
+    a line naming the topic. Anything else exactly as stored."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(doc, dict) and doc.get("Type") == "Notification" and isinstance(doc.get("Message"), str):
+        head = f"(SNS notification {doc.get('MessageId', '')} from {doc.get('TopicArn', '?')})"
+        return head + "\n" + pretty_body(doc["Message"])
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def quarantine_row(r: dict[str, Any], redact: Redactor) -> dict[str, Any]:
+    return {"message_id": r["message_key"], "resource_type": r["resource_type"], "resource_id": r["resource_id"],
+            "event_id": r["event_id"], "reason": redact.text(r["reason"]), "field": r["field"],
+            "attempts": r["attempts"], "first_seen": r["first_seen"], "last_seen": r["last_seen"]}
+
+
+def what(q: dict[str, Any]) -> str:
+    """How a quarantined message is named in a list: its resource, or its body key when the body
+    could not be read (`sha256:...` is the message id then)."""
+    if q.get("resource_type"):
+        return f"{q['resource_type']} {q.get('resource_id') or ''}".strip()
+    return "unreadable body"
+
+
+def status_doc(cfg: Config, state: StateStore, redact: Redactor, runs: int = 5) -> dict[str, Any]:
+    return {
+        "counts": state.outcome_counts(),
+        "quarantined": [quarantine_row(r, redact) for r in state.quarantined()],
+        "dropped": len(state.dropped()),
+        "sqs": queue_depths(cfg.sqs),
+        "runs": state.recent_runs(runs),
+        "last_run": state.last_run(),
+        "api_usage": state.api_usage(),
+    }
+
+
+def status_table(doc: dict[str, Any]) -> list[str]:
+    lines = ["Outcomes"]
+    lines += [f"  {k:<28} {v:>8}" for k, v in doc["counts"].items()] or ["  (no messages yet)"]
+    sqs = doc["sqs"]
+    if sqs.get("error"):
+        lines.append(f"Queue: not reachable ({sqs['error']})")
+    else:
+        q = sqs["queue"]
+        lines.append(f"Queue: {q['visible']:,} waiting, {q['in_flight']:,} in flight, {q['delayed']:,} delayed "
+                     f"({q['url']})")
+        d = sqs["dead_letter_queue"]
+        if d:
+            lines.append(f"Dead-letter queue: {d['visible']:,} waiting, {d['in_flight']:,} in flight "
+                         f"(after {q.get('max_receive_count')} receives; {d['url']})")
+        else:
+            lines.append("Dead-letter queue: none configured (no RedrivePolicy on the queue)")
+    lines.append(f"Quarantined: {len(doc['quarantined'])}" + (f" (dropped for good: {doc['dropped']})"
+                                                              if doc["dropped"] else ""))
+    for q in doc["quarantined"][:50]:
+        field = f" [{q['field']}]" if q.get("field") else ""
+        lines.append(f"  {q['message_id']}  {what(q)}{field}: {q['reason']}")
+    if len(doc["quarantined"]) > 50:
+        lines.append(f"  … and {len(doc['quarantined']) - 50} more: connector quarantine list")
+    if doc["runs"]:
+        lines.append("Last runs")
+        for r in doc["runs"]:
+            s = r.get("summary") or {}
+            counts = ", ".join(f"{k} {v}" for k, v in sorted((s.get("counts") or {}).items()))
+            lines.append(f"  #{r['id']} {r['started_at']} → {r['finished_at'] or 'running or stopped'}  exit "
+                         f"{r['exit_code'] if r['exit_code'] is not None else '-'}"
+                         + (f"  {counts}" if counts else "") + (f"  ({s['reason']})" if s.get("reason") else ""))
+    usage = doc["api_usage"]
+    if usage:
+        lines.append(f"API usage seen: {usage['used']:,}/{usage['max']:,} at {usage['seen_at']}")
+    return lines
