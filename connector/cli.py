@@ -197,8 +197,14 @@ def _preflight_or_exit(wired: Any, run_id: int) -> None:
             click.echo(f"stopped before taking messages: {reason}", err=True)
         sys.exit(code)
 
+    async def check() -> Any:
+        from connector.wiring import recheck_spent_budget
+
+        await recheck_spent_budget(wired.gateway)    # a stored "spent" reading is looked at again once
+        return await preflight(wired.gateway, wired.state, wired.mappings)
+
     try:
-        report = asyncio.run(preflight(wired.gateway, wired.state, wired.mappings))
+        report = asyncio.run(check())
     except StopRun as exc:
         end(75, str(exc))
     except FatalError as exc:
@@ -243,10 +249,9 @@ def _offline_state(cfg: Config) -> tuple[Any, Any]:
 
     try:
         state = open_state(cfg.state.path)
-    except (OSError, sqlite3.Error) as exc:
-        click.echo(f"fatal: cannot open the state store at {cfg.state.path}: {exc}", err=True)
-        sys.exit(1)
-    redactor = redactor_for(cfg, state)
+        redactor = redactor_for(cfg, state)
+    except STATE_ERRORS as exc:
+        _state_failure(cfg, exc)
     logs.set_redactor(redactor)
     return state, redactor
 

@@ -67,7 +67,6 @@ class Runner:
         self.log = logs.get()
         self.result = RunResult(EXIT_OK)
         self._retries_pending = 0
-        self._budget_rechecked = False
         self.clock = clock
         self.held = Held(queue, sqs.visibility_timeout)
         self.gatherer = Gatherer(queue, sqs, self.held, self.stop, drain=drain, dry_run=engine.dry_run, clock=clock)
@@ -168,13 +167,10 @@ class Runner:
         """StopRun (the batch released) when the daily budget is spent; a reading that says so is
         checked once with Salesforce (/limits, one call past the guard) before giving up: the org's
         limit may have been raised, or the rolling 24 h window may have room again."""
+        from connector.wiring import recheck_spent_budget
+
         guard = self.engine.gateway.guard
-        if guard.exhausted() and not self._budget_rechecked:
-            self._budget_rechecked = True
-            try:
-                await self.engine.gateway.limits(bypass_guard=True)
-            except StopRun as exc:
-                self.log.warning("budget_recheck_failed", reason=str(exc))
+        await recheck_spent_budget(self.engine.gateway)   # only a reading an earlier run stored
         try:
             guard.check()
         except StopRun:

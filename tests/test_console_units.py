@@ -11,8 +11,8 @@ from connector.config import load_config
 from connector.errors import ConfigError
 from connector.reconcile.reads import packed_in, same
 from connector.redact import Redactor
+from connector.salesforce.soql import MAX_ENCODED_QUERY
 from connector.state import SqliteStateStore
-from connector.sync.identity import MAX_ENCODED_QUERY
 from connector.wiring import build_gateway
 
 

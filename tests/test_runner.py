@@ -71,6 +71,7 @@ def test_a_spent_budget_reading_is_checked_with_salesforce_once_before_giving_up
     """The last run saw the budget spent; the org's limit was raised since: one /limits call, then work."""
     cfg, wired = _wired(emu, tmp_path)
     wired.gateway.guard.observe(99_000, 100_000)        # the stored reading: over the 80 % budget
+    wired.gateway.guard.from_store = True
     emu.org.set_api_usage(10, 200_000)                    # the admin raised the limit meanwhile
     q = MemoryQueue()
     q.send(json.dumps(sample("event")))
@@ -83,6 +84,7 @@ def test_a_spent_budget_reading_is_checked_with_salesforce_once_before_giving_up
 def test_a_budget_still_spent_after_the_recheck_stops_with_the_messages_queued(emu, tmp_path):
     cfg, wired = _wired(emu, tmp_path)
     wired.gateway.guard.observe(99_000, 100_000)
+    wired.gateway.guard.from_store = True
     emu.org.set_api_usage(99_500, 100_000)
     q = MemoryQueue()
     q.send(json.dumps(sample("event")))

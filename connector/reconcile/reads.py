@@ -11,13 +11,10 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote_plus
-
-from simple_salesforce import format_soql
 
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.ids import looks_like_id, to18
-from connector.sync.identity import MAX_ENCODED_QUERY
+from connector.salesforce.soql import pack_or
 
 # What reconcile reads of each object besides the fields the connector wrote.
 BASE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -30,21 +27,9 @@ BASE_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def packed_in(sobject: str, fields: Iterable[str], ids: Iterable[str]) -> list[str]:
-    """`SELECT fields FROM sobject WHERE Id IN (...)` packed into as few queries as fit the URL
-    (counted as they travel, percent-encoded; see connector/sync/identity.py)."""
-    head = f"SELECT {', '.join(sorted(set(fields)))} FROM {sobject} WHERE Id IN "
-    budget = MAX_ENCODED_QUERY - len(quote_plus(head)) - 6
-    queries, chunk, size = [], [], 0
-    for v in sorted(set(ids)):
-        cost = len(quote_plus(format_soql("{}", v))) + 3
-        if chunk and size + cost > budget:
-            queries.append(head + format_soql("{}", chunk))
-            chunk, size = [], 0
-        chunk.append(v)
-        size += cost
-    if chunk:
-        queries.append(head + format_soql("{}", chunk))
-    return queries
+    """`SELECT fields FROM sobject WHERE Id IN (...)` packed into as few queries as Salesforce
+    accepts (the one SOQL builder, connector/salesforce/soql.py)."""
+    return pack_or(f"SELECT {', '.join(sorted(set(fields)))} FROM {sobject} WHERE ", [("Id", ids)])
 
 
 async def fetch(gateway: SalesforceGateway, wanted: dict[str, tuple[set[str], set[str]]]) -> dict[str, dict[str, Any]]:

@@ -35,6 +35,21 @@ def _chunks(items: list[str], n: int = 500) -> Iterator[list[str]]:
         yield items[i : i + n]
 
 
+def _switch_to_wal(conn: sqlite3.Connection, seconds: float = 10.0) -> None:
+    """WAL mode, retried: SQLite answers "database is locked" at once, without its busy handler,
+    when two connections race to change a new file's journal mode (seen on tmpfs with three
+    processes opening one new file together)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SqliteStateStore(ChangeSetWriter):
     """State in one SQLite file (WAL mode), safe to share between the run loop's threads."""
 
@@ -45,7 +60,7 @@ class SqliteStateStore(ChangeSetWriter):
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         # The busy timeout first: switching a new file to WAL takes a lock another process may hold.
         conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
