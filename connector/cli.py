@@ -77,7 +77,8 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
     except ConfigError as exc:
         _config_errors(exc)
     except (OSError, sqlite3.Error) as exc:
-        click.echo(f"fatal: cannot open the state store at {cfg.state.path}: {exc}", err=True)
+        where = "" if cfg.state.url else f" at {cfg.state.path}"   # a URL is named, redacted, in exc
+        click.echo(f"fatal: cannot open the state store{where}: {exc}", err=True)
         sys.exit(1)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))

@@ -11,14 +11,14 @@ from connector.mapping import MappingError, MappingSet, load_mapping_set
 from connector.queue import SqsQueue
 from connector.salesforce.auth import TokenSource
 from connector.salesforce.gateway import PinnedSession, SalesforceGateway, UsageGuard
-from connector.state import SqliteStateStore, open_state
+from connector.state import StateStore, is_postgres_url, open_state
 from connector.sync.engine import SyncEngine
 
 
 @dataclass
 class Wired:
     cfg: Config
-    state: SqliteStateStore
+    state: StateStore
     mappings: MappingSet
     gateway: SalesforceGateway
     engine: SyncEngine
@@ -31,7 +31,23 @@ def load_mappings(cfg: Config) -> MappingSet:
         raise ConfigError([str(p) for p in exc.problems if p.severity == "error"]) from None
 
 
-def build_gateway(cfg: Config, state: SqliteStateStore | None = None) -> SalesforceGateway:
+def open_store(cfg: Config) -> StateStore:
+    """The configured state store: PostgreSQL when state.url is set, else the SQLite file."""
+    # A pool big enough for every in-flight call's shared-limit slot, a commit and a lock or two.
+    return open_state(cfg.state.location, pool_size=cfg.salesforce.max_in_flight + 4)
+
+
+def _shared_limit(cfg: Config, state: StateStore | None) -> object | None:
+    """With PostgreSQL, one rate limit and in-flight cap for every replica (README: Replicas)."""
+    if state is None or not is_postgres_url(cfg.state.url):
+        return None
+    from connector.state.shared_limit import SharedCallLimit
+
+    sf = cfg.salesforce
+    return SharedCallLimit(state.pool, sf.requests_per_second, sf.max_in_flight)  # type: ignore[attr-defined]
+
+
+def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGateway:
     sf = cfg.salesforce
     session = PinnedSession(str(sf.ca_bundle) if sf.ca_bundle else True)
     guard = UsageGuard(sf.daily_api_budget)
@@ -45,13 +61,13 @@ def build_gateway(cfg: Config, state: SqliteStateStore | None = None) -> Salesfo
         tokens=TokenSource(sf.auth, session, timeout=sf.timeout_seconds), session=session,
         requests_per_second=sf.requests_per_second, max_in_flight=sf.max_in_flight, guard=guard,
         timeout=sf.timeout_seconds, retry_attempts=sf.retry_attempts, retry_max_wait=sf.retry_max_wait_seconds,
-        retry_base_wait=sf.retry_base_seconds,
+        retry_base_wait=sf.retry_base_seconds, shared_limit=_shared_limit(cfg, state),
     )
 
 
 def wire(cfg: Config, dry_run: bool = False) -> Wired:
     mappings = load_mappings(cfg)
-    state = open_state(cfg.state.path)
+    state = open_store(cfg)
     gateway = build_gateway(cfg, state)
     engine = SyncEngine(gateway, state, mappings, instances=cfg.jomablue.instances,
                         allowed_topic_arns=cfg.sqs.allowed_topic_arns, dry_run=dry_run)

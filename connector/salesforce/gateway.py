@@ -176,6 +176,7 @@ class SalesforceGateway:
         retry_attempts: int = 6,
         retry_max_wait: float = 30,
         retry_base_wait: float = 0.5,
+        shared_limit: Any = None,
     ) -> None:
         self.instance_url = instance_url.rstrip("/")
         self.api_version = api_version
@@ -194,6 +195,9 @@ class SalesforceGateway:
         self._sf: Salesforce | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sf_lock = threading.Lock()
+        # Replicas on one PostgreSQL store: rate and in-flight cap for all of them together
+        # (connector/state/shared_limit.py: `async with shared_limit.slot()`); None: local only.
+        self.shared_limit = shared_limit
 
     # -- plumbing ---------------------------------------------------------------------
     def _client(self, renew: bool = False) -> Salesforce:
@@ -276,6 +280,9 @@ class SalesforceGateway:
                     if attempt.retry_state.attempt_number > 1:
                         self.stats.retries += 1
                     async with self._sem:
+                        if self.shared_limit is not None:
+                            async with self.shared_limit.slot():
+                                return await asyncio.to_thread(self._once, kind, method, path, **kwargs)
                         await self._limiter.acquire()
                         return await asyncio.to_thread(self._once, kind, method, path, **kwargs)
         except RetryError as exc:

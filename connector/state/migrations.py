@@ -61,8 +61,37 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["api_usage"].create({"id": int, "used": int, "max": int, "seen_at": str}, pk="id")
 
 
+def m002_small_outcomes(db: sqlite_utils.Database) -> None:
+    """The outcome log keeps only what dedupe, replay and reports need (issue 13, item 5).
+
+    A WITHOUT ROWID table stores each message key once (a rowid table plus its primary-key index
+    stored it twice), and the only index left is a partial one over quarantined messages, the
+    rows that are listed and replayed; counts and pruning scan the table. Bodies, SQS ids and
+    details of messages no longer quarantined are dropped (rows.outcome_row keeps them so).
+    """
+    db.execute("""
+        create table messages_new (
+            message_key text primary key, sqs_message_id text, resource_type text, resource_id text,
+            event_id text, outcome text, reason text, field text, body text, detail text,
+            attempts integer, first_seen text, last_seen text
+        ) without rowid""")
+    db.execute("""
+        insert into messages_new
+        select message_key,
+               case when outcome = 'quarantined' then sqs_message_id end,
+               resource_type, resource_id, event_id, outcome, reason, field,
+               case when outcome = 'quarantined' then body end,
+               case when outcome in ('quarantined', 'retry') then detail end,
+               attempts, first_seen, last_seen
+        from messages""")
+    db.execute("drop table messages")
+    db.execute("alter table messages_new rename to messages")
+    db.execute("create index messages_quarantined on messages (first_seen) where outcome = 'quarantined'")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
+    ("002_small_outcomes", m002_small_outcomes),
 ]
 
 

@@ -11,18 +11,14 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from connector.state import rows as R
 from connector.state.migrations import apply_migrations
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _chunks(items: list[str], n: int = 500) -> Iterator[list[str]]:
@@ -88,13 +84,31 @@ class SqliteStateStore:
         return self._rows("resources", "resource_key", keys)
 
     def put_resources(self, rows: list[tuple[str, str, str]]) -> None:
-        """(resource_key, content_hash, generated_at) for many resources in one statement."""
-        now = _now()
+        """(resource_key, content_hash, generated_at) for many resources in one statement.
+
+        Conditional, as in every backend: a row is written only when its generated_at is not
+        older than the stored one, so an older version never replaces a newer one.
+        """
+        now = R.now()
         if rows:
-            with self._lock:
-                self.db["resources"].upsert_all(
-                    [{"resource_key": k, "content_hash": h, "generated_at": g, "applied_at": now} for k, h, g in rows],
-                    pk="resource_key")
+            with self.atomic():   # one transaction (or the caller's), not one fsync per row
+                self.db.conn.executemany(
+                    "insert into resources (resource_key, content_hash, generated_at, applied_at) values (?, ?, ?, ?)"
+                    " on conflict (resource_key) do update set content_hash = excluded.content_hash,"
+                    " generated_at = excluded.generated_at, applied_at = excluded.applied_at"
+                    " where resources.generated_at is null or excluded.generated_at >= resources.generated_at",
+                    [(k, h, g, now) for k, h, g in rows])
+
+    # -- replicas: SQLite serves one run at a time, so every lock is already ours ------------
+    def hold(self, keys: Iterable[str]) -> set[str]:
+        """Per-resource locks for a batch: all of them (one run per state file is enforced elsewhere)."""
+        return set(keys)
+
+    def release_held(self) -> None:
+        return None
+
+    def campaign_lock(self, campaign_id: str) -> AbstractContextManager[None]:
+        return nullcontext()
 
     # -- people: Jomablue registration id → Lead/Contact ---------------------------------
     def people(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -102,7 +116,7 @@ class SqliteStateStore:
 
     def put_people(self, rows: dict[str, dict[str, Any]]) -> None:
         """Many links in one statement (the engine's commit)."""
-        now = _now()
+        now = R.now()
         if rows:
             with self._lock:
                 self.db["people"].upsert_all(
@@ -114,14 +128,14 @@ class SqliteStateStore:
         with self._lock:
             self.db.execute(
                 "update people set sobject=?, sf_id=?, updated_at=? where sf_id=?",
-                [sobject, new_sf_id, _now(), old_sf_id],
+                [sobject, new_sf_id, R.now(), old_sf_id],
             )
 
     # -- events and their category tables ----------------------------------------------
     def events(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         rows = self._rows("events", "event_id", event_ids)
         for row in rows.values():
-            row["metadata"] = json.loads(row["metadata"]) if row.get("metadata") else None
+            R.event_out(row)
         return rows
 
     def all_events(self, event_id: str | None = None) -> list[dict[str, Any]]:
@@ -131,14 +145,13 @@ class SqliteStateStore:
             return list(self.db.query("select * from events where event_id = ?", [event_id]))
 
     def put_event(self, event_id: str, **fields: Any) -> None:
-        if "metadata" in fields and fields["metadata"] is not None:
-            fields["metadata"] = json.dumps(fields["metadata"], sort_keys=True, ensure_ascii=False)
+        fields = R.event_in(fields)
         with self._lock:
             exists = self.db["events"].count_where("event_id = ?", [event_id])
             if exists:
-                self.db["events"].update(event_id, {**fields, "updated_at": _now()})
+                self.db["events"].update(event_id, {**fields, "updated_at": R.now()})
             else:
-                self.db["events"].insert({"event_id": event_id, **fields, "updated_at": _now()})
+                self.db["events"].insert({"event_id": event_id, **fields, "updated_at": R.now()})
 
     def categories(self, event_id: str) -> dict[str, str]:
         with self._lock:
@@ -160,24 +173,18 @@ class SqliteStateStore:
     def members(self, member_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         rows = self._rows("members", "member_key", member_keys)
         for row in rows.values():
-            row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
+            R.member_out(row)
         return rows
 
     def members_of_event(self, event_id: str) -> list[dict[str, Any]]:
         with self._lock:
             rows = list(self.db.query("select * from members where event_id = ? and cm_id is not null", [event_id]))
-        for row in rows:
-            row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
-        return rows
+        return [R.member_out(row) for row in rows]
 
     def put_members(self, rows: dict[str, dict[str, Any]]) -> None:
         """Many member rows in one statement; each row carries every column."""
-        now = _now()
-        out = []
-        for key, fields in rows.items():
-            row = {k: v for k, v in fields.items() if k not in ("member_key", "updated_at")}
-            row["category_ids"] = json.dumps(row.get("category_ids") or [], ensure_ascii=False)
-            out.append({"member_key": key, **row, "updated_at": now})
+        now = R.now()
+        out = [R.member_in(key, fields, now) for key, fields in rows.items()]
         if out:
             with self._lock:
                 self.db["members"].upsert_all(out, pk="member_key")
@@ -188,9 +195,9 @@ class SqliteStateStore:
         with self._lock:
             exists = self.db["members"].count_where("member_key = ?", [member_key])
             if exists:
-                self.db["members"].update(member_key, {**fields, "updated_at": _now()})
+                self.db["members"].update(member_key, {**fields, "updated_at": R.now()})
             else:
-                self.db["members"].insert({"member_key": member_key, **fields, "updated_at": _now()})
+                self.db["members"].insert({"member_key": member_key, **fields, "updated_at": R.now()})
 
     def forget_members(self, member_keys: Iterable[str]) -> None:
         """Members deleted in Salesforce: the next write creates them again (upsert, not update by Id)."""
@@ -227,7 +234,7 @@ class SqliteStateStore:
     def put_record(self, jomablue_id: str, sobject: str, sf_id: str) -> None:
         with self._lock:
             self.db["records"].upsert(
-                {"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "updated_at": _now()},
+                {"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "updated_at": R.now()},
                 pk="jomablue_id",
             )
 
@@ -256,25 +263,13 @@ class SqliteStateStore:
         """Many outcomes at once: one read for attempts/first_seen, one write."""
         if not rows:
             return
-        now = _now()
-        with self._lock:
+        with self.atomic():
             prev = self._rows("messages", "message_key", [r["message_key"] for r in rows])
-            out: dict[str, dict[str, Any]] = {}
-            for r in rows:
-                key = r["message_key"]
-                before = out.get(key) or prev.get(key)
-                out[key] = {
-                    "message_key": key, "outcome": r["outcome"], "resource_type": r.get("resource_type"),
-                    "resource_id": r.get("resource_id"), "event_id": r.get("event_id"),
-                    "sqs_message_id": r.get("sqs_message_id"), "reason": r.get("reason"), "field": r.get("field"),
-                    # Keep the body of a quarantined message so it can be replayed; drop it once synced.
-                    "body": r.get("body") if r["outcome"] == "quarantined" else None,
-                    "detail": json.dumps(r["detail"], ensure_ascii=False, default=str) if r.get("detail") else None,
-                    "attempts": (before["attempts"] + 1) if before else 1,
-                    "first_seen": before["first_seen"] if before else now,
-                    "last_seen": now,
-                }
-            self.db["messages"].upsert_all(list(out.values()), pk="message_key")
+            out = R.merge_outcomes(rows, prev, R.now())
+            cols = R.COLUMNS["messages"]
+            self.db.conn.executemany(
+                f"insert or replace into messages ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
+                [tuple(r[c] for c in cols) for r in out])
 
     def quarantined(self, message_keys: list[str] | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -292,30 +287,47 @@ class SqliteStateStore:
     # -- runs and API usage -------------------------------------------------------------
     def start_run(self) -> int:
         with self._lock:
-            return int(self.db["runs"].insert({"started_at": _now()}).last_pk)
+            return int(self.db["runs"].insert({"started_at": R.now()}).last_pk)
 
     def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
         with self._lock:
-            self.db["runs"].update(run_id, {"finished_at": _now(), "exit_code": exit_code,
+            self.db["runs"].update(run_id, {"finished_at": R.now(), "exit_code": exit_code,
                                             "summary": json.dumps(summary, ensure_ascii=False)})
 
     def last_run(self) -> dict[str, Any] | None:
         with self._lock:
             rows = list(self.db.query("select * from runs order by id desc limit 1"))
-        if not rows:
-            return None
-        row = rows[0]
-        row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
-        return row
+        return R.run_out(rows[0]) if rows else None
 
     def put_api_usage(self, used: int, max_: int) -> None:
         with self._lock:
-            self.db["api_usage"].upsert({"id": 1, "used": used, "max": max_, "seen_at": _now()}, pk="id")
+            self.db["api_usage"].upsert({"id": 1, "used": used, "max": max_, "seen_at": R.now()}, pk="id")
 
     def api_usage(self) -> dict[str, Any] | None:
         with self._lock:
             rows = list(self.db.query("select used, max, seen_at from api_usage where id = 1"))
         return rows[0] if rows else None
+
+    # -- upkeep: the store stays small ---------------------------------------------------
+    def prune(self, keep_days: float) -> int:
+        """Delete outcome rows last seen more than keep_days ago (quarantined ones stay), and old runs.
+
+        Returns the outcome rows deleted. Freed pages are reused by later writes, so the file
+        stops growing once a keep_days window of messages is in it.
+        """
+        cut = R.cutoff(keep_days)
+        with self.atomic():
+            n = self.db.execute(
+                "delete from messages where last_seen < ? and outcome != 'quarantined'", [cut]).rowcount
+            self.db.execute("delete from runs where started_at < ? and id < (select max(id) from runs)", [cut])
+        return n
+
+    def size_bytes(self) -> int:
+        """The database's size on disk (its pages; the WAL is checkpointed into them)."""
+        with self._lock:
+            pages = self.db.execute("pragma page_count").fetchone()[0]
+            size = self.db.execute("pragma page_size").fetchone()[0]
+        return int(pages) * int(size)
 
 
 def open_state(path: Path | str) -> SqliteStateStore:
