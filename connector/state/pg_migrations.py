@@ -70,26 +70,29 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
-def ensure_schema(conn: psycopg.Connection) -> str:
-    """The schema this store lives in: the first of the URL's search_path, created if missing."""
-    row = conn.execute("select current_schema()").fetchone()
-    schema = _value(row)
+def schema_name(conn: psycopg.Connection) -> str:
+    """The schema this store lives in: the first schema of the URL's search_path."""
+    schema = _value(conn.execute("select current_schema()").fetchone())
     if schema:
         return str(schema)
     path = str(_value(conn.execute("select current_setting('search_path')").fetchone()))
     first = next((p.strip().strip('"') for p in path.split(",") if p.strip() and p.strip() != '"$user"'), "")
     if not first:
         raise psycopg.ProgrammingError(f"no schema to create the state store in (search_path is {path!r})")
-    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(first)))
     return first
 
 
 def apply_migrations(conn: psycopg.Connection) -> list[str]:
-    """Apply pending migrations in order, in one transaction under the schema's migration lock."""
-    ensure_schema(conn)
+    """Create the schema if missing and apply pending migrations, in one transaction under the
+    schema's migration lock (replicas starting together: one migrates, the others wait, then
+    find nothing to do)."""
+    schema = schema_name(conn)
     applied: list[str] = []
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext(current_schema() || ':migrations'), 0)")
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s || ':migrations'), 0)", [schema])
+        # Only when missing: a login that may not create schemas can still use one made for it.
+        if conn.execute("select 1 from pg_namespace where nspname = %s", [schema]).fetchone() is None:
+            conn.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
         conn.execute("create table if not exists _migrations (name text primary key, applied_at text)")
         done = {_value(r) for r in conn.execute("select name from _migrations").fetchall()}
         for name, ddl in MIGRATIONS:
