@@ -275,6 +275,33 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
     click.echo("mapping ok" + (" (checked against the org)" if against_org else ""))
 
 
+# -- sns-filter-policy (deploy/) -------------------------------------------------------------
+@main.command("sns-filter-policy")
+@CONFIG_OPTION
+def sns_filter_policy(config_path: Path) -> None:
+    """Print the SNS subscription filter policy for the configured resource types.
+
+    Jomablue sets `resource_type` as an SNS message attribute on every message, so the policy
+    uses the default scope (FilterPolicyScope: MessageAttributes) and lists the resource types
+    the mappings handle: new kinds of data Jomablue adds later do not reach the queue unannounced.
+
+    Example:
+
+        aws sns set-subscription-attributes --subscription-arn "$SUB" --attribute-name FilterPolicy \
+            --attribute-value "$(connector sns-filter-policy --config config.yaml)"
+    """
+    from connector.wiring import load_mappings
+
+    cfg = _load(config_path)
+    try:
+        mappings = load_mappings(cfg)
+    except ConfigError as exc:
+        _config_errors(exc)
+    click.echo(json.dumps({"resource_type": sorted(mappings.resources)}))
+    click.echo("FilterPolicyScope: MessageAttributes (the default); Jomablue sets resource_type as a "
+               "message attribute", err=True)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)

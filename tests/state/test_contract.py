@@ -343,3 +343,31 @@ def test_campaign_lock_works_with_and_async_with(store):
 
     asyncio.run(go())
     assert set(store.members(["m1", "m2"])) == {"m1", "m2"}
+
+
+def test_prune_periodically_prunes_at_once_and_survives_a_failing_prune(store, monkeypatch):
+    from connector.state.upkeep import prune_periodically
+
+    monkeypatch.setattr(R, "now", lambda: "2020-01-01T00:00:00.000+00:00")
+    store.record_outcomes([{"message_key": "old", "outcome": "synced"}])
+    monkeypatch.undo()
+    calls = []
+    real = store.prune
+
+    def prune(keep_days: float) -> int:
+        calls.append(keep_days)
+        if len(calls) == 2:
+            raise RuntimeError("server went away")
+        return real(keep_days)
+
+    monkeypatch.setattr(store, "prune", prune)
+
+    async def go() -> None:
+        task = asyncio.create_task(prune_periodically(store, 7, every=0.01))
+        while len(calls) < 3:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(go())
+    assert calls[:3] == [7, 7, 7]
+    assert store.outcome_counts() == {}
