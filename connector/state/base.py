@@ -22,11 +22,13 @@ class StateStore(Protocol):
     def put_resources(self, rows: list[tuple[str, str, str]]) -> None: ...
 
     # Replicas. hold: try to take the per-resource locks of a batch, return the keys obtained
-    # (the others belong to another replica's batch: leave those messages for later);
-    # release_held: let them all go once the batch is committed. campaign_lock: held only while
+    # (the others belong to another replica's batch: leave those messages for later); `keys`
+    # exclusively (the batch writes them), `shared` shared (it only reads them, e.g. the event
+    # whose category table its people use); release_held: let them all go once the batch is
+    # committed. campaign_lock: held only while
     # one Campaign's members are written (Salesforce locks the parent Campaign of every member
     # write, so concurrent writers only earn UNABLE_TO_LOCK_ROW). SQLite: all keys / no-ops.
-    def hold(self, keys: Iterable[str]) -> set[str]: ...
+    def hold(self, keys: Iterable[str], shared: Iterable[str] = ()) -> set[str]: ...
     def release_held(self) -> None: ...
     def campaign_lock(self, campaign_id: str) -> AbstractContextManager[None]: ...
 

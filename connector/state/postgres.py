@@ -35,9 +35,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from connector.state import rows as R
 from connector.state.pg_migrations import apply_migrations
 
+# Exclusive for the resources a batch writes, shared for those it only reads (the events whose
+# category tables its people use): a batch with an event message excludes its people's batches.
 _HOLD_SQL = (
     "select k from unnest(%s::text[]) as k"
     " where pg_try_advisory_lock(hashtextextended(current_schema() || ':resource:' || k, 0))"
+    " union all select k from unnest(%s::text[]) as k"
+    " where pg_try_advisory_lock_shared(hashtextextended(current_schema() || ':resource:' || k, 0))"
 )
 _CAMPAIGN_KEY = "hashtext(current_schema() || ':campaign'), hashtext(%s)"
 
@@ -175,15 +179,21 @@ class PostgresStateStore:
             self._locker = psycopg.connect(self.url, autocommit=True)
         return self._locker
 
-    def hold(self, keys: Iterable[str]) -> set[str]:
-        """Try to lock each resource key for this process; return the keys obtained (no waiting)."""
+    def hold(self, keys: Iterable[str], shared: Iterable[str] = ()) -> set[str]:
+        """Try to lock each resource key for this process; return the keys obtained (no waiting).
+
+        `keys` are taken exclusively (the batch writes them); `shared` keys only exclude an
+        exclusive holder (the batch reads them: another batch may read them too). A key in both
+        is taken exclusively. Everything is held until :meth:`release_held`.
+        """
         wanted = R.unique(keys)
-        if not wanted:
+        reads = [k for k in R.unique(shared) if k not in set(wanted)]
+        if not wanted and not reads:
             return set()
         with self._locker_mutex:
-            got = {r[0] for r in self._lock_connection().execute(_HOLD_SQL, [wanted]).fetchall()}
+            got = {r[0] for r in self._lock_connection().execute(_HOLD_SQL, [wanted, reads]).fetchall()}
         self.lock_stats["held"] += len(got)
-        self.lock_stats["refused"] += len(wanted) - len(got)
+        self.lock_stats["refused"] += len(wanted) + len(reads) - len(got)
         return got
 
     def release_held(self) -> None:

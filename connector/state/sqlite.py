@@ -100,9 +100,9 @@ class SqliteStateStore:
                     [(k, h, g, now) for k, h, g in rows])
 
     # -- replicas: SQLite serves one run at a time, so every lock is already ours ------------
-    def hold(self, keys: Iterable[str]) -> set[str]:
+    def hold(self, keys: Iterable[str], shared: Iterable[str] = ()) -> set[str]:
         """Per-resource locks for a batch: all of them (one run per state file is enforced elsewhere)."""
-        return set(keys)
+        return set(keys) | set(shared)
 
     def release_held(self) -> None:
         return None

@@ -180,3 +180,19 @@ def test_state_url_must_be_postgresql_and_wins_over_path():
         StateConfig(url="mysql://u@h/db")
     with pytest.raises(ValueError):
         StateConfig(keep_days=0)
+
+
+def test_shared_holds_exclude_only_an_exclusive_holder(pg_url):  # noqa: F811
+    a, b, c = open_state(pg_url), open_state(pg_url), open_state(pg_url)
+    # Two person batches of one event read its category table together...
+    assert a.hold(["person:1"], shared=["event:e"]) == {"person:1", "event:e"}
+    assert b.hold(["person:2"], shared=["event:e"]) == {"person:2", "event:e"}
+    # ...while the event's own message (a rename) waits until neither does.
+    assert c.hold(["event:e"]) == set()
+    a.release_held()
+    b.release_held()
+    assert c.hold(["event:e"], shared=["event:e"]) == {"event:e"}     # in both: exclusive
+    assert a.hold(["person:1"], shared=["event:e"]) == {"person:1"}
+    for s in (a, b, c):
+        s.release_held()
+        s.close()
