@@ -18,6 +18,7 @@ database never wait for each other. The schema comes from the URL's search_path
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections import Counter
@@ -197,6 +198,7 @@ class PostgresStateStore:
         return got
 
     def release_held(self) -> None:
+        """Let every hold go (campaign locks are released by their own blocks before this)."""
         with self._locker_mutex:
             if self._locker is not None and not self._locker.closed:
                 self._locker.execute("select pg_advisory_unlock_all()")
@@ -373,42 +375,53 @@ class PostgresStateStore:
 
 
 class _CampaignLock:
-    """A session advisory lock on one Campaign, on a pooled connection kept for the lock's life.
+    """A session advisory lock on one Campaign, on the store's lock connection.
 
-    Usable with `with` and, from the engine's event loop, `async with` (the wait runs in a thread).
+    Usable with `with` and, from the engine's event loop, `async with`. It polls (every 20-50 ms)
+    instead of blocking in the server, so it never ties up a pooled connection or the lock
+    connection while it waits; a batch that takes several takes them in sorted order.
     """
+
+    POLL_SECONDS = (0.02, 0.05)
 
     def __init__(self, store: PostgresStateStore, campaign_id: str) -> None:
         self.store = store
         self.campaign_id = campaign_id
-        self._conn: psycopg.Connection[Any] | None = None
+        self._waited: float | None = None
+
+    def _try(self) -> bool:
+        with self.store._locker_mutex:
+            row = self.store._lock_connection().execute(
+                f"select pg_try_advisory_lock({_CAMPAIGN_KEY})", [self.campaign_id]).fetchone()
+        got = bool(row[0])
+        if not got and self._waited is None:
+            self._waited = time.monotonic()
+        return got
+
+    def _count(self) -> None:
+        if self._waited is not None:
+            self.store.lock_stats["campaign_waits"] += 1
+            self.store.lock_stats["campaign_wait_ms"] += int((time.monotonic() - self._waited) * 1000)
+
+    def _release(self) -> None:
+        with self.store._locker_mutex:
+            conn = self.store._locker
+            if conn is not None and not conn.closed and not conn.broken:
+                conn.execute(f"select pg_advisory_unlock({_CAMPAIGN_KEY})", [self.campaign_id])
 
     def __enter__(self) -> None:
-        conn = self.store.pool.getconn()
-        try:
-            got = conn.execute(f"select pg_try_advisory_lock({_CAMPAIGN_KEY}) as ok", [self.campaign_id]).fetchone()
-            if not got["ok"]:
-                started = time.monotonic()
-                conn.execute(f"select pg_advisory_lock({_CAMPAIGN_KEY})", [self.campaign_id])
-                self.store.lock_stats["campaign_waits"] += 1
-                self.store.lock_stats["campaign_wait_ms"] += int((time.monotonic() - started) * 1000)
-        except BaseException:
-            self.store.pool.putconn(conn)
-            raise
-        self._conn = conn
+        while not self._try():
+            time.sleep(random.uniform(*self.POLL_SECONDS))
+        self._count()
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            conn.execute(f"select pg_advisory_unlock({_CAMPAIGN_KEY})", [self.campaign_id])
-        finally:
-            self.store.pool.putconn(conn)
+        self._release()
 
     async def __aenter__(self) -> None:
-        await asyncio.to_thread(self.__enter__)
+        while not await asyncio.to_thread(self._try):
+            await asyncio.sleep(random.uniform(*self.POLL_SECONDS))
+        self._count()
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
                         tb: TracebackType | None) -> None:
-        await asyncio.to_thread(self.__exit__, et, ev, tb)
+        await asyncio.to_thread(self._release)
