@@ -24,11 +24,12 @@ class StateStore(Protocol):
     # Replicas. hold: try to take the per-resource locks of a batch, return the keys obtained
     # (the others belong to another replica's batch: leave those messages for later); `keys`
     # exclusively (the batch writes them), `shared` shared (it only reads them, e.g. the event
-    # whose category table its people use); release_held: let them all go once the batch is
+    # whose category table its people use), waiting up to wait_seconds for keys held elsewhere;
+    # release_held: let them all go once the batch is
     # committed. campaign_lock: held only while
     # one Campaign's members are written (Salesforce locks the parent Campaign of every member
     # write, so concurrent writers only earn UNABLE_TO_LOCK_ROW). SQLite: all keys / no-ops.
-    def hold(self, keys: Iterable[str], shared: Iterable[str] = ()) -> set[str]: ...
+    def hold(self, keys: Iterable[str], shared: Iterable[str] = (), wait_seconds: float = 0) -> set[str]: ...
     def release_held(self) -> None: ...
     def campaign_lock(self, campaign_id: str) -> AbstractContextManager[None]: ...
 

@@ -180,19 +180,32 @@ class PostgresStateStore:
             self._locker = psycopg.connect(self.url, autocommit=True)
         return self._locker
 
-    def hold(self, keys: Iterable[str], shared: Iterable[str] = ()) -> set[str]:
-        """Try to lock each resource key for this process; return the keys obtained (no waiting).
+    def hold(self, keys: Iterable[str], shared: Iterable[str] = (), wait_seconds: float = 0) -> set[str]:
+        """Try to lock each resource key for this process; return the keys obtained.
 
         `keys` are taken exclusively (the batch writes them); `shared` keys only exclude an
         exclusive holder (the batch reads them: another batch may read them too). A key in both
-        is taken exclusively. Everything is held until :meth:`release_held`.
+        is taken exclusively. With `wait_seconds`, keys held elsewhere are asked for again every
+        50 ms until they are all obtained or the time is up (another replica's batch usually
+        commits within a batch time; two batches waiting for each other both give up in time).
+        Everything obtained is held until :meth:`release_held`.
         """
         wanted = R.unique(keys)
         reads = [k for k in R.unique(shared) if k not in set(wanted)]
-        if not wanted and not reads:
-            return set()
-        with self._locker_mutex:
-            got = {r[0] for r in self._lock_connection().execute(_HOLD_SQL, [wanted, reads]).fetchall()}
+        got: set[str] = set()
+        deadline = time.monotonic() + wait_seconds
+        waited = False
+        while True:
+            ex = [k for k in wanted if k not in got]
+            sh = [k for k in reads if k not in got]
+            if ex or sh:
+                with self._locker_mutex:
+                    got |= {r[0] for r in self._lock_connection().execute(_HOLD_SQL, [ex, sh]).fetchall()}
+            if len(got) == len(wanted) + len(reads) or time.monotonic() >= deadline:
+                break
+            waited = True
+            time.sleep(0.05)
+        self.lock_stats["hold_waits"] += waited
         self.lock_stats["held"] += len(got)
         self.lock_stats["refused"] += len(wanted) + len(reads) - len(got)
         return got

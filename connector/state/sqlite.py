@@ -100,7 +100,7 @@ class SqliteStateStore:
                     [(k, h, g, now) for k, h, g in rows])
 
     # -- replicas: SQLite serves one run at a time, so every lock is already ours ------------
-    def hold(self, keys: Iterable[str], shared: Iterable[str] = ()) -> set[str]:
+    def hold(self, keys: Iterable[str], shared: Iterable[str] = (), wait_seconds: float = 0) -> set[str]:
         """Per-resource locks for a batch: all of them (one run per state file is enforced elsewhere)."""
         return set(keys) | set(shared)
 

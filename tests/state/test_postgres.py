@@ -196,3 +196,17 @@ def test_shared_holds_exclude_only_an_exclusive_holder(pg_url):  # noqa: F811
     for s in (a, b, c):
         s.release_held()
         s.close()
+
+
+def test_hold_can_wait_for_another_replicas_batch_to_commit(pg_url):  # noqa: F811
+    a, b = open_state(pg_url), open_state(pg_url)
+    a.hold(["person:1"])
+    threading.Timer(0.3, a.release_held).start()       # a's batch commits a moment later
+    assert b.hold(["person:1", "person:2"], wait_seconds=20) == {"person:1", "person:2"}
+    assert b.lock_stats["hold_waits"] == 1 and b.lock_stats["refused"] == 0
+    b.release_held()
+    b.hold(["person:1"])
+    assert a.hold(["person:1", "person:3"], wait_seconds=0.2) == {"person:3"}   # gives up in time
+    for s in (a, b):
+        s.release_held()
+        s.close()
