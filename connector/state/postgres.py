@@ -44,6 +44,12 @@ _HOLD_SQL = (
     " union all select k from unnest(%s::text[]) as k"
     " where pg_try_advisory_lock_shared(hashtextextended(current_schema() || ':resource:' || k, 0))"
 )
+_UNHOLD_SQL = (
+    "select pg_advisory_unlock(hashtextextended(current_schema() || ':resource:' || k, 0))"
+    " from unnest(%s::text[]) as k"
+    " union all select pg_advisory_unlock_shared(hashtextextended(current_schema() || ':resource:' || k, 0))"
+    " from unnest(%s::text[]) as k"
+)
 _CAMPAIGN_KEY = "hashtext(current_schema() || ':campaign'), hashtext(%s)"
 
 
@@ -185,26 +191,29 @@ class PostgresStateStore:
 
         `keys` are taken exclusively (the batch writes them); `shared` keys only exclude an
         exclusive holder (the batch reads them: another batch may read them too). A key in both
-        is taken exclusively. With `wait_seconds`, keys held elsewhere are asked for again every
-        50 ms until they are all obtained or the time is up (another replica's batch usually
-        commits within a batch time; two batches waiting for each other both give up in time).
-        Everything obtained is held until :meth:`release_held`.
+        is taken exclusively. With `wait_seconds`, the keys are asked for all or nothing every
+        50 ms (jittered) until they are all obtained: a batch never sits on some keys while
+        waiting for others, so two batches cannot wait for each other. When the time is up,
+        whatever can be had at that moment is taken. Everything obtained is held until
+        :meth:`release_held`.
         """
         wanted = R.unique(keys)
         reads = [k for k in R.unique(shared) if k not in set(wanted)]
-        got: set[str] = set()
+        if not wanted and not reads:
+            return set()
         deadline = time.monotonic() + wait_seconds
         waited = False
         while True:
-            ex = [k for k in wanted if k not in got]
-            sh = [k for k in reads if k not in got]
-            if ex or sh:
-                with self._locker_mutex:
-                    got |= {r[0] for r in self._lock_connection().execute(_HOLD_SQL, [ex, sh]).fetchall()}
-            if len(got) == len(wanted) + len(reads) or time.monotonic() >= deadline:
+            last = time.monotonic() >= deadline
+            with self._locker_mutex:
+                conn = self._lock_connection()
+                got = {r[0] for r in conn.execute(_HOLD_SQL, [wanted, reads]).fetchall()}
+                if len(got) < len(wanted) + len(reads) and not last:
+                    conn.execute(_UNHOLD_SQL, [[k for k in wanted if k in got], [k for k in reads if k in got]])
+            if last or len(got) == len(wanted) + len(reads):
                 break
             waited = True
-            time.sleep(0.05)
+            time.sleep(random.uniform(0.03, 0.07))
         self.lock_stats["hold_waits"] += waited
         self.lock_stats["held"] += len(got)
         self.lock_stats["refused"] += len(wanted) + len(reads) - len(got)

@@ -210,3 +210,25 @@ def test_hold_can_wait_for_another_replicas_batch_to_commit(pg_url):  # noqa: F8
     for s in (a, b):
         s.release_held()
         s.close()
+
+
+def test_two_waiting_batches_never_sit_on_each_others_keys(pg_url):  # noqa: F811
+    # An event batch (exclusive) and a person batch (shared on the event) start together: neither
+    # keeps a part of its keys while waiting for the rest, so one gets everything, then the other.
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    a, b = open_state(pg_url), open_state(pg_url)
+    want = {a: {"event:1", "event:2", "person:a"}, b: {"person:b", "event:1", "event:2"}}
+    with ThreadPoolExecutor(2) as pool:
+        fa = pool.submit(a.hold, ["event:1", "event:2", "person:a"], (), 10)
+        fb = pool.submit(b.hold, ["person:b"], ["event:2", "event:1"], 10)
+        done, _ = wait([fa, fb], timeout=30, return_when=FIRST_COMPLETED)
+        first = done.pop()
+        winner, loser, later = (a, b, fb) if first is fa else (b, a, fa)
+        assert first.result() == want[winner]
+        winner.release_held()
+        assert later.result(timeout=30) == want[loser]
+    assert a.lock_stats["refused"] == 0 and b.lock_stats["refused"] == 0
+    for s in (a, b):
+        s.release_held()
+        s.close()
