@@ -29,7 +29,7 @@ def _engine_holds_resources() -> bool:
 
     import connector.sync.engine
 
-    return ".hold(" in inspect.getsource(connector.sync.engine)
+    return "state.hold" in inspect.getsource(connector.sync.engine)
 
 
 # Without per-resource holds two replicas apply one person's registration and check-in at once
