@@ -179,6 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logs.configure()
     logging.getLogger().setLevel(logging.ERROR)
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - any reason means: no server to measure against
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"replicas benchmark skipped: no PostgreSQL server answers at {PG_URL} ({reason})")
+        return 0
     rows = [run_one(int(r), args) for r in args.replicas.split(",")]
     print(f"\n{args.n} people + check-ins ({args.checkins}) for a third, {EVENTS} events; "
           f"emulator {args.latency_ms} ms per call; "
