@@ -113,10 +113,10 @@ def status(config_path: Path, fmt: str) -> None:
 
         connector status --config config.yaml --format json
     """
-    from connector.state import open_state
+    from connector.wiring import open_store
 
     cfg = _load(config_path)
-    state = open_state(cfg.state.path)
+    state = open_store(cfg)   # the SQLite file, or the PostgreSQL store of state.url
     doc = {
         "counts": state.outcome_counts(),
         "quarantined": [
