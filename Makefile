@@ -27,6 +27,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(ARGS)
+	$(BIN)/python bench/replicas.py   # 1, 2, 3 replicas on one queue (PostgreSQL state store)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

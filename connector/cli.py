@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import psycopg
 
 from connector import __version__, logs
 from connector.config import Config, load_config
@@ -53,7 +54,7 @@ def _say(level: str, event: str, text: str, **fields: Any) -> None:
 # cannot be opened, read or migrated (permissions, a full disk, not a database) is a fatal error
 # (exit 1) for every command, with one line that names the path; the configuration that points at
 # it was valid. PostgreSQL errors join this tuple when the PostgreSQL store lands.
-STATE_ERRORS: tuple[type[BaseException], ...] = (OSError, sqlite3.Error)
+STATE_ERRORS: tuple[type[BaseException], ...] = (OSError, sqlite3.Error, psycopg.Error)
 
 
 def _fatal(message: str, **fields: Any) -> NoReturn:
@@ -231,7 +232,7 @@ def status(config_path: Path, fmt: str) -> None:
 
     cfg = _load(config_path, offline=True)
     try:
-        state, redactor = _offline_state(cfg)
+        state, redactor = _offline_state(cfg)   # the SQLite file, or the PostgreSQL store of state.url
         doc = status_doc(cfg, state, redactor)
     except (*STATE_ERRORS, ValueError) as exc:    # ValueError: a run summary that is not JSON
         _state_failure(cfg, exc)
@@ -245,10 +246,10 @@ def status(config_path: Path, fmt: str) -> None:
 def _offline_state(cfg: Config) -> tuple[Any, Any]:
     """The state store and the redactor, for commands that only read and manage local state."""
     from connector.redact import redactor_for
-    from connector.state import open_state
+    from connector.wiring import open_store
 
     try:
-        state = open_state(cfg.state.path)
+        state = open_store(cfg)    # the SQLite file, or the PostgreSQL store of state.url
         redactor = redactor_for(cfg, state)
     except STATE_ERRORS as exc:
         _state_failure(cfg, exc)
@@ -636,6 +637,33 @@ def doctor(config_path: Path, fmt: str) -> None:
     checks = run_doctor(cfg, build_gateway(cfg), mappings)
     click.echo(render(checks, fmt))
     sys.exit(exit_code(checks))
+
+
+# -- sns-filter-policy (deploy/) -------------------------------------------------------------
+@main.command("sns-filter-policy")
+@CONFIG_OPTION
+def sns_filter_policy(config_path: Path) -> None:
+    """Print the SNS subscription filter policy for the configured resource types.
+
+    Jomablue sets `resource_type` as an SNS message attribute on every message, so the policy
+    uses the default scope (FilterPolicyScope: MessageAttributes) and lists the resource types
+    the mappings handle: new kinds of data Jomablue adds later do not reach the queue unannounced.
+
+    Example:
+
+        aws sns set-subscription-attributes --subscription-arn "$SUB" --attribute-name FilterPolicy \
+            --attribute-value "$(connector sns-filter-policy --config config.yaml)"
+    """
+    from connector.wiring import load_mappings
+
+    cfg = _load(config_path)
+    try:
+        mappings = load_mappings(cfg)
+    except ConfigError as exc:
+        _config_errors(exc)
+    click.echo(json.dumps({"resource_type": sorted(mappings.resources)}))
+    click.echo("FilterPolicyScope: MessageAttributes (the default); Jomablue sets resource_type as a "
+               "message attribute", err=True)
 
 
 @main.command()

@@ -134,6 +134,22 @@ class StateConfig(_Strict):
     path: Path = Path("state/connector.db")
     lock_wait_seconds: float = Field(
         0, ge=0, description="a second run on the same SQLite file waits this long for the first, then exits 75")
+    # The shared store for replicas and disk-less containers; wins over path. The schema is the
+    # first of the URL's search_path (?options=-csearch_path%3Dconnector), created when missing.
+    url: str | None = None
+    keep_days: float = Field(30, gt=0, description="outcome rows older than this are pruned (quarantined ones stay)")
+
+    @model_validator(mode="after")
+    def _postgres_only(self) -> StateConfig:
+        if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("url must be a PostgreSQL URL (postgresql://user@host:5432/db); "
+                             "for a SQLite file use state.path")
+        return self
+
+    @property
+    def location(self) -> Path | str:
+        """Where the store is: the PostgreSQL URL when set, else the SQLite path."""
+        return self.url or self.path
 
 
 class MappingConfig(_Strict):

@@ -274,6 +274,9 @@ def config_dict(emu: Emulator, queue: Any = None, *, state_path: str | Path = "s
     }
     if getattr(queue, "endpoint", None):
         cfg["sqs"]["endpoint_url"] = queue.endpoint
+    if os.environ.get("CONNECTOR_TEST_STATE") == "postgres" and "state__path" not in overrides:
+        # The same end-to-end tests against the shared store: CONNECTOR_TEST_STATE=postgres pytest tests/e2e
+        cfg["state"] = {"url": _postgres_state_url()}
     for dotted, value in overrides.items():
         node = cfg
         parts = dotted.split("__")
@@ -340,3 +343,19 @@ def log_lines(stderr: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+_PG_SCHEMAS: list[str] = []
+
+
+def _postgres_state_url() -> str:
+    """A fresh schema on the test PostgreSQL server (dropped when the test process exits)."""
+    import atexit
+
+    from pgtest import drop_schema, require_postgres, schema_url
+
+    require_postgres()
+    if not _PG_SCHEMAS:
+        atexit.register(lambda: [drop_schema(s) for s in _PG_SCHEMAS])
+    _PG_SCHEMAS.append("jbtest_" + uuid.uuid4().hex[:12])
+    return schema_url(_PG_SCHEMAS[-1])

@@ -135,6 +135,7 @@ class SalesforceGateway:
         retry_max_wait: float = 30,
         retry_base_wait: float = 0.5,
         write_headers: dict[str, str] | None = None,
+        shared_limit: Any = None,
     ) -> None:
         self.instance_url = instance_url.rstrip("/")
         self.api_version = api_version
@@ -158,6 +159,9 @@ class SalesforceGateway:
         # Told what every successful write sent: [(18-char id, sobject, fields)]. Wiring connects
         # it to the state store, so reconcile can compare Salesforce with what the connector wrote.
         self.on_written: Callable[[list[tuple[str, str, dict[str, Any]]]], None] | None = None
+        # Replicas on one PostgreSQL store: rate and in-flight cap for all of them together
+        # (connector/state/shared_limit.py: `async with shared_limit.slot()`); None: local only.
+        self.shared_limit = shared_limit
 
     # -- plumbing ---------------------------------------------------------------------
     def _client(self, renew: bool = False) -> Salesforce:
@@ -246,6 +250,9 @@ class SalesforceGateway:
                     if attempt.retry_state.attempt_number > 1:
                         self.stats.retries += 1
                     async with self._sem:
+                        if self.shared_limit is not None:
+                            async with self.shared_limit.slot():
+                                return await asyncio.to_thread(self._once, kind, method, path, **kwargs)
                         await self._limiter.acquire()
                         return await asyncio.to_thread(self._once, kind, method, path, **kwargs)
         except RetryError as exc:

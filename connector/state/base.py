@@ -4,12 +4,14 @@ The port is deliberately narrow: read methods, ``apply(changes)`` for everything
 learned (one transaction), and the bookkeeping of messages, runs and API usage. A backend
 (SQLite, the embedded default; PostgreSQL for replicas) implements the granular writers of
 :class:`ChangeSetWriter` and inherits ``apply`` from it, so both apply a ChangeSet the same way.
-Rows are plain dicts.
+Both hand back the same plain dicts (connector/state/rows.py shapes them) and pass the same
+contract tests (tests/state/); the store is chosen by :func:`connector.state.open_state`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -31,6 +33,17 @@ class StateStore(Protocol):
     def members(self, member_keys: Iterable[str]) -> dict[str, dict[str, Any]]: ...
     def members_of_event(self, event_id: str) -> list[dict[str, Any]]: ...
     def records(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
+    # -- replicas (PostgreSQL; SQLite: every key / no-ops, since one run holds its file) --------
+    # hold: take a batch's per-resource locks, `keys` exclusively (the batch writes them) and
+    # `shared` shared (it only reads them, e.g. the event whose category table its people use),
+    # waiting up to wait_seconds; returns the keys obtained (the others belong to another
+    # replica's batch: those messages wait). release_held: once the batch is committed.
+    # campaign_lock: held only while one Campaign's members are written (Salesforce locks the
+    # parent Campaign of every member write: concurrent writers only earn UNABLE_TO_LOCK_ROW).
+    def hold(self, keys: Iterable[str], shared: Iterable[str] = (), wait_seconds: float = 0) -> set[str]: ...
+    def release_held(self) -> None: ...
+    def campaign_lock(self, campaign_id: str) -> AbstractContextManager[None]: ...
 
     # -- the one write of a batch ------------------------------------------------------------
     def apply(self, changes: ChangeSet) -> None:
@@ -63,6 +76,11 @@ class StateStore(Protocol):
     # The org's describes for preflight: sobject → {"describe": dict | None, "fetched_at": ISO}.
     def describes(self) -> dict[str, dict[str, Any]]: ...
     def put_describes(self, describes: dict[str, dict[str, Any] | None]) -> None: ...
+
+    # Upkeep: delete outcome rows older than keep_days (quarantined ones stay); the store's size.
+    def prune(self, keep_days: float) -> int: ...
+    def size_bytes(self) -> int: ...
+    def close(self) -> None: ...
 
 
 class ChangeSetWriter:

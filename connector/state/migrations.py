@@ -61,12 +61,64 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["api_usage"].create({"id": int, "used": int, "max": int, "seen_at": str}, pk="id")
 
 
-def m002_describe_cache(db: sqlite_utils.Database) -> None:
+def m002_small_outcomes(db: sqlite_utils.Database) -> None:
+    """The outcome log keeps only what dedupe, replay and reports need (issue 13, item 5).
+
+    A WITHOUT ROWID table stores each message key once (a rowid table plus its primary-key index
+    stored it twice), and the only index left is a partial one over quarantined messages, the
+    rows that are listed and replayed; counts and pruning scan the table. Bodies, SQS ids and
+    details of messages no longer quarantined are dropped (rows.outcome_row keeps them so).
+    """
+    db.execute("""
+        create table messages_new (
+            message_key text primary key, sqs_message_id text, resource_type text, resource_id text,
+            event_id text, outcome text, reason text, field text, body text, detail text,
+            attempts integer, first_seen text, last_seen text
+        ) without rowid""")
+    db.execute("""
+        insert into messages_new
+        select message_key,
+               case when outcome = 'quarantined' then sqs_message_id end,
+               resource_type, resource_id, event_id, outcome, reason, field,
+               case when outcome = 'quarantined' then body end,
+               case when outcome in ('quarantined', 'retry') then detail end,
+               attempts, first_seen, last_seen
+        from messages""")
+    db.execute("drop table messages")
+    db.execute("alter table messages_new rename to messages")
+    db.execute("create index messages_quarantined on messages (first_seen) where outcome = 'quarantined'")
+
+
+def m003_keys_stored_once(db: sqlite_utils.Database) -> None:
+    """Resources, people and members become WITHOUT ROWID tables: each key is stored once, in the
+    table's own b-tree, instead of once in the rowid table and again in its primary-key index
+    (about 100 bytes less per person synced; the links are kept for ever, unlike outcomes)."""
+    tables = {
+        "resources": ("resource_key text primary key, content_hash text, generated_at text, applied_at text", []),
+        "people": ("jomablue_id text primary key, sobject text, sf_id text, rung text, organisation_uid text, "
+                   "email text, record_hash text, updated_at text", []),
+        "members": ("member_key text primary key, event_id text, campaign_id text, cm_id text, person_key text, "
+                    "person_sf_id text, status text, status_at text, category_ids text, categories_text text, "
+                    "record_hash text, updated_at text",
+                    ["create index idx_members_event_id on members (event_id)",
+                     "create index idx_members_person_key on members (person_key)"]),
+    }
+    for table, (columns, indexes) in tables.items():
+        names = ", ".join(c.split()[0] for c in columns.split(", "))
+        db.execute(f"create table {table}_new ({columns}) without rowid")
+        db.execute(f"insert into {table}_new ({names}) select {names} from {table}")
+        db.execute(f"drop table {table}")
+        db.execute(f"alter table {table}_new rename to {table}")
+        for ddl in indexes:
+            db.execute(ddl)
+
+
+def m004_describe_cache(db: sqlite_utils.Database) -> None:
     # The org's describes preflight checks the mapping against (connector/preflight.py).
     db["describe_cache"].create({"sobject": str, "describe": str, "fetched_at": str}, pk="sobject")
 
 
-def m003_console(db: sqlite_utils.Database) -> None:
+def m005_console(db: sqlite_utils.Database) -> None:
     """The operator's console (issue 10): what the connector last wrote to each record (for
     reconcile), quarantine reason history, an audit row per dropped message, small settings."""
     db["written"].create(
@@ -84,8 +136,10 @@ def m003_console(db: sqlite_utils.Database) -> None:
 
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
-    ("002_describe_cache", m002_describe_cache),
-    ("003_console", m003_console),
+    ("002_small_outcomes", m002_small_outcomes),
+    ("003_keys_stored_once", m003_keys_stored_once),
+    ("004_describe_cache", m004_describe_cache),
+    ("005_console", m005_console),
 ]
 
 

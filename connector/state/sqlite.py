@@ -14,20 +14,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from connector.errors import StopRun
+from connector.state import rows as R
 from connector.state.base import ChangeSetWriter
 from connector.state.migrations import apply_migrations
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _chunks(items: list[str], n: int = 500) -> Iterator[list[str]]:
@@ -109,13 +105,31 @@ class SqliteStateStore(ChangeSetWriter):
         return self._rows("resources", "resource_key", keys)
 
     def put_resources(self, rows: list[tuple[str, str, str]]) -> None:
-        """(resource_key, content_hash, generated_at) for many resources in one statement."""
-        now = _now()
+        """(resource_key, content_hash, generated_at) for many resources in one statement.
+
+        Conditional, as in every backend: a row is written only when its generated_at is not
+        older than the stored one, so an older version never replaces a newer one.
+        """
+        now = R.now()
         if rows:
-            with self._lock:
-                self.db["resources"].upsert_all(
-                    [{"resource_key": k, "content_hash": h, "generated_at": g, "applied_at": now} for k, h, g in rows],
-                    pk="resource_key")
+            with self.atomic():   # one transaction (or the caller's), not one fsync per row
+                self.db.conn.executemany(
+                    "insert into resources (resource_key, content_hash, generated_at, applied_at) values (?, ?, ?, ?)"
+                    " on conflict (resource_key) do update set content_hash = excluded.content_hash,"
+                    " generated_at = excluded.generated_at, applied_at = excluded.applied_at"
+                    " where resources.generated_at is null or excluded.generated_at >= resources.generated_at",
+                    [(k, h, g, now) for k, h, g in rows])
+
+    # -- replicas: SQLite serves one run at a time, so every lock is already ours ------------
+    def hold(self, keys: Iterable[str], shared: Iterable[str] = (), wait_seconds: float = 0) -> set[str]:
+        """Per-resource locks for a batch: all of them (one run per state file is enforced elsewhere)."""
+        return set(keys) | set(shared)
+
+    def release_held(self) -> None:
+        return None
+
+    def campaign_lock(self, campaign_id: str) -> AbstractContextManager[None]:
+        return nullcontext()
 
     # -- people: Jomablue registration id → Lead/Contact ---------------------------------
     def people(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -123,7 +137,7 @@ class SqliteStateStore(ChangeSetWriter):
 
     def put_people(self, rows: dict[str, dict[str, Any]]) -> None:
         """Many links in one statement (the engine's commit)."""
-        now = _now()
+        now = R.now()
         if rows:
             with self._lock:
                 self.db["people"].upsert_all(
@@ -142,14 +156,14 @@ class SqliteStateStore(ChangeSetWriter):
         with self._lock:
             self.db.execute(
                 "update people set sobject=?, sf_id=?, updated_at=? where sf_id=?",
-                [sobject, new_sf_id, _now(), old_sf_id],
+                [sobject, new_sf_id, R.now(), old_sf_id],
             )
 
     # -- events and their category tables ----------------------------------------------
     def events(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         rows = self._rows("events", "event_id", event_ids)
         for row in rows.values():
-            row["metadata"] = json.loads(row["metadata"]) if row.get("metadata") else None
+            R.event_out(row)
         return rows
 
     def all_events(self, event_id: str | None = None) -> list[dict[str, Any]]:
@@ -159,14 +173,13 @@ class SqliteStateStore(ChangeSetWriter):
             return list(self.db.query("select * from events where event_id = ?", [event_id]))
 
     def put_event(self, event_id: str, **fields: Any) -> None:
-        if "metadata" in fields and fields["metadata"] is not None:
-            fields["metadata"] = json.dumps(fields["metadata"], sort_keys=True, ensure_ascii=False)
+        fields = R.event_in(fields)
         with self._lock:
             exists = self.db["events"].count_where("event_id = ?", [event_id])
             if exists:
-                self.db["events"].update(event_id, {**fields, "updated_at": _now()})
+                self.db["events"].update(event_id, {**fields, "updated_at": R.now()})
             else:
-                self.db["events"].insert({"event_id": event_id, **fields, "updated_at": _now()})
+                self.db["events"].insert({"event_id": event_id, **fields, "updated_at": R.now()})
 
     def categories(self, event_id: str) -> dict[str, str]:
         with self._lock:
@@ -188,24 +201,18 @@ class SqliteStateStore(ChangeSetWriter):
     def members(self, member_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         rows = self._rows("members", "member_key", member_keys)
         for row in rows.values():
-            row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
+            R.member_out(row)
         return rows
 
     def members_of_event(self, event_id: str) -> list[dict[str, Any]]:
         with self._lock:
             rows = list(self.db.query("select * from members where event_id = ? and cm_id is not null", [event_id]))
-        for row in rows:
-            row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
-        return rows
+        return [R.member_out(row) for row in rows]
 
     def put_members(self, rows: dict[str, dict[str, Any]]) -> None:
         """Many member rows in one statement; each row carries every column."""
-        now = _now()
-        out = []
-        for key, fields in rows.items():
-            row = {k: v for k, v in fields.items() if k not in ("member_key", "updated_at")}
-            row["category_ids"] = json.dumps(row.get("category_ids") or [], ensure_ascii=False)
-            out.append({"member_key": key, **row, "updated_at": now})
+        now = R.now()
+        out = [R.member_in(key, fields, now) for key, fields in rows.items()]
         if out:
             with self._lock:
                 self.db["members"].upsert_all(out, pk="member_key")
@@ -216,9 +223,9 @@ class SqliteStateStore(ChangeSetWriter):
         with self._lock:
             exists = self.db["members"].count_where("member_key = ?", [member_key])
             if exists:
-                self.db["members"].update(member_key, {**fields, "updated_at": _now()})
+                self.db["members"].update(member_key, {**fields, "updated_at": R.now()})
             else:
-                self.db["members"].insert({"member_key": member_key, **fields, "updated_at": _now()})
+                self.db["members"].insert({"member_key": member_key, **fields, "updated_at": R.now()})
 
     def forget_members(self, member_keys: Iterable[str]) -> None:
         """Members deleted in Salesforce: the next write creates them again (upsert, not update by Id)."""
@@ -255,7 +262,7 @@ class SqliteStateStore(ChangeSetWriter):
     def put_record(self, jomablue_id: str, sobject: str, sf_id: str) -> None:
         with self._lock:
             self.db["records"].upsert(
-                {"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "updated_at": _now()},
+                {"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "updated_at": R.now()},
                 pk="jomablue_id",
             )
 
@@ -284,26 +291,13 @@ class SqliteStateStore(ChangeSetWriter):
         """Many outcomes at once: one read for attempts/first_seen, one write."""
         if not rows:
             return
-        now = _now()
-        with self._lock:
+        with self.atomic():
             prev = self._rows("messages", "message_key", [r["message_key"] for r in rows])
-            out: dict[str, dict[str, Any]] = {}
-            for r in rows:
-                key = r["message_key"]
-                before = out.get(key) or prev.get(key)
-                out[key] = {
-                    "message_key": key, "outcome": r["outcome"], "resource_type": r.get("resource_type"),
-                    "resource_id": r.get("resource_id"), "event_id": r.get("event_id"),
-                    "sqs_message_id": r.get("sqs_message_id"), "reason": r.get("reason"), "field": r.get("field"),
-                    # Keep the body of a quarantined message so it can be replayed; drop it once synced.
-                    "body": r.get("body") if r["outcome"] == "quarantined" else None,
-                    "detail": json.dumps(r["detail"], ensure_ascii=False, default=str) if r.get("detail") else None,
-                    "reasons": _reason_history(before, r, now),
-                    "attempts": (before["attempts"] + 1) if before else 1,
-                    "first_seen": before["first_seen"] if before else now,
-                    "last_seen": now,
-                }
-            self.db["messages"].upsert_all(list(out.values()), pk="message_key")
+            out = R.merge_outcomes(rows, prev, R.now())
+            cols = R.COLUMNS["messages"]
+            self.db.conn.executemany(
+                f"insert or replace into messages ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
+                [tuple(r[c] for c in cols) for r in out])
 
     def quarantined(self, message_keys: list[str] | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -330,7 +324,7 @@ class SqliteStateStore(ChangeSetWriter):
                 "quarantine_reason": row["reason"], "field": row["field"],
                 "body_sha256": hashlib.sha256((row["body"] or "").encode("utf-8", "replace")).hexdigest(),
                 "attempts": row["attempts"], "first_seen": row["first_seen"],
-                "dropped_by": who, "dropped_reason": reason, "dropped_at": _now(),
+                "dropped_by": who, "dropped_reason": reason, "dropped_at": R.now(),
             }
             self.db["dropped_messages"].upsert(audit, pk="message_key")
             self.db.execute("update messages set outcome = 'dropped', body = null, last_seen = ? "
@@ -357,11 +351,11 @@ class SqliteStateStore(ChangeSetWriter):
     # -- runs and API usage -------------------------------------------------------------
     def start_run(self) -> int:
         with self._lock:
-            return int(self.db["runs"].insert({"started_at": _now()}).last_pk)
+            return int(self.db["runs"].insert({"started_at": R.now()}).last_pk)
 
     def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
         with self._lock:
-            self.db["runs"].update(run_id, {"finished_at": _now(), "exit_code": exit_code,
+            self.db["runs"].update(run_id, {"finished_at": R.now(), "exit_code": exit_code,
                                             "summary": json.dumps(summary, ensure_ascii=False)})
 
     def recent_runs(self, limit: int = 5) -> list[dict[str, Any]]:
@@ -374,15 +368,11 @@ class SqliteStateStore(ChangeSetWriter):
     def last_run(self) -> dict[str, Any] | None:
         with self._lock:
             rows = list(self.db.query("select * from runs order by id desc limit 1"))
-        if not rows:
-            return None
-        row = rows[0]
-        row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
-        return row
+        return R.run_out(rows[0]) if rows else None
 
     def put_api_usage(self, used: int, max_: int) -> None:
         with self._lock:
-            self.db["api_usage"].upsert({"id": 1, "used": used, "max": max_, "seen_at": _now()}, pk="id")
+            self.db["api_usage"].upsert({"id": 1, "used": used, "max": max_, "seen_at": R.now()}, pk="id")
 
     def api_usage(self) -> dict[str, Any] | None:
         with self._lock:
@@ -399,7 +389,7 @@ class SqliteStateStore(ChangeSetWriter):
 
     def put_describes(self, describes: dict[str, dict[str, Any] | None]) -> None:
         """Replace the cached describes (all fetched together: one fetched_at)."""
-        now = _now()
+        now = R.now()
         with self.atomic():
             self.db.conn.execute("delete from describe_cache")
             self.db["describe_cache"].insert_all(
@@ -412,7 +402,7 @@ class SqliteStateStore(ChangeSetWriter):
         value wins; None means the field was cleared)."""
         if not rows:
             return
-        now = _now()
+        now = R.now()
         with self._lock:
             merged: dict[str, dict[str, Any]] = {}
             before = self._rows("written", "sf_id", [r[0] for r in rows])
@@ -451,7 +441,7 @@ class SqliteStateStore(ChangeSetWriter):
         with self._lock, self.atomic():
             self.relink_person_records(old_sf_id, sobject, new_sf_id)
             self.db.execute("update members set person_sf_id = ?, updated_at = ? where person_sf_id = ?",
-                            [new_sf_id, _now(), old_sf_id])
+                            [new_sf_id, R.now(), old_sf_id])
 
     # -- small settings (the redaction key) -------------------------------------------------
     def setting(self, name: str, default: str) -> str:
@@ -459,17 +449,6 @@ class SqliteStateStore(ChangeSetWriter):
         with self._lock:
             self.db.execute("insert or ignore into settings (name, value) values (?, ?)", [name, default])
             return next(iter(self.db.query("select value from settings where name = ?", [name])))["value"]
-
-
-def _reason_history(before: dict[str, Any] | None, row: dict[str, Any], now: str) -> str | None:
-    """Every distinct reason a message was quarantined for, oldest first (JSON), for `quarantine show`."""
-    history = json.loads(before["reasons"]) if before and before.get("reasons") else []
-    if row["outcome"] != "quarantined":
-        return json.dumps(history, ensure_ascii=False) if history else None
-    entry = {"at": now, "reason": row.get("reason"), "field": row.get("field")}
-    if not history or (history[-1]["reason"], history[-1]["field"]) != (entry["reason"], entry["field"]):
-        history.append(entry)
-    return json.dumps(history, ensure_ascii=False)
 
 
 class RunLock:
@@ -513,6 +492,26 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+    # -- upkeep: the store stays small ---------------------------------------------------
+    def prune(self, keep_days: float) -> int:
+        """Delete outcome rows last seen more than keep_days ago (quarantined ones stay), and old runs.
+
+        Returns the outcome rows deleted. Freed pages are reused by later writes, so the file
+        stops growing once a keep_days window of messages is in it.
+        """
+        cut = R.cutoff(keep_days)
+        with self.atomic():
+            n = self.db.execute(
+                "delete from messages where last_seen < ? and outcome != 'quarantined'", [cut]).rowcount
+            self.db.execute("delete from runs where started_at < ? and id < (select max(id) from runs)", [cut])
+        return n
+
+    def size_bytes(self) -> int:
+        """The database's size on disk (its pages; the WAL is checkpointed into them)."""
+        with self._lock:
+            pages = self.db.execute("pragma page_count").fetchone()[0]
+            size = self.db.execute("pragma page_size").fetchone()[0]
+        return int(pages) * int(size)
 
 
 def open_state(path: Path | str) -> SqliteStateStore:

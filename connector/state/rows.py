@@ -1,0 +1,129 @@
+"""Row shapes shared by every state-store backend, so SQLite and PostgreSQL hand back the same dicts.
+
+Also the retention policy (what a message's outcome row keeps) and the pruning cut-off: the
+store stays small because a synced message leaves behind only its key, outcome and ids, while
+the resource's content hash and last `generated_at` (table `resources`) carry dedupe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+# Outcomes that keep the message body (for replay) and are never pruned.
+KEEPS_BODY = frozenset({"quarantined"})
+# Outcomes whose detail (what was matched, written or why it failed) is worth keeping; a synced
+# message's detail is in its log line already, and in Salesforce.
+KEEPS_DETAIL = frozenset({"quarantined", "retry"})
+
+# Columns of each table, in the order SQLite's migrations created them: the PostgreSQL backend
+# writes only these (an unknown key is a bug in the caller, as it is with sqlite-utils).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "messages": ("message_key", "sqs_message_id", "resource_type", "resource_id", "event_id", "outcome",
+                 "reason", "field", "body", "detail", "attempts", "first_seen", "last_seen", "reasons"),
+    "resources": ("resource_key", "content_hash", "generated_at", "applied_at"),
+    "people": ("jomablue_id", "sobject", "sf_id", "rung", "organisation_uid", "email", "record_hash",
+               "updated_at"),
+    "events": ("event_id", "campaign_id", "name", "timezone", "metadata", "metadata_at", "is_placeholder",
+               "updated_at"),
+    "categories": ("event_id", "category_id", "name"),
+    "members": ("member_key", "event_id", "campaign_id", "cm_id", "person_key", "person_sf_id", "status",
+                "status_at", "category_ids", "categories_text", "record_hash", "updated_at"),
+    "records": ("jomablue_id", "sobject", "sf_id", "updated_at"),
+    "campaign_statuses": ("campaign_id", "label"),
+    "runs": ("id", "started_at", "finished_at", "exit_code", "summary"),
+    "api_usage": ("id", "used", "max", "seen_at"),
+}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def cutoff(keep_days: float, at: datetime | None = None) -> str:
+    """The `last_seen` before which outcome rows may go (same text form as :func:`now`)."""
+    at = at or datetime.now(timezone.utc)
+    return (at - timedelta(days=keep_days)).isoformat(timespec="milliseconds")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def event_in(fields: dict[str, Any]) -> dict[str, Any]:
+    """An event's fields as stored: metadata as JSON text."""
+    fields = dict(fields)
+    if fields.get("metadata") is not None:
+        fields["metadata"] = json.dumps(fields["metadata"], sort_keys=True, ensure_ascii=False)
+    return fields
+
+
+def event_out(row: dict[str, Any]) -> dict[str, Any]:
+    row["metadata"] = json.loads(row["metadata"]) if row.get("metadata") else None
+    return row
+
+
+def member_in(key: str, fields: dict[str, Any], stamp: str) -> dict[str, Any]:
+    """A full member row for put_members: the caller's row without its key/stamp, ids as JSON."""
+    row = {k: v for k, v in fields.items() if k not in ("member_key", "updated_at")}
+    row["category_ids"] = json.dumps(row.get("category_ids") or [], ensure_ascii=False)
+    return {"member_key": key, **row, "updated_at": stamp}
+
+
+def member_out(row: dict[str, Any]) -> dict[str, Any]:
+    row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
+    return row
+
+
+def run_out(row: dict[str, Any]) -> dict[str, Any]:
+    row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
+    return row
+
+
+def outcome_row(r: dict[str, Any], before: dict[str, Any] | None, stamp: str) -> dict[str, Any]:
+    """The stored form of one message outcome: only what dedupe, replay and reports need.
+
+    Every outcome keeps its key, outcome, resource ids, reason and field (for `status` and the
+    reports), attempts and first/last seen. The body and the SQS id stay only while the message
+    is quarantined (replay needs them); the detail only for quarantined and retried messages.
+    """
+    outcome = r["outcome"]
+    detail = r.get("detail") if outcome in KEEPS_DETAIL else None
+    return {
+        "message_key": r["message_key"], "outcome": outcome, "resource_type": r.get("resource_type"),
+        "resource_id": r.get("resource_id"), "event_id": r.get("event_id"),
+        "sqs_message_id": r.get("sqs_message_id") if outcome in KEEPS_BODY else None,
+        "reason": r.get("reason"), "field": r.get("field"),
+        "body": r.get("body") if outcome in KEEPS_BODY else None,
+        "detail": json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
+        "attempts": (before["attempts"] + 1) if before else 1,
+        "first_seen": before["first_seen"] if before else stamp,
+        "last_seen": stamp,
+        "reasons": reason_history(before, r, stamp),
+    }
+
+
+def reason_history(before: dict[str, Any] | None, row: dict[str, Any], stamp: str) -> str | None:
+    """Every distinct reason a message was quarantined for, oldest first (JSON), for `quarantine show`."""
+    history = json.loads(before["reasons"]) if before and before.get("reasons") else []
+    if row["outcome"] != "quarantined":
+        return json.dumps(history, ensure_ascii=False) if history else None
+    entry = {"at": stamp, "reason": row.get("reason"), "field": row.get("field")}
+    if not history or (history[-1]["reason"], history[-1]["field"]) != (entry["reason"], entry["field"]):
+        history.append(entry)
+    return json.dumps(history, ensure_ascii=False)
+
+
+def merge_outcomes(rows: list[dict[str, Any]], prev: dict[str, dict[str, Any]], stamp: str) -> list[dict[str, Any]]:
+    """Outcome rows to write, one per key: a key seen twice in one call counts two attempts."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        key = r["message_key"]
+        out[key] = outcome_row(r, out.get(key) or prev.get(key), stamp)
+    return list(out.values())
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    return sorted(set(v for v in values if v))
