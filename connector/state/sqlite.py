@@ -450,6 +450,27 @@ class SqliteStateStore(ChangeSetWriter):
             self.db.execute("insert or ignore into settings (name, value) values (?, ?)", [name, default])
             return next(iter(self.db.query("select value from settings where name = ?", [name])))["value"]
 
+    # -- upkeep: the store stays small ---------------------------------------------------
+    def prune(self, keep_days: float) -> int:
+        """Delete outcome rows last seen more than keep_days ago (quarantined ones stay), and old runs.
+
+        Returns the outcome rows deleted. Freed pages are reused by later writes, so the file
+        stops growing once a keep_days window of messages is in it.
+        """
+        cut = R.cutoff(keep_days)
+        with self.atomic():
+            n = self.db.execute(
+                "delete from messages where last_seen < ? and outcome != 'quarantined'", [cut]).rowcount
+            self.db.execute("delete from runs where started_at < ? and id < (select max(id) from runs)", [cut])
+        return n
+
+    def size_bytes(self) -> int:
+        """The database's size on disk (its pages; the WAL is checkpointed into them)."""
+        with self._lock:
+            pages = self.db.execute("pragma page_count").fetchone()[0]
+            size = self.db.execute("pragma page_size").fetchone()[0]
+        return int(pages) * int(size)
+
 
 class RunLock:
     """One `connector run` per SQLite state file: an exclusive flock on `<db>.lock` beside it.
@@ -492,26 +513,6 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-    # -- upkeep: the store stays small ---------------------------------------------------
-    def prune(self, keep_days: float) -> int:
-        """Delete outcome rows last seen more than keep_days ago (quarantined ones stay), and old runs.
-
-        Returns the outcome rows deleted. Freed pages are reused by later writes, so the file
-        stops growing once a keep_days window of messages is in it.
-        """
-        cut = R.cutoff(keep_days)
-        with self.atomic():
-            n = self.db.execute(
-                "delete from messages where last_seen < ? and outcome != 'quarantined'", [cut]).rowcount
-            self.db.execute("delete from runs where started_at < ? and id < (select max(id) from runs)", [cut])
-        return n
-
-    def size_bytes(self) -> int:
-        """The database's size on disk (its pages; the WAL is checkpointed into them)."""
-        with self._lock:
-            pages = self.db.execute("pragma page_count").fetchone()[0]
-            size = self.db.execute("pragma page_size").fetchone()[0]
-        return int(pages) * int(size)
 
 
 def open_state(path: Path | str) -> SqliteStateStore:
