@@ -146,9 +146,17 @@ def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messa
                     max_seconds=max_seconds, config_path=str(config_path))
 
     async def go() -> Any:
+        from connector.state.upkeep import prune_periodically
+
         runner.install_signals()
-        # A stored "budget spent" is looked at again once, when there is work (Runner._budget_allows).
-        return await runner.run()
+        # Outcome rows older than state.keep_days go, at start and every hour (not in a dry run).
+        upkeep = None if dry_run else asyncio.create_task(prune_periodically(wired.state, cfg.state.keep_days))
+        try:
+            # A stored "budget spent" is looked at again once, when there is work (Runner._budget_allows).
+            return await runner.run()
+        finally:
+            if upkeep:
+                upkeep.cancel()
 
     log = logs.get()
     try:

@@ -28,6 +28,7 @@ from connector.sync.model import Inbound, Outcome
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG, EXIT_STOPPED = 0, 1, 2, 75
 RETRY_BACKOFF_SECONDS = 30
+HELD_BACKOFF_SECONDS = 2
 PROGRESS_LOG_SECONDS = 60
 
 
@@ -208,9 +209,13 @@ class Runner:
             log_failures(self.log, "delete_failed", failed,
                          note="will be redelivered; the state store makes the repeat cost nothing")
             queue_fatal = next((f for f in failed if f.fatal), None)
-            for ib in later:
-                failed = await asyncio.to_thread(self.queue.change_visibility, [ib.handle],
-                                                 min(43200, RETRY_BACKOFF_SECONDS * ib.receive_count))
+            for ib, o in zip(batch, outcomes, strict=True):
+                if o.leaves_queue:
+                    continue
+                # Held by another replica: back in a moment, once that replica has committed.
+                delay = HELD_BACKOFF_SECONDS if o.detail.get("retry") == "held" else \
+                    min(43200, RETRY_BACKOFF_SECONDS * ib.receive_count)
+                failed = await asyncio.to_thread(self.queue.change_visibility, [ib.handle], delay)
                 log_failures(self.log, "retry_delay_failed", failed, note="visible again at its visibility timeout")
         self._retries_pending += len(later)
         for ib, o in zip(batch, outcomes, strict=True):

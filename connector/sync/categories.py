@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.sync.changes import ChangeSet, Facts
+from connector.sync.members import campaign_locks
 from connector.sync.model import Work, Write, settle
 from connector.sync.stage import Stage, StageResult
 
@@ -27,7 +28,8 @@ class CategoryStage(Stage):
             planned.append((eid, old, dict(table), rows,
                             self._writes(rows, table, field, list(facts.event_messages.get(eid, ())))))
         # Every event of the batch in the same calls (grouped by Campaign for its lock).
-        await self.writer.send([x for *_, writes in planned for x in writes], serial=True)
+        async with campaign_locks(self.state, {facts.campaigns.get(eid) for eid, *_ in planned}):
+            await self.writer.send([x for *_, writes in planned for x in writes], serial=True)
         for eid, old, table, rows, writes in planned:
             updated = 0
             for x in writes:

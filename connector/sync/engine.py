@@ -12,6 +12,7 @@ StopRun (budget, Salesforce down) propagates: nothing of the batch is applied or
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import defaultdict
 
@@ -35,6 +36,9 @@ from connector.sync.plan import plan_lines
 from connector.sync.stage import Stage, StageContext
 from connector.sync.statuses import StatusStage
 from connector.sync.writer import PlanningWriter, Writer
+
+# Replicas: how long a batch waits for resources another replica's batch is working on.
+HOLD_WAIT_SECONDS = 15.0
 
 STAGES: tuple[type[Stage], ...] = (CampaignStage, SessionStage, StatusStage, PeopleStage, MemberStage,
                                    CaptureStage, CategoryStage)
@@ -125,13 +129,17 @@ class SyncEngine:
     async def _process_once(self, inbounds: list[Inbound]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(inbounds)
         works = self._admit(inbounds, outcomes)
-        live = self._dedupe(works, outcomes)
-        changes = await self._run_stages(live) if live else ChangeSet()
-        for i, w in works:
-            if outcomes[i] is None:
-                outcomes[i] = _outcome_of(w)
-        self._finish(changes, live, inbounds, outcomes)
-        self.state.apply(changes)
+        works = await self._hold(works, outcomes)
+        try:
+            live = self._dedupe(works, outcomes)      # reads what is stored only once the batch holds it
+            changes = await self._run_stages(live) if live else ChangeSet()
+            for i, w in works:
+                if outcomes[i] is None:
+                    outcomes[i] = _outcome_of(w)
+            self._finish(changes, live, inbounds, outcomes)
+            self.state.apply(changes)
+        finally:
+            self.state.release_held()
         if self.dry_run:
             planned = self.writer.planned  # type: ignore[attr-defined]
             for o in outcomes:
@@ -167,6 +175,37 @@ class SyncEngine:
                 continue
             works.append((i, Work(ib, parsed)))
         return works
+
+    # -- hold: replicas never work on one resource at once -----------------------------------
+    async def _hold(self, works: list[tuple[int, Work]], outcomes: list[Outcome | None]) -> list[tuple[int, Work]]:
+        """Take this batch's resources (exclusively) and the events its people read (shared)
+        from the state store before reading what was applied: two replicas never apply an older
+        message over a newer one or merge a member's status from a stale read (issue #12).
+
+        A resource another replica's batch holds is waited for up to HOLD_WAIT_SECONDS (about
+        one batch); if still held, its messages go back to the queue for a moment (retry,
+        detail retry=held). SQLite grants everything at once: one run holds its file.
+        """
+        if self.dry_run or not works:
+            return works
+
+        def needs(w: Work) -> set[str]:
+            reads = {f"event:{w.msg.event_id}"} if w.msg.event_id and w.msg.resource_type != "event" else set()
+            return {w.msg.resource_key} | reads
+
+        got = await asyncio.to_thread(self.state.hold, {w.msg.resource_key for _, w in works},
+                                      shared=set().union(*(needs(w) for _, w in works)),
+                                      wait_seconds=HOLD_WAIT_SECONDS)
+        kept = []
+        for i, w in works:
+            if needs(w) <= got:
+                kept.append((i, w))
+                continue
+            m = w.msg
+            outcomes[i] = Outcome(OutcomeStatus.RETRY, "another replica is working on this resource",
+                                  message_key=m.message_key, resource_type=m.resource_type, resource_id=m.resource_id,
+                                  event_id=m.event_id, detail={"retry": "held"})
+        return kept
 
     # -- dedupe: identical or older messages cost zero calls ------------------------------
     def _dedupe(self, works: list[tuple[int, Work]], outcomes: list[Outcome | None]) -> list[Work]:

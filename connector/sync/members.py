@@ -8,6 +8,8 @@ Jomablue id, every message of the batch merged oldest first) → send.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +58,15 @@ class _Member:
     previous_status: str | None = None   # what the member had before this batch
 
 
+@asynccontextmanager
+async def campaign_locks(state: Any, campaign_ids: set[str | None]) -> AsyncIterator[None]:
+    """The store's lock on each Campaign, taken in sorted order (no two replicas deadlock)."""
+    async with AsyncExitStack() as stack:
+        for cid in sorted(c for c in campaign_ids if c):
+            await stack.enter_async_context(state.campaign_lock(cid))
+        yield
+
+
 def adoption_queries(pairs: list[tuple[str | None, str | None]]) -> list[str]:
     """CampaignMembers of these (Campaign, Lead or Contact) pairs: each id listed once, Leads and
     Contacts told apart by their key prefix, packed to fit Salesforce's limits."""
@@ -92,10 +103,13 @@ class MemberStage(Stage):
                 upserts.append(Write("CampaignMember", "upsert", dict(p.record), p.works, key=key,
                                      label=f"CampaignMember {key}"))
         ext = next((p.membership.upsert_key for p in plans.values()), "Jomablue_Id__c")
-        # Members lock their Campaign: one call at a time (UNABLE_TO_LOCK_ROW), grouped by Campaign.
+        # Members lock their Campaign: one call at a time (UNABLE_TO_LOCK_ROW), grouped by Campaign,
+        # and one writer per Campaign across replicas (the store's Campaign locks, in sorted order).
         upserts.sort(key=lambda x: x.record.get("CampaignId") or "")
-        await self.writer.send(upserts, ext, serial=True)
-        await self.writer.send(updates, serial=True)
+        async with campaign_locks(self.state, {x.record.get("CampaignId") for x in upserts}
+                                  | {plans[x.key].row.get("campaign_id") for x in updates}):
+            await self.writer.send(upserts, ext, serial=True)
+            await self.writer.send(updates, serial=True)
         adopt = [x for x in upserts if x.action is RowAction.ALREADY_A_MEMBER]
         if adopt:
             await self._adopt(adopt)
