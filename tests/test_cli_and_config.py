@@ -164,3 +164,15 @@ def test_refused_credentials_exit_1_with_the_reason_and_keep_the_messages(tmp_pa
     assert res.returncode == 1
     assert "invalid_client" in res.stderr and "wrong-secret-123" not in res.stderr
     assert memq.depth() == 1
+
+
+def test_the_example_configuration_loads_and_points_the_state_at_the_volume(monkeypatch):
+    from pathlib import Path
+
+    from connector.config import load_config
+
+    monkeypatch.setenv("SF_CLIENT_ID", "id")
+    monkeypatch.setenv("SF_CLIENT_SECRET", "secret")
+    cfg = load_config(Path(__file__).resolve().parent.parent / "config.example.yaml")
+    assert str(cfg.state.path) == "/state/connector.db"
+    assert cfg.sqs.batch_window_seconds == 5 and cfg.state.keep_days == 30
