@@ -15,6 +15,7 @@ exit 2 naming ``file:line`` and the field, and every message stays queued.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -39,6 +40,8 @@ class Gateway(Protocol):
     api_version: str
 
     async def call(self, kind: str, method: str, path: str, **kwargs: Any) -> Any: ...
+    async def composite_gets(self, kind: str, paths: Sequence[str], per_call: int,
+                             ref: str = "r") -> list[tuple[int | None, Any]]: ...
 
 
 @dataclass
@@ -77,26 +80,18 @@ def mapped_objects(ms: MappingSet) -> list[str]:
 
 async def fetch_describes(gateway: Gateway, sobjects: list[str]) -> dict[str, dict[str, Any] | None]:
     """sobject → describe (None when the org has no such object), in one /composite request."""
-    base = f"/services/data/v{gateway.api_version}"
     out: dict[str, dict[str, Any] | None] = {}
-    for start in range(0, len(sobjects), COMPOSITE_LIMIT):
-        chunk = sobjects[start : start + COMPOSITE_LIMIT]
-        body = {"allOrNone": False, "compositeRequest": [
-            {"method": "GET", "url": f"{base}/sobjects/{name}/describe", "referenceId": f"d{n}"}
-            for n, name in enumerate(chunk)]}
-        res = await gateway.call("describe", "POST", "composite", json=body)
-        by_ref = {r.get("referenceId"): r for r in (res or {}).get("compositeResponse", [])}
-        for n, name in enumerate(chunk):
-            sub = by_ref.get(f"d{n}") or {}
-            status, described = sub.get("httpStatusCode"), sub.get("body")
-            if status == 200 and isinstance(described, dict):
-                out[name] = described
-            elif status == 404:
-                out[name] = None
-            elif isinstance(status, int) and status >= 500:
-                raise SalesforceUnavailable(f"describe {name}: HTTP {status}; messages stay queued")
-            else:
-                raise FatalError(f"describe {name}: HTTP {status} {_first_error(described)}")
+    answers = await gateway.composite_gets("describe", [f"sobjects/{name}/describe" for name in sobjects],
+                                           COMPOSITE_LIMIT, ref="d")
+    for name, (status, described) in zip(sobjects, answers, strict=True):
+        if status == 200 and isinstance(described, dict):
+            out[name] = described
+        elif status == 404:
+            out[name] = None
+        elif isinstance(status, int) and status >= 500:
+            raise SalesforceUnavailable(f"describe {name}: HTTP {status}; messages stay queued")
+        else:
+            raise FatalError(f"describe {name}: HTTP {status} {_first_error(described)}")
     return out
 
 

@@ -288,28 +288,34 @@ class SalesforceGateway:
             return [await self._drain_pages(await self.call(resource, "GET", f"{resource}/", params={"q": soqls[0]}))]
         return await self._composite_queries(soqls, resource)
 
-    async def _composite_queries(self, soqls: Sequence[str], resource: str = "query") -> list[list[dict[str, Any]]]:
-        results: list[list[dict[str, Any]]] = []
-        base = f"/services/data/v{self.api_version}"
-        for i in range(0, len(soqls), COMPOSITE_QUERY_LIMIT):
-            chunk = soqls[i : i + COMPOSITE_QUERY_LIMIT]
+    async def composite_gets(self, kind: str, paths: Sequence[str], per_call: int,
+                             ref: str = "r") -> list[tuple[int | None, Any]]:
+        """GET each path (below /services/data/vXX.X/) as a /composite subrequest, `per_call` to a
+        request (one API call each); (HTTP status, body) per path, in order."""
+        base = f"/services/data/v{self.api_version}/"
+        out: list[tuple[int | None, Any]] = []
+        for i in range(0, len(paths), per_call):
+            chunk = paths[i : i + per_call]
             body = {"allOrNone": False, "compositeRequest": [
-                {"method": "GET", "url": f"{base}/{resource}/?{urlencode({'q': q})}", "referenceId": f"q{n}"}
-                for n, q in enumerate(chunk)]}
-            res = await self.call("composite_query", "POST", "composite", json=body)
+                {"method": "GET", "url": base + path, "referenceId": f"{ref}{n}"} for n, path in enumerate(chunk)]}
+            res = await self.call(kind, "POST", "composite", json=body)
             by_ref = {r.get("referenceId"): r for r in (res or {}).get("compositeResponse", [])}
-            for n, q in enumerate(chunk):
-                sub = by_ref.get(f"q{n}") or {}
-                status, page = sub.get("httpStatusCode"), sub.get("body")
-                if status != 200 or not isinstance(page, dict):
-                    code, msg = _first_error_of(page)
-                    if status and status >= 500:
-                        raise SalesforceUnavailable(f"query in composite: HTTP {status} {code}", status=status,
-                                                    code=code)
-                    raise FatalError(f"query failed: HTTP {status} {code}: {msg} ({q[:120]}…)", status=status,
-                                     code=code)
-                records = await self._drain_pages(page)
-                results.append(records)
+            for n in range(len(chunk)):
+                sub = by_ref.get(f"{ref}{n}") or {}
+                out.append((sub.get("httpStatusCode"), sub.get("body")))
+        return out
+
+    async def _composite_queries(self, soqls: Sequence[str], resource: str = "query") -> list[list[dict[str, Any]]]:
+        answers = await self.composite_gets("composite_query", [f"{resource}/?{urlencode({'q': q})}" for q in soqls],
+                                            COMPOSITE_QUERY_LIMIT, ref="q")
+        results: list[list[dict[str, Any]]] = []
+        for q, (status, page) in zip(soqls, answers, strict=True):
+            if status != 200 or not isinstance(page, dict):
+                code, msg = _first_error_of(page)
+                if status and status >= 500:
+                    raise SalesforceUnavailable(f"query in composite: HTTP {status} {code}", status=status, code=code)
+                raise FatalError(f"query failed: HTTP {status} {code}: {msg} ({q[:120]}…)", status=status, code=code)
+            results.append(await self._drain_pages(page))
         return results
 
     async def _composite_collections(self, kind: str, method: str, path: str, records: list[dict[str, Any]],
