@@ -59,7 +59,7 @@ _CAMPAIGN_KEY = "hashtext(current_schema() || ':campaign'), hashtext(%s)"
 # a quarantine whose (reason, field) differs from the last entry appends its one-entry list
 # (excluded.reasons) to the stored JSON array, text to text, so the text is what SQLite stores.
 _REASONS_SQL = (
-    "case when m.reasons is null then excluded.reasons"
+    "case when m.reasons is null or m.reasons = '[]' then excluded.reasons"
     " when excluded.outcome <> 'quarantined' then m.reasons"
     " when (m.reasons::json -> -1 ->> 'reason') is not distinct from excluded.reason"
     " and (m.reasons::json -> -1 ->> 'field') is not distinct from excluded.field then m.reasons"
