@@ -359,3 +359,25 @@ def _postgres_state_url() -> str:
         atexit.register(lambda: [drop_schema(s) for s in _PG_SCHEMAS])
     _PG_SCHEMAS.append("jbtest_" + uuid.uuid4().hex[:12])
     return schema_url(_PG_SCHEMAS[-1])
+
+
+def open_config_state(config_path: Path) -> Any:
+    """The state store a test configuration file names, opened past the CLI (to seed or inspect
+    it): its SQLite file, or its PostgreSQL schema under CONNECTOR_TEST_STATE=postgres."""
+    from connector.state import open_state
+
+    state = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))["state"]
+    if state.get("url"):
+        return open_state(state["url"])
+    path = Path(state.get("path", "state/connector.db"))
+    return open_state(path if path.is_absolute() else Path(config_path).parent / path)
+
+
+def same_state(config_path: Path) -> dict[str, str]:
+    """write_config overrides naming the store `config_path` names (its SQLite file, or its
+    PostgreSQL schema under CONNECTOR_TEST_STATE=postgres): a second configuration, one store."""
+    state = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))["state"]
+    if state.get("url"):
+        return {"state__url": state["url"]}
+    path = Path(state.get("path", "state/connector.db"))
+    return {"state__path": str(path if path.is_absolute() else Path(config_path).parent / path)}

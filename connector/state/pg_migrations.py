@@ -64,9 +64,24 @@ begin
 end $$;
 """
 
+# SQLite's 004_describe_cache and 005_console in one: preflight's cache of the org's describes,
+# what the connector last wrote to each record (reconcile), each quarantined message's reason
+# history, an audit row per dropped message, and small settings (the redaction key).
+M003_CONSOLE_AND_DESCRIBES = """
+create table describe_cache (sobject text primary key, describe text, fetched_at text);
+create table written (sf_id text primary key, sobject text, fields text, written_at text);
+alter table messages add column reasons text;
+create table dropped_messages (
+    message_key text primary key, resource_type text, resource_id text, event_id text,
+    quarantine_reason text, field text, body_sha256 text, attempts integer, first_seen text,
+    dropped_by text, dropped_reason text, dropped_at text);
+create table settings (name text primary key, value text);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_call_budget", M002_CALL_BUDGET),
+    ("003_console_and_describes", M003_CONSOLE_AND_DESCRIBES),
 ]
 
 

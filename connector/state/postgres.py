@@ -18,6 +18,8 @@ database never wait for each other. The schema comes from the URL's search_path
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
 import threading
 import time
@@ -34,6 +36,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from connector.state import rows as R
+from connector.state.base import ChangeSetWriter
 from connector.state.pg_migrations import apply_migrations
 
 # Exclusive for the resources a batch writes, shared for those it only reads (the events whose
@@ -51,6 +54,17 @@ _UNHOLD_SQL = (
     " from unnest(%s::text[]) as k"
 )
 _CAMPAIGN_KEY = "hashtext(current_schema() || ':campaign'), hashtext(%s)"
+
+# A message's quarantine reason history (rows.reason_history), carried on in SQL like attempts:
+# a quarantine whose (reason, field) differs from the last entry appends its one-entry list
+# (excluded.reasons) to the stored JSON array, text to text, so the text is what SQLite stores.
+_REASONS_SQL = (
+    "case when m.reasons is null or m.reasons = '[]' then excluded.reasons"
+    " when excluded.outcome <> 'quarantined' then m.reasons"
+    " when (m.reasons::json -> -1 ->> 'reason') is not distinct from excluded.reason"
+    " and (m.reasons::json -> -1 ->> 'field') is not distinct from excluded.field then m.reasons"
+    " else left(m.reasons, -1) || ', ' || substr(excluded.reasons, 2) end"
+)
 
 
 class StateUnavailable(OSError):
@@ -74,7 +88,7 @@ def _adapt(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-class PostgresStateStore:
+class PostgresStateStore(ChangeSetWriter):
     """State in one PostgreSQL schema, shared by any number of connector processes."""
 
     def __init__(self, url: str, *, pool_size: int = 8, connect_timeout: float = 10) -> None:
@@ -238,6 +252,12 @@ class PostgresStateStore:
         self._upsert("people", ("jomablue_id",),
                      [{"jomablue_id": jid, **fields, "updated_at": stamp} for jid, fields in rows.items()])
 
+    def forget_people(self, jomablue_ids: Iterable[str]) -> None:
+        """Links to records deleted in Salesforce: the next delivery walks the ladder again."""
+        keys = R.unique(jomablue_ids)
+        if keys:
+            self._execute("delete from people where jomablue_id = any(%s::text[])", [keys])
+
     def relink_person_records(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
         self._execute("update people set sobject = %s, sf_id = %s, updated_at = %s where sf_id = %s",
                       [sobject, new_sf_id, R.now(), old_sf_id])
@@ -342,10 +362,11 @@ class PostgresStateStore:
             return
         stamp = R.now()
         cols = R.COLUMNS["messages"]
-        carried = {"message_key", "attempts", "first_seen"}
+        carried = {"message_key", "attempts", "first_seen", "reasons"}
         sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in carried)
         q = (f"insert into messages as m ({', '.join(cols)}) values ({', '.join(['%s'] * len(cols))})"
-             f" on conflict (message_key) do update set {sets}, attempts = m.attempts + 1, first_seen = m.first_seen")
+             f" on conflict (message_key) do update set {sets}, attempts = m.attempts + 1,"
+             f" first_seen = m.first_seen, reasons = {_REASONS_SQL}")
         with self._conn() as conn, conn.cursor() as cur:
             # One statement per row, in order: a key twice in one call counts two attempts.
             cur.executemany(q, [tuple(R.outcome_row(r, None, stamp)[c] for c in cols) for r in rows])
@@ -355,6 +376,38 @@ class PostgresStateStore:
             return self._query("select * from messages where outcome = 'quarantined' order by first_seen")
         rows = self._rows("messages", "message_key", message_keys)
         return [r for r in rows.values() if r["outcome"] == "quarantined"]
+
+    def drop_quarantined(self, message_key: str, *, reason: str, who: str) -> dict[str, Any] | None:
+        """Discard a quarantined message for good: an audit row keeps who, why and when (and the
+        body's sha256, not the body); the message no longer counts as quarantined nor replays.
+        None when no quarantined message has that key."""
+        with self.atomic():
+            rows = self._query("select * from messages where message_key = %s for update", [message_key])
+            if not rows or rows[0]["outcome"] != "quarantined":
+                return None
+            row = rows[0]
+            audit = {
+                "message_key": message_key, "resource_type": row["resource_type"],
+                "resource_id": row["resource_id"], "event_id": row["event_id"],
+                "quarantine_reason": row["reason"], "field": row["field"],
+                "body_sha256": hashlib.sha256((row["body"] or "").encode("utf-8", "replace")).hexdigest(),
+                "attempts": row["attempts"], "first_seen": row["first_seen"],
+                "dropped_by": who, "dropped_reason": reason, "dropped_at": R.now(),
+            }
+            self._upsert("dropped_messages", ("message_key",), [audit])
+            self._execute("update messages set outcome = 'dropped', body = null, last_seen = %s"
+                          " where message_key = %s", [audit["dropped_at"], message_key])
+        return audit
+
+    def dropped(self) -> list[dict[str, Any]]:
+        return self._query("select * from dropped_messages order by dropped_at")
+
+    def message_stats_by_event(self) -> dict[str, dict[str, Any]]:
+        """Per event: quarantined messages now, and when the last message about it was seen."""
+        return {r["event_id"]: {"quarantined": int(r["quarantined"] or 0), "last_message_at": r["last_seen"]}
+                for r in self._query(
+                    "select event_id, sum(case when outcome = 'quarantined' then 1 else 0 end) as quarantined,"
+                    " max(last_seen) as last_seen from messages where event_id is not null group by event_id")}
 
     def outcome_counts(self) -> dict[str, int]:
         return {r["outcome"]: int(r["n"]) for r in self._query(
@@ -368,6 +421,9 @@ class PostgresStateStore:
         self._execute("update runs set finished_at = %s, exit_code = %s, summary = %s where id = %s",
                       [R.now(), exit_code, R.dumps(summary), run_id])
 
+    def recent_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        return [R.run_out(r) for r in self._query("select * from runs order by id desc limit %s", [limit])]
+
     def last_run(self) -> dict[str, Any] | None:
         rows = self._query("select * from runs order by id desc limit 1")
         return R.run_out(rows[0]) if rows else None
@@ -378,6 +434,76 @@ class PostgresStateStore:
     def api_usage(self) -> dict[str, Any] | None:
         rows = self._query("select used, max, seen_at from api_usage where id = 1")
         return rows[0] if rows else None
+
+    # -- the org's describes (preflight) ------------------------------------------------
+    def describes(self) -> dict[str, dict[str, Any]]:
+        """sobject → {"describe": dict | None (object missing), "fetched_at": ISO time}."""
+        return {r["sobject"]: {"describe": json.loads(r["describe"]), "fetched_at": r["fetched_at"]}
+                for r in self._query("select sobject, describe, fetched_at from describe_cache")}
+
+    def put_describes(self, describes: dict[str, dict[str, Any] | None]) -> None:
+        """Replace the cached describes (all fetched together: one fetched_at)."""
+        stamp = R.now()
+        with self.atomic():
+            self._execute("delete from describe_cache")
+            self._upsert("describe_cache", ("sobject",),
+                         [{"sobject": k, "describe": json.dumps(v, ensure_ascii=False), "fetched_at": stamp}
+                          for k, v in describes.items()])
+
+    # -- what the connector last wrote to each record (reconcile compares it) ------------------
+    def put_written(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """(sf_id, sobject, fields) per record written: fields merge into what was there (a later
+        value wins; None means the field was cleared).
+
+        The merge with the stored fields happens in SQL (jsonb ||), so two replicas writing one
+        record's fields at once both land. The stored text is jsonb's rendering of the same
+        object (its key order, not SQLite's); readers get the same dict from :meth:`written`.
+        """
+        if not rows:
+            return
+        merged: dict[str, tuple[str, dict[str, Any]]] = {}
+        for sf_id, sobject, fields in rows:
+            merged[sf_id] = (sobject, {**(merged[sf_id][1] if sf_id in merged else {}), **fields})
+        stamp = R.now()
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "insert into written as w (sf_id, sobject, fields, written_at) values (%s, %s, %s, %s)"
+                " on conflict (sf_id) do update set sobject = excluded.sobject, written_at = excluded.written_at,"
+                " fields = (coalesce(w.fields, '{}')::jsonb || excluded.fields::jsonb)::text",
+                [(k, sobject, R.dumps(fields), stamp) for k, (sobject, fields) in merged.items()])
+
+    def written(self, sf_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        rows = self._rows("written", "sf_id", sf_ids)
+        for row in rows.values():
+            row["fields"] = json.loads(row["fields"]) if row.get("fields") else {}
+        return rows
+
+    # -- reads and repairs for reconcile -------------------------------------------------
+    def all_members_of_event(self, event_id: str) -> list[dict[str, Any]]:
+        """Every member row of the event, also those whose Salesforce record is known to be gone."""
+        return [R.member_out(r) for r in self._query(
+            'select * from members where event_id = %s order by member_key collate "C"', [event_id])]
+
+    def all_records(self) -> list[dict[str, Any]]:
+        return self._query('select * from records order by jomablue_id collate "C"')
+
+    def relink_person(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
+        """A person record was merged away (or converted): registrations and their memberships
+        now name the surviving record, as Salesforce moved the memberships to it."""
+        with self.atomic():
+            self.relink_person_records(old_sf_id, sobject, new_sf_id)
+            self._execute("update members set person_sf_id = %s, updated_at = %s where person_sf_id = %s",
+                          [new_sf_id, R.now(), old_sf_id])
+
+    # -- small settings (the redaction key) -------------------------------------------------
+    def setting(self, name: str, default: str) -> str:
+        """The stored value of a setting; `default` is stored and returned the first time."""
+        rows = self._query(
+            "insert into settings (name, value) values (%s, %s) on conflict (name) do nothing returning value",
+            [name, default])
+        if rows:
+            return str(rows[0]["value"])
+        return str(self._query("select value from settings where name = %s", [name])[0]["value"])
 
     # -- upkeep -----------------------------------------------------------------------------
     def prune(self, keep_days: float) -> int:

@@ -35,6 +35,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "campaign_statuses": ("campaign_id", "label"),
     "runs": ("id", "started_at", "finished_at", "exit_code", "summary"),
     "api_usage": ("id", "used", "max", "seen_at"),
+    "describe_cache": ("sobject", "describe", "fetched_at"),
+    "written": ("sf_id", "sobject", "fields", "written_at"),
+    "dropped_messages": ("message_key", "resource_type", "resource_id", "event_id", "quarantine_reason", "field",
+                         "body_sha256", "attempts", "first_seen", "dropped_by", "dropped_reason", "dropped_at"),
+    "settings": ("name", "value"),
 }
 
 

@@ -4,22 +4,20 @@
 from __future__ import annotations
 
 import pytest
-from jbtest import run_cli, sample, write_config
-
-from connector.state import SqliteStateStore
+from jbtest import open_config_state, run_cli, sample, write_config
 
 pytestmark = pytest.mark.e2e
 
 
-def _spent(tmp_path) -> None:
-    store = SqliteStateStore(tmp_path / "state" / "connector.db")
+def _spent(cfg) -> None:
+    store = open_config_state(cfg)
     store.put_api_usage(95_000, 100_000)       # a fresh reading: 95 % used, budget 80 %
     store.close()
 
 
 def test_a_raised_limit_lets_the_run_proceed(tmp_path, emu, aws):
     cfg = write_config(tmp_path, emu, aws)
-    _spent(tmp_path)
+    _spent(cfg)
     emu.org.set_api_usage(95_000, 1_000_000)   # the admin raised the org's allocation meanwhile
     aws.publish(sample("event"))
     res = run_cli("run", "--config", str(cfg), "--drain")
@@ -31,7 +29,7 @@ def test_a_raised_limit_lets_the_run_proceed(tmp_path, emu, aws):
 
 def test_a_budget_still_spent_stops_after_one_look(tmp_path, emu, aws):
     cfg = write_config(tmp_path, emu, aws)
-    _spent(tmp_path)
+    _spent(cfg)
     emu.org.set_api_usage(95_000, 100_000)
     aws.publish(sample("event"))
     res = run_cli("run", "--config", str(cfg), "--drain")

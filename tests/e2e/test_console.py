@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from jbtest import log_lines, run_cli, sample, write_config
+from jbtest import log_lines, run_cli, same_state, sample, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -34,8 +34,7 @@ def test_status_and_quarantine_without_salesforce_credentials(tmp_path, emu, aws
     assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
 
     (tmp_path / "offline").mkdir()
-    offline = write_config(tmp_path / "offline", emu, aws, state__path=str(tmp_path / "state" / "connector.db"),
-                           **NO_SECRET)
+    offline = write_config(tmp_path / "offline", emu, aws, **same_state(cfg), **NO_SECRET)
     assert run_cli("run", "--config", str(offline), "--drain").returncode == 2   # run still needs them
     res = run_cli("status", "--config", str(offline))
     assert res.returncode == 0, res.stderr

@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
-from jbtest import run_cli, sample, write_config
+from jbtest import open_config_state, run_cli, sample, write_config
 
 import connector
 from connector.config import load_config
 from connector.mapping import load_mapping_set
 from connector.preflight import fetch_describes, mapped_objects, preflight
 from connector.state import open_state
+from connector.state import rows as R
 from connector.wiring import build_gateway
 from connector_devkit.emulator import Org
 
@@ -59,14 +59,14 @@ def test_an_org_without_the_lead_source_value_stops_the_run(tmp_path, emu, aws):
     assert aws.depth() == 1
 
 
-def test_describes_are_fetched_once_and_cached_for_a_day(tmp_path, emu, aws):
+def test_describes_are_fetched_once_and_cached_for_a_day(tmp_path, emu, aws, monkeypatch):
     cfg = write_config(tmp_path, emu, aws)
     aws.publish(sample("event"))
     res = run_cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 0, res.stderr
     assert emu.calls_by_kind["composite"] >= 1
-    db = sqlite3.connect(tmp_path / "state" / "connector.db")
-    cached = dict(db.execute("select sobject, fetched_at from describe_cache").fetchall())
+    store = open_config_state(cfg)
+    cached = {k: v["fetched_at"] for k, v in store.describes().items()}
     assert {"Lead", "Contact", "Campaign", "CampaignMember", "CampaignMemberStatus"} <= set(cached)
     # an empty queue and a fresh cache: the next run costs no call at all
     emu.reset_counters()
@@ -74,12 +74,13 @@ def test_describes_are_fetched_once_and_cached_for_a_day(tmp_path, emu, aws):
     assert res.returncode == 0, res.stderr
     assert emu.api_calls == 0
     # a day later the describes are fetched again, in one call
-    with db:
-        db.execute("update describe_cache set fetched_at = '2000-01-01T00:00:00.000+00:00'")
+    monkeypatch.setattr(R, "now", lambda: "2000-01-01T00:00:00.000+00:00")
+    store.put_describes({k: v["describe"] for k, v in store.describes().items()})
+    monkeypatch.undo()
+    store.close()
     res = run_cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 0, res.stderr
     assert emu.api_calls == 1
-    db.close()
 
 
 def _wired(tmp_path, emu, aws):

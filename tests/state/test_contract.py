@@ -1,6 +1,6 @@
 """The state-store contract: every backend (SQLite, PostgreSQL) hands back the same rows for the same calls.
 
-Each test runs against both backends (the `store` fixture is parametrised). PostgreSQL tests get
+Each test runs against both backends (the `store` fixture, in conftest.py, is parametrised). PostgreSQL tests get
 a brand-new schema and skip with the reason when no server answers, except under CI=true.
 """
 
@@ -8,52 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pgtest import drop_schema, require_postgres, schema_url
 
-from connector.state import StateStore, open_state
+from connector.state import StateStore
 from connector.state import rows as R
 
-BACKENDS = ["sqlite", "postgres"]
-
-
-@pytest.fixture(params=BACKENDS)
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
-    if request.param == "sqlite":
-        yield tmp_path / "state" / "s.db"
-        return
-    require_postgres()
-    import uuid
-
-    schema = "jbtest_" + uuid.uuid4().hex[:12]
-    try:
-        yield schema_url(schema)
-    finally:
-        drop_schema(schema)
-
-
-@pytest.fixture
-def opener(location: Path | str) -> Iterator[Callable[[], StateStore]]:
-    """Opens stores on the test's location (two stores on one location = two processes)."""
-    opened: list[StateStore] = []
-
-    def open_one() -> StateStore:
-        s = open_state(location)
-        opened.append(s)
-        return s
-
-    yield open_one
-    for s in opened:
-        s.close()
-
-
-@pytest.fixture
-def store(opener: Callable[[], StateStore]) -> StateStore:
-    return opener()
+# The `store`, `opener` and `location` fixtures (one per backend) are in conftest.py.
 
 
 def _person(sf_id: str = "00Q000000000001AAA") -> dict[str, Any]:
