@@ -214,9 +214,11 @@ except ImportError:
 
 class MemSqs:
     """The in-memory queue with the `Aws` helper's verbs: `publish` wraps the payload in the SNS
-    notification envelope SNS delivers (the real SNS → SQS path is covered by the `process` tests)."""
+    notification envelope SNS delivers (the real SNS → SQS path is covered by the `process` tests);
+    with `raw=True` it puts the payload itself, as a subscription with RawMessageDelivery does."""
 
-    def __init__(self) -> None:
+    def __init__(self, raw: bool = False) -> None:
+        self.raw = raw
         self.clock = FakeClock()
         self.queue = MemoryQueue(clock=self.clock)
         self.queue_url = "mem://jb-" + uuid.uuid4().hex[:10]
@@ -225,6 +227,9 @@ class MemSqs:
 
     def publish(self, payload: dict[str, Any]) -> None:
         """What SNS puts in the queue: the sample notification envelope around this payload."""
+        if self.raw:
+            self.queue.send(json.dumps(payload, ensure_ascii=False))
+            return
         envelope = sample("sns_envelope_person")
         envelope.update(MessageId=str(uuid.uuid4()), TopicArn=self.topic_arn,
                         Message=json.dumps(payload, ensure_ascii=False),
@@ -249,6 +254,9 @@ def memq(monkeypatch):
     """A fresh in-memory queue that `connector run` (in process, see `cli`) consumes instead of SQS."""
     q = MemSqs()
     monkeypatch.setattr("connector.wiring.build_queue", lambda *args, **kwargs: q.queue)
+    # `status` still asks SQS for depths: a closed loopback port answers at once (an error entry)
+    # instead of a lookup of the public endpoint, and no AWS call leaves the machine.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")
     return q
 
 
