@@ -5,8 +5,10 @@
 - `emu`: the Salesforce emulator over HTTPS (one server per session, a fresh org per test).
 - `memq` + `cli(...)`: the `connector` command in this process, consuming an in-memory queue.
   Most end-to-end tests use these: the same code from argv to exit code, no interpreter start.
-- `aws` / `moto_endpoint` + `run_cli(...)`: SNS → SQS on one moto server per session and the real
-  command in a subprocess, for the few `process` tests (signals, crashes, the SNS/SQS wire).
+- `aws` / `moto_endpoint`: SNS → SQS on one moto server per session (in this process), for what
+  needs SQS's own behaviour (error codes, receive counts, redrive, queue depths) or SNS; with
+  `cli(...)` the command still runs in process. These tests get the `process` marker (conftest.py).
+- `run_cli(...)`: the real command in a subprocess, only for signals, crashes and the one smoke test.
 
 Salesforce is always reached over HTTPS with simple-salesforce, SQS with boto3 over HTTP (moto),
 exactly as in production; only the `memq` tests swap SQS for the in-memory queue.
