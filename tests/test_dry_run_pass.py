@@ -49,9 +49,9 @@ def test_a_dry_run_is_one_pass_that_leaves_every_message_queued(tmp_path, emu, a
     monkeypatch.setattr("connector.gather.DRY_RUN_WAIT_SECONDS", 0)
     dlq = _with_dlq(aws)
     n = 48
-    for i in range(n):
-        aws.publish(sample("person", identifiers__id=f"acme/event_person/{1000 + i}",
-                           identifiers__email=f"p{i}@example.com", identifiers__organisation_uid=None))
+    aws.publish_many([sample("person", identifiers__id=f"acme/event_person/{1000 + i}",
+                             identifiers__email=f"p{i}@example.com", identifiers__organisation_uid=None)
+                      for i in range(n)])
     cfg = write_config(tmp_path, emu, aws)
 
     # Service mode (no --drain): it still ends by itself once every message has been seen.
