@@ -105,6 +105,33 @@ def _mappings_compiled_once():
     wiring.load_mapping_set = real
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mapping_yaml_parsed_once():
+    """Each distinct mapping YAML text is parsed once per session; every caller gets its own copy.
+
+    The mapping tests, `mapping validate` and preflight compile folders outside the wiring cache
+    above: hundreds of parses with pure-Python PyYAML, several seconds of the suite. The same text
+    always parses to the same tree (lines included); a deep copy costs a tenth of a parse. Syntax
+    errors are raised every time, never cached; tests/mapping covers the loader itself.
+    """
+    import connector.mapping.compiler as compiler
+
+    real = getattr(compiler, "load_yaml", None)
+    if real is None:        # the compiler no longer parses by this name: nothing to speed up
+        yield
+        return
+    parsed: dict[str, Any] = {}
+
+    def load_once(text: str) -> Any:
+        if text not in parsed:
+            parsed[text] = real(text)
+        return copy.deepcopy(parsed[text])
+
+    compiler.load_yaml = load_once
+    yield
+    compiler.load_yaml = real
+
+
 @pytest.fixture(scope="session")
 def emulator_server():
     with Emulator() as emu:
