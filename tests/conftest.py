@@ -6,7 +6,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from jbtest import _clean_env, _mappings_compiled_once, aws, emu, emulator_server, memq, moto_endpoint  # noqa: F401  (pytest fixtures)
+from jbtest import (  # noqa: F401  (pytest fixtures)
+    _clean_env,
+    _mapping_yaml_parsed_once,
+    _mappings_compiled_once,
+    aws,
+    emu,
+    emulator_server,
+    memq,
+    moto_endpoint,
+)
 
 
 def pytest_configure(config):

@@ -42,14 +42,15 @@ def render(page: Path, screenshot_name: str) -> tuple[str, str, Path]:
     """
     exe = chromium()
     url = page.resolve().as_uri()
-    with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run([exe, *_flags(profile), "--dump-dom", url], capture_output=True, text=True,
-                             timeout=120, encoding="utf-8").stdout
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / screenshot_name
+    shot.unlink(missing_ok=True)            # a screenshot left by an earlier run proves nothing
+    # One browser start for both: headless Chromium dumps the DOM and saves the screenshot of the
+    # same load (a start costs a second or two of CPU).
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([exe, *_flags(profile), f"--screenshot={shot}", "--window-size=1280,2400",
-                        "--hide-scrollbars", url], capture_output=True, timeout=120)
+        dom = subprocess.run([exe, *_flags(profile), "--dump-dom", f"--screenshot={shot}", "--window-size=1280,2400",
+                              "--hide-scrollbars", url], capture_output=True, text=True, timeout=120,
+                             encoding="utf-8").stdout
     body = re.sub(r"(?s)<(script|style)[^>]*>.*?</\1>", " ", dom)
     text = unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))).strip()
     return dom, text, shot

@@ -5,8 +5,10 @@
 - `emu`: the Salesforce emulator over HTTPS (one server per session, a fresh org per test).
 - `memq` + `cli(...)`: the `connector` command in this process, consuming an in-memory queue.
   Most end-to-end tests use these: the same code from argv to exit code, no interpreter start.
-- `aws` / `moto_endpoint` + `run_cli(...)`: SNS → SQS on one moto server per session and the real
-  command in a subprocess, for the few `process` tests (signals, crashes, the SNS/SQS wire).
+- `aws` / `moto_endpoint`: SNS → SQS on one moto server per session (in this process), for what
+  needs SQS's own behaviour (error codes, receive counts, redrive, queue depths) or SNS; with
+  `cli(...)` the command still runs in process. These tests get the `process` marker (conftest.py).
+- `run_cli(...)`: the real command in a subprocess, only for signals, crashes and the one smoke test.
 
 Salesforce is always reached over HTTPS with simple-salesforce, SQS with boto3 over HTTP (moto),
 exactly as in production; only the `memq` tests swap SQS for the in-memory queue.
@@ -101,6 +103,33 @@ def _mappings_compiled_once():
     wiring.load_mapping_set = load_once
     yield
     wiring.load_mapping_set = real
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mapping_yaml_parsed_once():
+    """Each distinct mapping YAML text is parsed once per session; every caller gets its own copy.
+
+    The mapping tests, `mapping validate` and preflight compile folders outside the wiring cache
+    above: hundreds of parses with pure-Python PyYAML, several seconds of the suite. The same text
+    always parses to the same tree (lines included); a deep copy costs a tenth of a parse. Syntax
+    errors are raised every time, never cached; tests/mapping covers the loader itself.
+    """
+    import connector.mapping.compiler as compiler
+
+    real = getattr(compiler, "load_yaml", None)
+    if real is None:        # the compiler no longer parses by this name: nothing to speed up
+        yield
+        return
+    parsed: dict[str, Any] = {}
+
+    def load_once(text: str) -> Any:
+        if text not in parsed:
+            parsed[text] = real(text)
+        return copy.deepcopy(parsed[text])
+
+    compiler.load_yaml = load_once
+    yield
+    compiler.load_yaml = real
 
 
 @pytest.fixture(scope="session")
@@ -214,9 +243,11 @@ except ImportError:
 
 class MemSqs:
     """The in-memory queue with the `Aws` helper's verbs: `publish` wraps the payload in the SNS
-    notification envelope SNS delivers (the real SNS → SQS path is covered by the `process` tests)."""
+    notification envelope SNS delivers (the real SNS → SQS path is covered by the `process` tests);
+    with `raw=True` it puts the payload itself, as a subscription with RawMessageDelivery does."""
 
-    def __init__(self) -> None:
+    def __init__(self, raw: bool = False) -> None:
+        self.raw = raw
         self.clock = FakeClock()
         self.queue = MemoryQueue(clock=self.clock)
         self.queue_url = "mem://jb-" + uuid.uuid4().hex[:10]
@@ -225,6 +256,9 @@ class MemSqs:
 
     def publish(self, payload: dict[str, Any]) -> None:
         """What SNS puts in the queue: the sample notification envelope around this payload."""
+        if self.raw:
+            self.queue.send(json.dumps(payload, ensure_ascii=False))
+            return
         envelope = sample("sns_envelope_person")
         envelope.update(MessageId=str(uuid.uuid4()), TopicArn=self.topic_arn,
                         Message=json.dumps(payload, ensure_ascii=False),
@@ -249,6 +283,9 @@ def memq(monkeypatch):
     """A fresh in-memory queue that `connector run` (in process, see `cli`) consumes instead of SQS."""
     q = MemSqs()
     monkeypatch.setattr("connector.wiring.build_queue", lambda *args, **kwargs: q.queue)
+    # `status` still asks SQS for depths: a closed loopback port answers at once (an error entry)
+    # instead of a lookup of the public endpoint, and no AWS call leaves the machine.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")
     return q
 
 

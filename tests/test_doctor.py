@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from jbtest import run_cli, write_config
+from jbtest import cli, write_config
 
 import connector
 from connector_devkit.emulator import Org
@@ -20,7 +20,7 @@ NAMES = ["login", "api_version", "mapping", "duplicate_rules", "assignment_rules
 
 
 def doctor(cfg: Path, fmt: str = "json"):
-    res = run_cli("doctor", "--config", str(cfg), "--format", fmt)
+    res = cli("doctor", "--config", str(cfg), "--format", fmt)
     return res, (json.loads(res.stdout) if fmt == "json" and res.stdout.strip() else None)
 
 
@@ -31,8 +31,8 @@ def by_name(doc) -> dict[str, list[dict]]:
     return out
 
 
-def test_a_clean_org_is_all_ok(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
+def test_a_clean_org_is_all_ok(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
     res, doc = doctor(cfg)
     assert res.returncode == 0, res.stdout + res.stderr
     assert [c["name"] for c in doc["checks"]] == NAMES
@@ -45,7 +45,7 @@ def test_a_clean_org_is_all_ok(tmp_path, emu, aws):
     assert all(line.startswith("OK ") for line in lines[:-1]) and lines[-1] == "0 error(s), 0 warning(s)"
 
 
-def test_org_automation_and_a_missing_field_are_reported_with_fixes(tmp_path, emu, aws):
+def test_org_automation_and_a_missing_field_are_reported_with_fixes(tmp_path, emu, memq):
     folder = tmp_path / "mappings"
     shutil.copytree(Path(connector.__file__).parent / "default_mappings", folder)
     person = folder / "person.yaml"
@@ -54,7 +54,7 @@ def test_org_automation_and_a_missing_field_are_reported_with_fixes(tmp_path, em
     emu.org.add_duplicate_rule("Lead")
     emu.org.add_duplicate_rule("Contact")
     emu.org.set_lead_assignment_rule(rule_name="Round robin")
-    cfg = write_config(tmp_path, emu, aws, mapping__path=str(folder))
+    cfg = write_config(tmp_path, emu, memq, mapping__path=str(folder))
     res, doc = doctor(cfg)
     assert res.returncode == 1, res.stdout + res.stderr
     checks = by_name(doc)
@@ -76,10 +76,10 @@ def test_org_automation_and_a_missing_field_are_reported_with_fixes(tmp_path, em
     assert "fix: " in table.stdout
 
 
-def test_allow_save_and_run_change_what_doctor_says(tmp_path, emu, aws):
+def test_allow_save_and_run_change_what_doctor_says(tmp_path, emu, memq):
     emu.org.add_duplicate_rule("Lead")
     emu.org.set_lead_assignment_rule()
-    cfg = write_config(tmp_path, emu, aws, salesforce__duplicate_rules="allow_save",
+    cfg = write_config(tmp_path, emu, memq, salesforce__duplicate_rules="allow_save",
                        salesforce__lead_assignment_rules="run")
     res, doc = doctor(cfg)
     assert res.returncode == 0, res.stdout
@@ -88,10 +88,10 @@ def test_allow_save_and_run_change_what_doctor_says(tmp_path, emu, aws):
     assert "reassign" in checks["assignment_rules"][0]["detail"]
 
 
-def test_permission_set_picklist_and_budget_problems(tmp_path, emu, aws):
+def test_permission_set_picklist_and_budget_problems(tmp_path, emu, memq):
     emu.org = Org(lead_sources=["Web"], permission_set_assigned=False)
     emu.org.set_api_usage(85_000, 100_000)
-    cfg = write_config(tmp_path, emu, aws)
+    cfg = write_config(tmp_path, emu, memq)
     res, doc = doctor(cfg)
     assert res.returncode == 1
     checks = by_name(doc)
@@ -103,7 +103,7 @@ def test_permission_set_picklist_and_budget_problems(tmp_path, emu, aws):
     assert budget["status"] == "error" and "85,00" in budget["detail"] and "leaves 0" in budget["detail"]
 
 
-def test_jwt_with_the_my_domain_as_audience_fails_login_with_the_fix(tmp_path, emu, aws):
+def test_jwt_with_the_my_domain_as_audience_fails_login_with_the_fix(tmp_path, emu, memq):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -111,7 +111,7 @@ def test_jwt_with_the_my_domain_as_audience_fails_login_with_the_fix(tmp_path, e
     pem = tmp_path / "key.pem"
     pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()))
-    cfg = write_config(tmp_path, emu, aws, salesforce__auth={
+    cfg = write_config(tmp_path, emu, memq, salesforce__auth={
         "method": "jwt", "login_url": emu.url, "client_id": emu.client_id, "username": "int@acme.example",
         "private_key_file": str(pem), "audience": emu.url})
     res, doc = doctor(cfg)
@@ -123,9 +123,9 @@ def test_jwt_with_the_my_domain_as_audience_fails_login_with_the_fix(tmp_path, e
     assert emu.api_calls == 0
 
 
-def test_an_access_token_finds_its_user_through_userinfo(tmp_path, emu, aws):
+def test_an_access_token_finds_its_user_through_userinfo(tmp_path, emu, memq):
     token = emu.issue_token()["access_token"]
-    cfg = write_config(tmp_path, emu, aws, salesforce__auth={"method": "access_token", "access_token": token},
+    cfg = write_config(tmp_path, emu, memq, salesforce__auth={"method": "access_token", "access_token": token},
                        salesforce__api_version="58.0")
     res, doc = doctor(cfg)
     checks = by_name(doc)
@@ -134,7 +134,7 @@ def test_an_access_token_finds_its_user_through_userinfo(tmp_path, emu, aws):
     assert checks["api_version"][0]["status"] == "error" and res.returncode == 1
 
 
-def test_a_bad_config_exits_2(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws, salesforce__duplicate_rules="sometimes")
+def test_a_bad_config_exits_2(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq, salesforce__duplicate_rules="sometimes")
     res, _ = doctor(cfg, "table")
     assert res.returncode == 2 and "duplicate_rules" in res.stderr

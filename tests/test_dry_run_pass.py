@@ -1,13 +1,14 @@
 """A dry run is one pass and harmless to the queue: each message received at most once, the run
 ends by itself (with and without --drain), everything is released at once, and no message is
-pushed into the dead-letter queue by it. SQS via moto over HTTP, with a redrive policy and a DLQ."""
+pushed into the dead-letter queue by it. SQS via moto over HTTP (the command in process), with a
+redrive policy and a DLQ: the receive counts and the redrive are SQS's own."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from jbtest import log_lines, run_cli, sample, write_config
+from jbtest import cli, log_lines, sample, write_config
 
 from connector.config import Config
 from connector.queue import MemoryQueue
@@ -41,16 +42,20 @@ def _summary(stderr: str) -> dict:
     return line
 
 
-def test_a_dry_run_is_one_pass_that_leaves_every_message_queued(tmp_path, emu, aws):
+def test_a_dry_run_is_one_pass_that_leaves_every_message_queued(tmp_path, emu, aws, monkeypatch):
+    # The pass ends on an empty receive, a 1 s long poll in production (a short poll samples only
+    # some SQS servers). moto is one server that answers a short poll with every visible message,
+    # and waits out a long one for real: here the wait is only time.
+    monkeypatch.setattr("connector.gather.DRY_RUN_WAIT_SECONDS", 0)
     dlq = _with_dlq(aws)
     n = 48
-    for i in range(n):
-        aws.publish(sample("person", identifiers__id=f"acme/event_person/{1000 + i}",
-                           identifiers__email=f"p{i}@example.com", identifiers__organisation_uid=None))
+    aws.publish_many([sample("person", identifiers__id=f"acme/event_person/{1000 + i}",
+                             identifiers__email=f"p{i}@example.com", identifiers__organisation_uid=None)
+                      for i in range(n)])
     cfg = write_config(tmp_path, emu, aws)
 
     # Service mode (no --drain): it still ends by itself once every message has been seen.
-    res = run_cli("run", "--config", str(cfg), "--dry-run", timeout=120)
+    res = cli("run", "--config", str(cfg), "--dry-run")
     assert res.returncode == 0, res.stderr
     counts = _summary(res.stderr)["counts"]
     assert sum(v for k, v in counts.items() if not k.startswith("dry_run_")) == n     # each planned once
@@ -58,13 +63,13 @@ def test_a_dry_run_is_one_pass_that_leaves_every_message_queued(tmp_path, emu, a
     assert emu.org.records("Lead") == []
 
     # A second pass: every message now shows N-1 receives, one real delivery left: none is planned.
-    res = run_cli("run", "--config", str(cfg), "--dry-run", "--drain", timeout=120)
+    res = cli("run", "--config", str(cfg), "--dry-run", "--drain")
     assert res.returncode == 0, res.stderr
     assert _summary(res.stderr)["counts"] == {"dry_run_near_dlq": n}
     assert _visible(aws) == n and _dlq_depth(aws, dlq) == 0
 
     # The real run still gets every message: none was pushed into the DLQ by the dry runs.
-    res = run_cli("run", "--config", str(cfg), "--drain", timeout=180)
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 0, res.stderr
     assert _summary(res.stderr)["counts"].get("synced") == n
     assert aws.depth() == 0 and _dlq_depth(aws, dlq) == 0

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from jbtest import log_lines, run_cli, sample, write_config
+from jbtest import cli, log_lines, sample, write_config
 
 from connector import logs
 
@@ -27,7 +27,7 @@ def _config(tmp_path, **overrides) -> str:
 
 @pytest.mark.parametrize("cmd", [["run", "--drain"], ["status"], ["replay", "--all"], ["reconcile"]])
 def test_a_missing_ca_bundle_is_a_config_error(tmp_path, cmd):
-    res = run_cli(*cmd, "--config", _config(tmp_path, ca="no-such-ca.pem"))
+    res = cli(*cmd, "--config", _config(tmp_path, ca="no-such-ca.pem"))
     assert res.returncode == 2, res.stderr
     assert "salesforce.ca_bundle: no such file" in res.stderr and "no-such-ca.pem" in res.stderr
     assert "Traceback" not in res.stderr
@@ -36,13 +36,13 @@ def test_a_missing_ca_bundle_is_a_config_error(tmp_path, cmd):
 def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("sqs: {queue_url: q, region: r}\n# réglages\n".encode("latin-1"))
-    res = run_cli("run", "--config", str(path), "--drain")
+    res = cli("run", "--config", str(path), "--drain")
     assert res.returncode == 2, res.stderr
     assert "not UTF-8" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_a_config_path_that_is_a_directory_is_a_config_error(tmp_path):
-    res = run_cli("status", "--config", str(tmp_path))
+    res = cli("status", "--config", str(tmp_path))
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr
 
@@ -50,15 +50,15 @@ def test_a_config_path_that_is_a_directory_is_a_config_error(tmp_path):
 @pytest.mark.parametrize("damage", ["corrupt", "directory"])
 @pytest.mark.parametrize("cmd", [["status"], ["status", "--format", "json"], ["replay", "--all"], ["reconcile"],
                                  ["run", "--drain"]])
-def test_a_damaged_state_store_is_one_clear_line_and_exit_1(tmp_path, emu, aws, cmd, damage):
-    cfg = write_config(tmp_path, emu, aws)
+def test_a_damaged_state_store_is_one_clear_line_and_exit_1(tmp_path, emu, memq, cmd, damage):
+    cfg = write_config(tmp_path, emu, memq)
     state = tmp_path / "state" / "connector.db"
     state.parent.mkdir()
     if damage == "corrupt":
         state.write_bytes(CORRUPT)
     else:
         state.mkdir()
-    res = run_cli(*cmd, "--config", str(cfg))
+    res = cli(*cmd, "--config", str(cfg))
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr
     lines = [line for line in res.stderr.splitlines() if line.strip()]
@@ -68,19 +68,19 @@ def test_a_damaged_state_store_is_one_clear_line_and_exit_1(tmp_path, emu, aws, 
     assert str(state) in line["reason"]
 
 
-def test_a_fatal_run_summary_is_logged_at_level_error(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
-    aws.publish(sample("person"))
-    res = run_cli("run", "--config", str(cfg), "--drain", env={"SF_CLIENT_SECRET": "wrong-secret-123"})
+def test_a_fatal_run_summary_is_logged_at_level_error(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("person"))
+    res = cli("run", "--config", str(cfg), "--drain", env={"SF_CLIENT_SECRET": "wrong-secret-123"})
     assert res.returncode == 1
     [summary] = [line for line in log_lines(res.stderr) if line.get("event") == "run_summary"]
     assert summary["level"] == "error" and summary["exit_code"] == 1
 
 
-def test_a_clean_run_summary_is_info(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
-    aws.publish(sample("event"))
-    res = run_cli("run", "--config", str(cfg), "--drain")
+def test_a_clean_run_summary_is_info(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("event"))
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 0, res.stderr[-2000:]
     [summary] = [line for line in log_lines(res.stderr) if line.get("event") == "run_summary"]
     assert summary["level"] == "info"
@@ -89,7 +89,7 @@ def test_a_clean_run_summary_is_info(tmp_path, emu, aws):
 
 
 def test_config_errors_are_json_lines_when_stderr_is_not_a_terminal(tmp_path):
-    res = run_cli("run", "--config", _config(tmp_path, ca="no-such-ca.pem"), "--drain")
+    res = cli("run", "--config", _config(tmp_path, ca="no-such-ca.pem"), "--drain")
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     parsed = log_lines(res.stderr)

@@ -29,6 +29,7 @@ async def _serve_until(runner: Runner, done, heal, timeout: float = 20.0):
             break
         await asyncio.sleep(0.05)
     runner.stop.set()
+    runner.queue.interrupt()        # as the SIGTERM handler does: the long poll under way ends now
     return await asyncio.wait_for(task, timeout=10)
 
 

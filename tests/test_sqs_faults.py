@@ -1,6 +1,7 @@
 """A bad queue is never a success: SQS failures are classified once, each class ends the way the
 operator contract says (fatal 1, back off then 75, or logged and left to redelivery), never in a
-traceback. Against a real moto server over HTTP; the unreachable endpoint is a closed loopback port."""
+traceback. Against a real moto server over HTTP (the command in process); the unreachable endpoint is
+a closed loopback port."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import socket
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
-from jbtest import log_lines, run_cli, sample, write_config
+from jbtest import cli, log_lines, sample, write_config
 
 from connector.config import Config
 from connector.errors import FatalError, QueueUnavailable
@@ -50,7 +51,7 @@ def test_every_sqs_failure_is_classified(exc, fatal):
 def test_a_queue_that_does_not_exist_is_fatal_naming_the_url_and_the_code(tmp_path, emu, aws):
     url = aws.queue_url.rsplit("/", 1)[0] + "/no-such-queue"
     cfg = write_config(tmp_path, emu, aws, sqs__queue_url=url)
-    res = run_cli("run", "--config", str(cfg), "--drain")
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 1, res.stderr
     assert url in res.stderr and "AWS.SimpleQueueService.NonExistentQueue" in res.stderr
     assert "Traceback" not in res.stderr
@@ -59,16 +60,18 @@ def test_a_queue_that_does_not_exist_is_fatal_naming_the_url_and_the_code(tmp_pa
 
 def test_an_unreachable_endpoint_backs_off_then_exits_75_under_drain(tmp_path, emu, aws):
     cfg = write_config(tmp_path, emu, aws, sqs__endpoint_url=f"http://127.0.0.1:{_closed_port()}", **FAST_RETRIES)
-    res = run_cli("run", "--config", str(cfg), "--drain")
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 75, res.stderr
     assert "EndpointConnectionError" in res.stderr and "Traceback" not in res.stderr
     retries = [line for line in log_lines(res.stderr) if line.get("event") == "sqs_retry"]
     assert [r["attempt"] for r in retries] == [1, 2]          # three attempts, two back-offs
 
 
-def test_missing_credentials_are_fatal(tmp_path, emu, aws):
+def test_missing_credentials_are_fatal(tmp_path, emu, aws, monkeypatch):
     cfg = write_config(tmp_path, emu, aws)
-    res = run_cli("run", "--config", str(cfg), "--drain", env={
+    # As in a new process: boto3's default session has no credentials resolved (it keeps the first ones).
+    monkeypatch.setattr("boto3.DEFAULT_SESSION", None)
+    res = cli("run", "--config", str(cfg), "--drain", env={
         "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
         "AWS_EC2_METADATA_DISABLED": "true"})

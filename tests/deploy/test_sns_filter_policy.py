@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import yaml
-from jbtest import Aws, run_cli, sample
+from jbtest import Aws, cli, sample
 
 import connector
 
@@ -28,7 +28,7 @@ def _config(tmp_path: Path, mapping: Path | None = None) -> Path:
 
 
 def test_the_policy_lists_the_default_mappings_resource_types(tmp_path):
-    res = run_cli("sns-filter-policy", "--config", str(_config(tmp_path)))
+    res = cli("sns-filter-policy", "--config", str(_config(tmp_path)))
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == {"resource_type": ["event", "lead", "person", "session_participation"]}
     assert "MessageAttributes" in res.stderr
@@ -38,7 +38,7 @@ def test_the_policy_follows_the_configured_mappings(tmp_path):
     folder = tmp_path / "mappings"
     shutil.copytree(Path(connector.__file__).parent / "default_mappings", folder)
     (folder / "lead.yaml").unlink()
-    res = run_cli("sns-filter-policy", "--config", str(_config(tmp_path, folder)))
+    res = cli("sns-filter-policy", "--config", str(_config(tmp_path, folder)))
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == {"resource_type": ["event", "person", "session_participation"]}
 
@@ -46,11 +46,11 @@ def test_the_policy_follows_the_configured_mappings(tmp_path):
 def test_a_bad_config_exits_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("sqs: {}\n", encoding="utf-8")
-    assert run_cli("sns-filter-policy", "--config", str(bad)).returncode == 2
+    assert cli("sns-filter-policy", "--config", str(bad)).returncode == 2
 
 
 def test_sns_delivers_only_the_mapped_types_with_the_printed_policy(tmp_path, moto_endpoint):
-    policy = run_cli("sns-filter-policy", "--config", str(_config(tmp_path))).stdout
+    policy = cli("sns-filter-policy", "--config", str(_config(tmp_path))).stdout
     aws = Aws(moto_endpoint)
     [sub] = aws.sns.list_subscriptions_by_topic(TopicArn=aws.topic_arn)["Subscriptions"]
     aws.sns.set_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"], AttributeName="FilterPolicy",
@@ -66,7 +66,7 @@ def test_sns_delivers_only_the_mapped_types_with_the_printed_policy(tmp_path, mo
 def test_the_deploy_subscription_uses_the_same_policy(tmp_path):
     template = yaml.safe_load((ROOT / "deploy" / "aws" / "sns-sqs-subscription.yaml").read_text(encoding="utf-8"))
     sub = template["Resources"]["Subscription"]["Properties"]
-    printed = json.loads(run_cli("sns-filter-policy", "--config", str(_config(tmp_path))).stdout)
+    printed = json.loads(cli("sns-filter-policy", "--config", str(_config(tmp_path))).stdout)
     assert sub["FilterPolicy"] == printed
     assert sub["FilterPolicyScope"] == "MessageAttributes"
     assert sub["RawMessageDelivery"] is False

@@ -11,7 +11,7 @@ import re
 
 import pytest
 from jbbrowser import render
-from jbtest import run_cli, sample, write_config
+from jbtest import cli, sample, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -31,20 +31,20 @@ def _one(emu, sobject: str, **where) -> dict:
 
 
 def _reconcile(cfg, *args: str):
-    return run_cli("reconcile", "--config", str(cfg), *args)
+    return cli("reconcile", "--config", str(cfg), *args)
 
 
-def test_hand_made_drift_is_found_shown_fixed_and_then_clean(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
+def test_hand_made_drift_is_found_shown_fixed_and_then_clean(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
     survivor = emu.org.insert("Contact", {"FirstName": "Sam", "LastName": "Survivor", "Email": "sam@example.com"})
     emu.org.insert("Contact", {"FirstName": "Lou", "LastName": "Loser", "Email": "lou@example.com"})
-    aws.publish(sample("event"))
-    aws.publish(sample("event", identifiers__id=EVENT_B, data__name="Partner Day"))
-    aws.publish(_person(1, "ann@example.com", "Ann", "Lee"))           # a Lead, edited by hand
-    aws.publish(_person(2, "bo@example.com", "Bo", "Ray"))             # a member, deleted by hand
-    aws.publish(_person(3, "lou@example.com", "Lou", "Loser"))         # matches a Contact, merged away
-    aws.publish(_person(4, "cy@example.com", "Cy", "Fox", EVENT_B))   # in the Campaign deleted by hand
-    res = run_cli("run", "--config", str(cfg), "--drain")
+    memq.publish(sample("event"))
+    memq.publish(sample("event", identifiers__id=EVENT_B, data__name="Partner Day"))
+    memq.publish(_person(1, "ann@example.com", "Ann", "Lee"))           # a Lead, edited by hand
+    memq.publish(_person(2, "bo@example.com", "Bo", "Ray"))             # a member, deleted by hand
+    memq.publish(_person(3, "lou@example.com", "Lou", "Loser"))         # matches a Contact, merged away
+    memq.publish(_person(4, "cy@example.com", "Cy", "Fox", EVENT_B))   # in the Campaign deleted by hand
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 0, res.stderr
 
     clean = _reconcile(cfg, "--format", "json")
@@ -139,16 +139,16 @@ def test_hand_made_drift_is_found_shown_fixed_and_then_clean(tmp_path, emu, aws)
 
     # The connector goes on from the repaired state: a new message about the merged person
     # writes to the survivor and keeps its membership.
-    aws.publish(_person(3, "lou@example.com", "Lou", "Loser") | {"generated_at": "2025-09-12T00:00:00.000Z"})
-    assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
+    memq.publish(_person(3, "lou@example.com", "Lou", "Loser") | {"generated_at": "2025-09-12T00:00:00.000Z"})
+    assert cli("run", "--config", str(cfg), "--drain").returncode == 0
     assert _one(emu, "CampaignMember", Jomablue_Id__c="acme/event_person/3")["ContactId"] == survivor
     assert _reconcile(cfg).returncode == 0
 
 
-def test_unknown_event_exits_2_with_a_message(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
-    aws.publish(sample("event"))
-    assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
+def test_unknown_event_exits_2_with_a_message(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("event"))
+    assert cli("run", "--config", str(cfg), "--drain").returncode == 0
     res = _reconcile(cfg, "--event", "acme/event/999")
     assert res.returncode == 2
     assert "unknown event 'acme/event/999'" in res.stderr and EVENT_A in res.stderr
@@ -156,16 +156,16 @@ def test_unknown_event_exits_2_with_a_message(tmp_path, emu, aws):
     assert ok.returncode == 0 and [e["event_id"] for e in json.loads(ok.stdout)["events"]] == [EVENT_A]
 
 
-def test_a_campaign_the_connector_already_forgot_is_recreated_by_fix(tmp_path, emu, aws):
+def test_a_campaign_the_connector_already_forgot_is_recreated_by_fix(tmp_path, emu, memq):
     """The engine noticed the deleted Campaign (a later message failed on it) and forgot it until
     the next delivery: reconcile finds it through its members and --fix creates it again."""
-    cfg = write_config(tmp_path, emu, aws)
-    aws.publish(sample("event"))
-    aws.publish(_person(1, "ann@example.com", "Ann", "Lee"))
-    assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("event"))
+    memq.publish(_person(1, "ann@example.com", "Ann", "Lee"))
+    assert cli("run", "--config", str(cfg), "--drain").returncode == 0
     emu.org.delete(_one(emu, "Campaign", Jomablue_Id__c=EVENT_A)["Id"])
-    aws.publish(_person(2, "bo@example.com", "Bo", "Ray"))
-    run_cli("run", "--config", str(cfg), "--drain")      # the member write fails: the Campaign is forgotten
+    memq.publish(_person(2, "bo@example.com", "Bo", "Ray"))
+    cli("run", "--config", str(cfg), "--drain")      # the member write fails: the Campaign is forgotten
     res = _reconcile(cfg, "--format", "json")
     assert res.returncode == 1
     kinds = sorted(f["kind"] for f in json.loads(res.stdout)["findings"])
@@ -177,12 +177,12 @@ def test_a_campaign_the_connector_already_forgot_is_recreated_by_fix(tmp_path, e
     assert _reconcile(cfg).returncode == 0
 
 
-def test_lead_captures_and_sessions_are_checked_and_repaired(tmp_path, emu, aws):
-    cfg = write_config(tmp_path, emu, aws)
-    aws.publish(sample("event"))
-    aws.publish(sample("lead"))
-    aws.publish(sample("session_participation"))
-    assert run_cli("run", "--config", str(cfg), "--drain").returncode == 0
+def test_lead_captures_and_sessions_are_checked_and_repaired(tmp_path, emu, memq):
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("event"))
+    memq.publish(sample("lead"))
+    memq.publish(sample("session_participation"))
+    assert cli("run", "--config", str(cfg), "--drain").returncode == 0
     assert _reconcile(cfg).returncode == 0
     capture = _one(emu, "Jomablue_Lead_Capture__c", Jomablue_Id__c="acme/lead/90311")
     emu.org.delete(capture["Id"])

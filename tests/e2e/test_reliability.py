@@ -1,8 +1,9 @@
 """Reliability end to end: crashes, outages, the budget guard, token expiry, signals, raw delivery.
 
 The Salesforce emulator over HTTPS throughout. Outages, the budget and token expiry run the
-`connector` command in process on the in-memory queue; what needs a real process or the real
-SNS → SQS wire (SIGKILL, SIGTERM, raw delivery) runs the command in a subprocess against moto.
+`connector` command in process on the in-memory queue; what needs a real process (SIGKILL, SIGTERM)
+runs the command in a subprocess against moto, and raw delivery goes through moto's SNS → SQS wire
+with the command in process.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections import Counter
 
 import pytest
-from jbtest import AWS_ENV, Aws, MemSqs, cli, log_lines, run_cli, sample, write_config
+from jbtest import AWS_ENV, Aws, MemSqs, cli, log_lines, sample, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -183,13 +184,12 @@ def test_sigterm_without_drain_exits_0_and_releases_messages(tmp_path, emu, aws)
     _drain_to_the_end(write_config(tmp_path, emu, aws), emu, aws, ids)     # same state, no long poll
 
 
-@pytest.mark.process
 def test_raw_message_delivery_works_the_same(tmp_path, emu, moto_endpoint):
     aws = Aws(moto_endpoint, raw=True)
     ids = _publish_people(aws, 3)
     aws.publish(_person(0))      # a redelivery, raw
     cfg = write_config(tmp_path, emu, aws)
-    res = _drain_to_the_end(cfg, emu, aws, ids, command=run_cli)
+    res = _drain_to_the_end(cfg, emu, aws, ids)
     assert _outcomes(res.stderr) == Counter(synced=4, skipped=1)
 
 

@@ -1,4 +1,4 @@
-"""Hostile bodies end to end: the real `connector run` against moto (SNS → SQS) and the emulator.
+"""Hostile bodies end to end: `connector run` (in process) against moto (SNS → SQS) and the emulator.
 
 One run drains a queue holding valid messages and hostile ones delivered every way they can
 arrive (through the allowed SNS topic, straight into the queue, 1 MiB bodies): exit 0, the queue is
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from jbtest import Aws, log_lines, run_cli, sample, write_config
+from jbtest import cli, log_lines, sample, write_config
 
 from .corpus import corpus, envelope, person, text
 
@@ -47,7 +47,7 @@ def test_hostile_bodies_through_the_cli_are_quarantined_and_the_rest_syncs(tmp_p
     aws.send_raw(cases["1 MiB body"].body)
     aws.publish(person(204))
 
-    res = run_cli("run", "--config", str(cfg), "--drain")
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 0, res.stderr[-3000:]
     assert aws.depth() == 0
 
@@ -67,33 +67,33 @@ def test_hostile_bodies_through_the_cli_are_quarantined_and_the_rest_syncs(tmp_p
     summary = [line for line in log_lines(res.stderr) if line.get("event") == "run_summary"][0]
     assert summary["counts"]["quarantined"] == len(quarantined)
 
-    status = json.loads(run_cli("status", "--config", str(cfg), "--format", "json").stdout)
+    status = json.loads(cli("status", "--config", str(cfg), "--format", "json").stdout)
     assert sorted(q["field"] for q in status["quarantined"]) == want
 
     # A rerun on the drained queue is clean, and the quarantined ones stay put (still bad on replay).
-    again = run_cli("run", "--config", str(cfg), "--drain")
+    again = cli("run", "--config", str(cfg), "--drain")
     assert again.returncode == 0, again.stderr[-2000:]
     one = status["quarantined"][0]["message_id"]
-    rep = run_cli("replay", "--config", str(cfg), "--message-id", one)
+    rep = cli("replay", "--config", str(cfg), "--message-id", one)
     assert rep.returncode == 1 and "quarantined" in rep.stdout, rep.stdout + rep.stderr
 
 
-def test_raw_delivery_with_an_allow_list_is_refused_until_configured_then_replayed(tmp_path, emu, moto_endpoint):
-    aws = Aws(moto_endpoint, raw=True)
-    strict = write_config(tmp_path, emu, aws, sqs__allowed_topic_arns=[aws.topic_arn])
-    aws.publish(sample("event"))
-    res = run_cli("run", "--config", str(strict), "--drain")
+def test_raw_delivery_with_an_allow_list_is_refused_until_configured_then_replayed(tmp_path, emu, memq):
+    memq.raw = True      # what a RawMessageDelivery subscription puts in the queue: the payload itself
+    strict = write_config(tmp_path, emu, memq, sqs__allowed_topic_arns=[memq.topic_arn])
+    memq.publish(sample("event"))
+    res = cli("run", "--config", str(strict), "--drain")
     assert res.returncode == 0, res.stderr[-2000:]
     [line] = _messages(res.stderr)
     assert line["outcome"] == "quarantined" and line["field"] == "Type" and "raw_delivery" in line["reason"]
 
     (tmp_path / "config.yaml").rename(tmp_path / "strict.yaml")
-    relaxed = write_config(tmp_path, emu, aws, sqs__allowed_topic_arns=[aws.topic_arn], sqs__raw_delivery=True)
-    aws.publish(person(210))
-    res = run_cli("run", "--config", str(relaxed), "--drain")
+    relaxed = write_config(tmp_path, emu, memq, sqs__allowed_topic_arns=[memq.topic_arn], sqs__raw_delivery=True)
+    memq.publish(person(210))
+    res = cli("run", "--config", str(relaxed), "--drain")
     assert res.returncode == 0, res.stderr[-2000:]
     assert [m["outcome"] for m in _messages(res.stderr)] == ["synced"]
     # The operator fixed the configuration: the quarantined event replays.
-    rep = run_cli("replay", "--config", str(relaxed), "--all")
+    rep = cli("replay", "--config", str(relaxed), "--all")
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert [r["Jomablue_Id__c"] for r in emu.org.records("Campaign")] == ["acme/event/521"]

@@ -15,7 +15,7 @@ import json
 
 import pytest
 import requests
-from jbtest import SAMPLES, Aws, run_cli
+from jbtest import SAMPLES, Aws, cli
 
 from connector.mapping import load_mapping_set
 from connector.preflight import check_mapping, fetch_describes, mapped_objects
@@ -132,9 +132,9 @@ def test_the_connector_end_to_end(target, tmp_path, moto_endpoint):
     aws.publish(_unique(target, copy.deepcopy(SAMPLES["event"])))
     aws.publish(_unique(target, copy.deepcopy(SAMPLES["person"])))
     cfg = target.write_config(tmp_path, aws.queue_url, aws.endpoint)
-    res = run_cli("doctor", "--config", str(cfg))
+    res = cli("doctor", "--config", str(cfg))
     assert res.returncode == 0, res.stdout + res.stderr
-    res = run_cli("run", "--config", str(cfg), "--drain", timeout=300)
+    res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 0, res.stderr
     assert aws.depth() == 0
     [campaign] = target.query(f"SELECT Id FROM Campaign WHERE Jomablue_Id__c = '{target.jid('event', 521)}'")
