@@ -23,7 +23,8 @@ demo: $(STAMP)
 # assertions (the hypothesis plugin's are 3-4 s of every start) only where it may write bytecode.
 test: $(STAMP)
 	$(BIN)/ruff check connector connector_devkit tests bench
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q
+	# Two workers (pytest-xdist): the suite is CPU-bound and the CI machine has two cores.
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(ARGS)
