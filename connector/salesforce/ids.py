@@ -8,6 +8,7 @@ stores or compares goes through :func:`to18` first.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-5]{3})?$")
@@ -24,6 +25,7 @@ KEY_PREFIXES = {
 }
 
 
+@lru_cache(maxsize=65536)
 def suffix(id15: str) -> str:
     """The three checksum characters for a 15-character id."""
     out = []
@@ -36,6 +38,7 @@ def suffix(id15: str) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=65536)   # a batch asks about the same ids again and again
 def _restore_case(id18: str) -> str | None:
     """The 15 characters in the case the checksum encodes (18-char ids survive case folding)."""
     chars = list(id18[:15])

@@ -12,7 +12,6 @@ statement raises :class:`ValueTooLong`, so the caller fails that value's message
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import quote_plus
 
 from simple_salesforce import format_soql
 
@@ -27,6 +26,16 @@ class ValueTooLong(ValueError):
         self.value = value
 
 
+# Bytes that travel as themselves in a query string (quote_plus's safe set; a space becomes "+").
+_AS_IS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-~ "
+
+
+def encoded_len(text: str) -> int:
+    """len(quote_plus(text)) without building it: every other UTF-8 byte becomes %XX."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return len(raw) + 2 * len(raw.translate(None, _AS_IS))
+
+
 def literal(value: str) -> str:
     return format_soql("{}", value)
 
@@ -34,7 +43,7 @@ def literal(value: str) -> str:
 def fits(value: str, room: int = 2_000) -> bool:
     """Whether one value can travel in a statement with `room` bytes left for the rest."""
     text = literal(value)
-    return len(quote_plus(text)) + room <= MAX_ENCODED_QUERY and len(text) + room <= MAX_SOQL
+    return encoded_len(text) + room <= MAX_ENCODED_QUERY and len(text) + room <= MAX_SOQL
 
 
 def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str = "") -> list[str]:
@@ -43,7 +52,7 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
     `head` ends where the condition starts ("SELECT Id FROM Lead WHERE "); `tail` closes what
     head opened, if anything. Values are de-duplicated and sorted (stable statements).
     """
-    fixed_enc, fixed_raw = len(quote_plus(head + tail)), len(head + tail)
+    fixed_enc, fixed_raw = encoded_len(head + tail), len(head + tail)
     statements: list[str] = []
     current: dict[str, list[str]] = {}
     enc, raw = fixed_enc, fixed_raw      # the lengths of the statement being built
@@ -59,7 +68,7 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
         for v in sorted({str(x) for x in values if x}):
             text = literal(v)
             opening = f"{name} IN ()"
-            alone_enc, alone_raw = fixed_enc + len(quote_plus(opening)) + len(quote_plus(text)), \
+            alone_enc, alone_raw = fixed_enc + encoded_len(opening) + encoded_len(text), \
                 fixed_raw + len(opening) + len(text)
             if alone_enc > MAX_ENCODED_QUERY or alone_raw > MAX_SOQL:
                 raise ValueTooLong(name, v)
@@ -67,12 +76,12 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
                 grow = ", " + text
             else:
                 grow = (" OR " if current else "") + opening + text
-            if enc + len(quote_plus(grow)) > MAX_ENCODED_QUERY or raw + len(grow) > MAX_SOQL:
+            if enc + encoded_len(grow) > MAX_ENCODED_QUERY or raw + len(grow) > MAX_SOQL:
                 flush()
                 current, enc, raw = {}, fixed_enc, fixed_raw
                 grow = opening + text
             current.setdefault(name, []).append(v)
-            enc += len(quote_plus(grow))
+            enc += encoded_len(grow)
             raw += len(grow)
     flush()
     return statements
