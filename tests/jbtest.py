@@ -35,7 +35,7 @@ from click.testing import CliRunner
 
 from connector.cli import main as connector_main
 from connector.config import Config
-from connector.queue import MemoryQueue
+from connector.queue import ManualClock, MemoryQueue
 from connector_devkit.emulator import Emulator
 from connector_devkit.emulator.faults import Faults
 from connector_devkit.emulator.org import Org
@@ -222,23 +222,8 @@ def aws(moto_endpoint):
     return Aws(moto_endpoint)
 
 
-class _StillClock:
-    """A monotonic clock that moves only when told: visibility timeouts elapse on `advance`."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.t = start
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += max(0.0, seconds)
-
-
-try:    # the queue's own virtual clock, when it has one (its long polls then move time, not wait)
-    from connector.queue import ManualClock as FakeClock
-except ImportError:
-    FakeClock = _StillClock
+# The queue's own virtual clock: its long polls move time instead of waiting.
+FakeClock = ManualClock
 
 
 class MemSqs:

@@ -82,6 +82,12 @@ def member_out(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def written_out(row: dict[str, Any]) -> dict[str, Any]:
+    """A write-journal row as read: its fields as a dict."""
+    row["fields"] = json.loads(row["fields"]) if row.get("fields") else {}
+    return row
+
+
 def run_out(row: dict[str, Any]) -> dict[str, Any]:
     row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
     return row

@@ -417,10 +417,7 @@ class SqliteStateStore(ChangeSetWriter):
                  for k, v in merged.items()], pk="sf_id")
 
     def written(self, sf_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        rows = self._rows("written", "sf_id", sf_ids)
-        for row in rows.values():
-            row["fields"] = json.loads(row["fields"]) if row.get("fields") else {}
-        return rows
+        return {k: R.written_out(row) for k, row in self._rows("written", "sf_id", sf_ids).items()}
 
     # -- reads and repairs for reconcile -------------------------------------------------
     def all_members_of_event(self, event_id: str) -> list[dict[str, Any]]:
