@@ -111,3 +111,24 @@ def test_a_dry_run_stops_at_max_messages_and_releases_what_it_held(tmp_path, emu
     result = _memory_run(emu, tmp_path, q, drain=True, max_messages=12)
     assert result.exit_code == 0 and sum(result.counts.values()) == 12
     assert len(q.receive(10, 0, 30)) == 10 and len(q.receive(30, 0, 30)) == 20     # all visible at once
+
+
+def test_a_dry_run_over_500_messages_ends_by_itself_and_changes_nothing(tmp_path, emu, memq):
+    """Issue #10's done-when: 500 messages, one pass, nothing changed in Salesforce, the state store
+    or the dead-letter queue, every message still queued (in process, the queue's redrive policy)."""
+    memq.queue.max_receives = MAX_RECEIVES
+    memq.publish(sample("event"))
+    memq.publish_many([sample("person", identifiers__id=f"acme/event_person/{5000 + i}",
+                              identifiers__email=f"d{i}@example.com", identifiers__organisation_uid=None,
+                              data__checked_in=bool(i % 2)) for i in range(499)])
+    cfg = write_config(tmp_path, emu, memq)
+    res = cli("run", "--config", str(cfg), "--dry-run", "--drain")
+    assert res.returncode == 0, res.stderr
+    counts = _summary(res.stderr)["counts"]
+    assert counts == {"would_synced": 500}, counts
+    assert "create Lead for acme/event_person/5000: no match on organisation_uid or email" in res.stdout
+    assert memq.depth() == 500 and memq.queue.dead_letters == []
+    assert emu.org.records("Lead") == [] and emu.org.records("Campaign") == []
+    assert set(emu.calls_by_kind) <= {"query", "composite"}, emu.calls_by_kind     # reads only
+    status = json.loads(cli("status", "--config", str(cfg), "--format", "json").stdout)
+    assert status["counts"] == {} and status["quarantined"] == []
