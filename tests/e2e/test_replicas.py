@@ -135,3 +135,23 @@ def test_three_replicas_drain_a_mixed_queue_exactly_once_and_never_backwards(tmp
     assert not locked, locked[:5]
     synced = Counter(line.get("outcome") for line in lines if line.get("event") == "message")
     assert synced["quarantined"] == 0, synced
+
+
+def test_overlapping_scheduled_runs_on_one_sqlite_file_never_move_a_status_backwards(tmp_path, emu, aws):
+    """A cron schedule that overlaps a slow run (issue #11): three `connector run --drain` on one
+    SQLite state file and one queue. The run lock makes them take turns (each waits for the one
+    before), so no run acts on what another has not committed: no status ever goes backwards."""
+    ids = publish_mixed_queue(aws)
+    cfg = write_config(tmp_path, emu, aws, sqs__batch_messages=10, sqs__visibility_timeout=30,
+                       state__lock_wait_seconds=120)
+    emu.faults.latency_ms = 20
+    procs = [_popen(cfg) for _ in range(3)]
+    results = [p.communicate(timeout=240) for p in procs]
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0, err[-3000:]
+    assert aws.depth() == 0
+    leads = Counter(r["Jomablue_Id__c"] for r in emu.org.records("Lead"))
+    assert set(leads) == ids and max(leads.values()) == 1
+    members = {r["Jomablue_Id__c"]: r["Status"] for r in emu.org.records("CampaignMember")}
+    wrong = {k: s for k, s in members.items() if s != expected_status(int(k.rsplit("/", 1)[1]) - 2000)}
+    assert not wrong, f"{len(wrong)} members with an older status: {wrong}"
