@@ -8,6 +8,7 @@ store must remember, and run-summary sentences. Stages never write to the state 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from connector.mapping import MappingSet, ResourceMapping
@@ -31,7 +32,7 @@ class StageContext:
     mappings: MappingSet
 
 
-class Stage:
+class Stage(ABC):
     def __init__(self, ctx: StageContext) -> None:
         self.writer = ctx.writer
         self.gateway = ctx.writer.gateway    # reads (SOQL); writes go through the writer
@@ -43,8 +44,9 @@ class Stage:
         assert rm is not None, "the engine admits only mapped resource types"
         return rm
 
+    @abstractmethod
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
-        raise NotImplementedError
+        """The stage's writes for these messages (only the ones still ok), and what it learned."""
 
 
 class CategoryTables:
