@@ -459,6 +459,11 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
     redactor = redactor_for(cfg, wired.state)
     logs.set_redactor(redactor)
 
+    from connector.reconcile.journal import WriteJournal
+
+    # --fix writes outside a batch: its repairs reach the write journal as Salesforce confirms them.
+    wired.gateway.on_written = WriteJournal(wired.state)
+
     async def go() -> Any:
         await recheck_spent_budget(wired.gateway)
         return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix, redactor=redactor)

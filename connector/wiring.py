@@ -88,11 +88,6 @@ def wire(cfg: Config, dry_run: bool = False) -> Wired:
     mappings = load_mappings(cfg)
     state = open_store(cfg)
     gateway = build_gateway(cfg, state)
-    if not dry_run:
-        from connector.reconcile.journal import WriteJournal
-
-        # What was last written to each record, for reconcile (a dry run writes nothing).
-        gateway.on_written = WriteJournal(state)
     # A dry run plans instead of writing and remembers nothing; reads still go to Salesforce.
     writer: Writer = PlanningWriter(gateway) if dry_run else SalesforceWriter(gateway)
     engine_state: StateStore = DryRunStore(state) if dry_run else state

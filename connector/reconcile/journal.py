@@ -1,11 +1,10 @@
 """The write journal: what the connector last sent to each Salesforce record.
 
-The gateway reports every successful collections write (``SalesforceGateway.on_written``);
-this keeps the fields per record id in the state store, merged write after write, so reconcile
-can compare a record with what the connector wrote, field by field, without the message
-bodies (which are not kept once synced). It is saved right after Salesforce confirmed the write,
-before the batch commits: a crash in between leaves the message queued, and its redelivery
-writes (and journals) again.
+The state store keeps the fields last sent to each record id, merged write after write, so
+reconcile can compare a record with what the connector wrote, field by field, without the message
+bodies (which are not kept once synced). A run's writes reach it in the batch's ChangeSet (one
+transaction with everything else the batch learned); reconcile's own repairs, made outside a
+batch, through :class:`WriteJournal` on the gateway's ``on_written`` hook.
 """
 
 from __future__ import annotations
@@ -19,12 +18,17 @@ from connector.state.base import StateStore
 _NOT_JOURNALED = {"CampaignMemberStatus"}
 
 
+def journaled(rows: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The rows worth keeping: (18-char Id, sobject, fields) of objects reconcile compares."""
+    return [r for r in rows if r[1] not in _NOT_JOURNALED]
+
+
 class WriteJournal:
     def __init__(self, state: StateStore) -> None:
         self.state = state
 
     def __call__(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
-        rows = [r for r in rows if r[1] not in _NOT_JOURNALED]
+        rows = journaled(rows)
         if not rows:
             return
         try:

@@ -446,15 +446,13 @@ def _subrequest_error(kind: str, status: int | None, body: Any) -> Exception:
 
 
 def _written_rows(records: list[dict[str, Any]], results: list[RowResult]) -> list[tuple[str, str, dict[str, Any]]]:
-    """What each successful row of a collections call set on its record (fieldsToNull → None)."""
+    """What each successful row of a collections call set on its record."""
     rows = []
     for rec, res in zip(records, results, strict=True):
         rid = res.id or rec.get("Id")
-        if not res.ok or not rid:
-            continue
-        fields = {k: v for k, v in rec.items() if k not in ("attributes", "Id", "fieldsToNull")}
-        fields.update({name: None for name in rec.get("fieldsToNull") or ()})
-        rows.append((to18(rid), rec["attributes"]["type"], fields))
+        if res.ok and rid:
+            rows.append((to18(rid), rec["attributes"]["type"], {k: v for k, v in rec.items()
+                                                                if k not in ("attributes", "Id")}))
     return rows
 
 

@@ -104,6 +104,8 @@ class ChangeSetWriter:
                 self.put_record(jomablue_id, sobject, sf_id)  # type: ignore[attr-defined]
             if changes.api_usage:
                 self.put_api_usage(*changes.api_usage)  # type: ignore[attr-defined]
+            if changes.written:
+                self.put_written(changes.written)  # type: ignore[attr-defined]
             self.put_resources(changes.resources)  # type: ignore[attr-defined]
             self.record_outcomes(changes.outcomes)  # type: ignore[attr-defined]
 

@@ -79,6 +79,7 @@ class ChangeSet:
     records: dict[str, tuple[str, str]] = field(default_factory=dict)         # Jomablue id → (sobject, Id)
     resources: list[tuple[str, str, str]] = field(default_factory=list)       # (key, version, generated_at)
     outcomes: list[dict[str, Any]] = field(default_factory=list)              # message outcome rows
+    written: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # reconcile's journal
     api_usage: tuple[int, int] | None = None                                  # (used, max) last seen
 
     def merge(self, other: ChangeSet) -> ChangeSet:
@@ -95,5 +96,6 @@ class ChangeSet:
         self.records.update(other.records)
         self.resources.extend(other.resources)
         self.outcomes.extend(other.outcomes)
+        self.written.extend(other.written)
         self.api_usage = other.api_usage or self.api_usage
         return self

@@ -22,6 +22,7 @@ from connector.errors import FatalError, MappingRejected, MessageError
 from connector.mapping import MappingSet
 from connector.payloads import SourcePolicy, Unrecognised, parse_body, parse_utc, stable_hash
 from connector.preflight import forget_describes
+from connector.reconcile.journal import journaled
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.results import WriteError
 from connector.state.base import StateStore
@@ -252,6 +253,8 @@ class SyncEngine:
                 # reads the org's describes afresh.
                 forget_describes(self.state)
                 raise MappingRejected([self._where(sobject, err) for sobject, err in refused.items()])
+        # What Salesforce confirmed, for reconcile: saved in the batch's own transaction.
+        changes.written = journaled(self.writer.take_written())
         return changes
 
     def _where(self, sobject: str, err: WriteError) -> str:

@@ -54,6 +54,8 @@ class Writer(Protocol):
 
     def start_batch(self) -> None: ...
 
+    def take_written(self) -> list[tuple[str, str, dict[str, Any]]]: ...
+
     def org_refusals(self) -> dict[str, WriteError]: ...
 
 
@@ -76,9 +78,15 @@ class SalesforceWriter:
     def __init__(self, gateway: SalesforceGateway) -> None:
         self.gateway = gateway
         self.results: dict[str, list[WriteError | None]] = {}   # this batch's results by sobject
+        self.written: list[tuple[str, str, dict[str, Any]]] = []  # (Id, sobject, fields) confirmed
 
     def start_batch(self) -> None:
-        self.results = {}
+        self.results, self.written = {}, []
+
+    def take_written(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """What Salesforce confirmed this batch (for reconcile's write journal, saved with the batch)."""
+        written, self.written = self.written, []
+        return written
 
     def org_refusals(self) -> dict[str, WriteError]:
         """Objects whose every write of this batch the org refused for its setup (ORG_SETUP):
@@ -120,6 +128,8 @@ class SalesforceWriter:
             for w, r in zip(racing, again, strict=True):
                 _apply(w, r)
         self.results.setdefault(sobject, []).extend(w.error for w in writes)
+        self.written += [(to18(w.result_id or w.record["Id"]), sobject, {k: v for k, v in w.record.items() if k != "Id"})
+                         for w in writes if w.error is None and (w.result_id or w.record.get("Id"))]
 
     async def delete(self, ids: Sequence[str]) -> None:
         if ids:
@@ -148,6 +158,9 @@ class PlanningWriter:
 
     def start_batch(self) -> None:
         pass
+
+    def take_written(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return []     # nothing was written
 
     def org_refusals(self) -> dict[str, WriteError]:
         return {}
