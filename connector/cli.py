@@ -207,9 +207,8 @@ def _preflight_or_exit(wired: Any, run_id: int) -> None:
         sys.exit(code)
 
     async def check() -> Any:
-        from connector.wiring import recheck_spent_budget
 
-        await recheck_spent_budget(wired.gateway)    # a stored "spent" reading is looked at again once
+        await wired.gateway.recheck_spent_budget()    # a stored "spent" reading is looked at again once
         return await preflight(wired.gateway, wired.state, wired.mappings)
 
     try:
@@ -389,7 +388,7 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
     """
     from connector.redact import redactor_for
     from connector.sync.model import Inbound
-    from connector.wiring import recheck_spent_budget, wire
+    from connector.wiring import wire
 
     if not all_ and not message_ids:
         raise click.UsageError("give --all or at least one --message-id")
@@ -410,7 +409,7 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
                 for r in rows]
     try:
         async def go() -> Any:
-            await recheck_spent_budget(wired.gateway)
+            await wired.gateway.recheck_spent_budget()
             return await wired.engine.process(inbounds)
 
         outcomes = asyncio.run(go()) if inbounds else []
@@ -447,7 +446,7 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
     from connector.reconcile import UnknownEvent, render
     from connector.reconcile import reconcile as do_reconcile
     from connector.redact import redactor_for
-    from connector.wiring import recheck_spent_budget, wire
+    from connector.wiring import wire
 
     cfg = _load(config_path)
     try:
@@ -465,7 +464,7 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
     wired.gateway.on_written = WriteJournal(wired.state)
 
     async def go() -> Any:
-        await recheck_spent_budget(wired.gateway)
+        await wired.gateway.recheck_spent_budget()
         return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix, redactor=redactor)
 
     try:

@@ -168,10 +168,8 @@ class Runner:
         """StopRun (the batch released) when the daily budget is spent; a reading that says so is
         checked once with Salesforce (/limits, one call past the guard) before giving up: the org's
         limit may have been raised, or the rolling 24 h window may have room again."""
-        from connector.wiring import recheck_spent_budget
-
         guard = self.engine.gateway.guard
-        await recheck_spent_budget(self.engine.gateway)   # only a reading an earlier run stored
+        await self.engine.gateway.recheck_spent_budget()   # only a reading an earlier run stored
         try:
             guard.check()
         except StopRun:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from connector.config import Config
-from connector.errors import ConfigError, StopRun
+from connector.errors import ConfigError
 from connector.mapping import MappingError, MappingSet, load_mapping_set
 from connector.payloads import SourcePolicy
 from connector.queue import SqsQueue
@@ -71,17 +71,6 @@ def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGat
         retry_base_wait=sf.retry_base_seconds, write_headers=sf.write_headers(),
         shared_limit=_shared_limit(cfg, state),
     )
-
-
-async def recheck_spent_budget(gateway: SalesforceGateway) -> None:
-    """The stored reading says the daily budget is spent: spend one /limits call (allowed past
-    the guard) to look again before giving up; the org's limit may have been raised, or the
-    rolling 24 h window may have moved. A refusal keeps the stored reading."""
-    if gateway.guard.from_store and gateway.guard.exhausted():
-        try:
-            await gateway.limits(bypass_guard=True)
-        except StopRun:
-            pass
 
 
 def wire(cfg: Config, dry_run: bool = False) -> Wired:

@@ -46,6 +46,7 @@ from connector.errors import (
     BudgetExhausted,
     FatalError,
     SalesforceUnavailable,
+    StopRun,
     TransientError,
 )
 from connector.salesforce.auth import Token, TokenSource
@@ -357,6 +358,16 @@ class SalesforceGateway:
             if exc.status == 404:    # raised from SalesforceResourceNotFound: the org has no such object
                 return None
             raise
+
+    async def recheck_spent_budget(self) -> None:
+        """The stored reading says the daily budget is spent: spend one /limits call (allowed past
+        the guard) to look again before giving up; the org's limit may have been raised, or the
+        rolling 24 h window may have moved. A refusal keeps the stored reading."""
+        if self.guard.from_store and self.guard.exhausted():
+            try:
+                await self.limits(bypass_guard=True)
+            except StopRun:
+                pass
 
     async def limits(self, bypass_guard: bool = False) -> dict[str, Any]:
         result = await self.call("limits", "GET", "limits/", bypass_guard=bypass_guard)

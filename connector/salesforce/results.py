@@ -32,6 +32,12 @@ ORG_SETUP_CODES = frozenset({
 })
 
 
+# Of those, the codes no message's data can cause: one such refusal of an object's writes is
+# enough to say the org refuses the mapping (a restricted picklist may be one message's odd value).
+NEVER_DATA_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "INSUFFICIENT_ACCESS_OR_READONLY",
+                              "INVALID_TYPE", "NOT_FOUND"})
+
+
 def classify(code: str | None, message: str, fields: tuple[str, ...] = ()) -> RowAction:
     """The one place that reads Salesforce's per-record error codes."""
     if code == "UNABLE_TO_LOCK_ROW":

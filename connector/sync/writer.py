@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.ids import to18
-from connector.salesforce.results import RowAction, RowResult, WriteError
+from connector.salesforce.results import NEVER_DATA_CODES, RowAction, RowResult, WriteError
 from connector.sync.model import Write
 
 
@@ -69,11 +69,6 @@ def _apply(w: Write, r: RowResult) -> None:
             work.retry(f"{w.label}: Salesforce {r.code} after retries")
 
 
-# Codes no message's data can cause: one refusal for an object is enough to stop.
-_NEVER_DATA = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "INSUFFICIENT_ACCESS_OR_READONLY",
-                         "INVALID_TYPE", "NOT_FOUND"})
-
-
 class SalesforceWriter:
     def __init__(self, gateway: SalesforceGateway) -> None:
         self.gateway = gateway
@@ -98,7 +93,7 @@ class SalesforceWriter:
                 continue
             first = errors[0]
             assert first is not None
-            if first.code in _NEVER_DATA or (len(errors) >= 2 and all(
+            if first.code in NEVER_DATA_CODES or (len(errors) >= 2 and all(
                     e is not None and (e.code, e.fields) == (first.code, first.fields) for e in errors)):
                 out[sobject] = first
         return out
