@@ -40,6 +40,7 @@ class PeopleStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         m = self.mappings.matching
         self.sources: dict[str, list[tuple[Work, PersonMapping]]] = {}   # every message per person, oldest first
+        self._hashes: dict[tuple[str, str, str], dict[str, str]] = {}
         people: dict[str, _Who] = {}
         for w in sorted(works, key=lambda w: w.msg.generated_at):
             rm = self.mapping_of(w)
@@ -108,12 +109,16 @@ class PeopleStage(Stage):
         send, create-only and fill-if-empty fields left out: the same whether the record was just
         created or updated, so an unchanged person costs nothing whatever resource type mentions
         them, and two resource types never rewrite each other's fields."""
+        if (jid, sobject, sf_id) in self._hashes:    # asked before and after the lookup: built once
+            return self._hashes[(jid, sobject, sf_id)]
         by_type: dict[str, dict[str, Any]] = {}
         for w, pm in self.sources.get(jid, []):
             rec_map = pm.lead if sobject == pm.lead.object else pm.contact
             by_type.setdefault(w.msg.resource_type, {}).update(
                 rec_map.build(w.msg.payload, {}, mode="update", current=None))
-        return {rt: stable_hash({"o": sobject, "id": sf_id, **rec}) for rt, rec in by_type.items()}
+        hashes = {rt: stable_hash({"o": sobject, "id": sf_id, **rec}) for rt, rec in by_type.items()}
+        self._hashes[(jid, sobject, sf_id)] = hashes
+        return hashes
 
     def _settled(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> dict[str, PersonRecord]:
         """People linked before whose every source says what was last written: no lookup, no write."""
