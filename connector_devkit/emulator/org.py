@@ -432,6 +432,8 @@ class Org:
                 continue
             name = self._field_name(sobject, raw_name)
             if name is None:
+                # An unknown key (fieldsToNull included) is refused, with no `fields`: REAL-REC
+                # sf-fx-runtime-java create-invalid-field.json (salesforce-recorded-responses.md §1c, §6).
                 errors.append(("INVALID_FIELD",
                                f"No such column '{raw_name}' on sobject of type {sobject}", []))
                 continue
@@ -506,6 +508,8 @@ class Org:
                 raise RecordError("INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {text}",
                                   [name])
             if ftype == "picklist" and meta["restricted"] and text not in meta["picklist"]:
+                # Label-prefixed message, API name in `fields`: REAL-REC sf-fx-runtime-java
+                # create-invalid-picklist-value.json (salesforce-recorded-responses.md §1c).
                 raise RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                   f"{label}: bad value for restricted picklist field: {text}", [name])
             return text
@@ -754,7 +758,9 @@ class Org:
         return list(self.objects[sobject]["fields"])
 
     def field_meta(self, sobject: str, name: str) -> tuple[str, dict[str, Any]] | None:
-        """(canonical name, metadata) of a field, matched case-insensitively as Salesforce does."""
+        """(canonical name, metadata) of a field, matched case-insensitively as Salesforce does
+        (API names are case-insensitive in REST bodies and SOQL: salesforce-api.md, "Facts that
+        home-made emulators tend to get wrong")."""
         canonical = self._field_name(sobject, name)
         return (canonical, self._fields(sobject)[canonical]) if canonical else None
 
