@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -61,8 +62,8 @@ def drop_schema(schema: str) -> None:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
+@contextmanager
+def fresh_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a brand-new schema, dropped afterwards."""
     require_postgres()
     schema = "jbtest_" + uuid.uuid4().hex[:12]
@@ -70,3 +71,9 @@ def pg_url() -> Iterator[str]:
         yield schema_url(schema)
     finally:
         drop_schema(schema)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_schema_url() as url:
+        yield url

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pgtest import drop_schema, require_postgres, schema_url
+from pgtest import fresh_schema_url
 
 from connector.state import StateStore, open_state
 
@@ -20,14 +20,8 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | 
     if request.param == "sqlite":
         yield tmp_path / "state" / "s.db"
         return
-    require_postgres()
-    import uuid
-
-    schema = "jbtest_" + uuid.uuid4().hex[:12]
-    try:
-        yield schema_url(schema)
-    finally:
-        drop_schema(schema)
+    with fresh_schema_url() as url:
+        yield url
 
 
 @pytest.fixture
