@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from jbtest import cli, log_lines, sample, write_config
+from jbtest import cli, log_lines, make_config, sample, write_config
 
-from connector.config import Config
 from connector.queue import MemoryQueue
 from connector.runner import Runner
 from connector.wiring import wire
@@ -77,13 +76,7 @@ def test_a_dry_run_is_one_pass_that_leaves_every_message_queued(tmp_path, emu, a
 
 
 def _memory_run(emu, tmp_path, q: MemoryQueue, **kw):
-    cfg = Config.model_validate({
-        "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
-        "salesforce": {"instance_url": emu.url, "ca_bundle": emu.ca_path,
-                       "auth": {"method": "client_credentials", "login_url": emu.url,
-                                "client_id": emu.client_id, "client_secret": emu.client_secret}},
-        "state": {"path": str(tmp_path / "s.db")},
-    })
+    cfg = make_config(emu, tmp_path / "s.db")
     w = wire(cfg, dry_run=True)
     return asyncio.run(Runner(w.engine, q, cfg.sqs, **kw).run())
 

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from jbtest import cli, log_lines, sample, write_config
+from jbtest import cli, log_lines, make_config, sample, write_config
 
 from connector import logs
 
@@ -144,19 +144,11 @@ def test_logs_are_json_lines_only_when_stderr_is_not_a_terminal(monkeypatch, tty
 def test_a_budget_that_trips_after_the_last_message_is_a_clean_drain(emu, tmp_path):
     import asyncio
 
-    from connector.config import Config
     from connector.queue import MemoryQueue
     from connector.runner import Runner
     from connector.wiring import wire
 
-    cfg = Config.model_validate({
-        "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
-        "salesforce": {"instance_url": emu.url, "ca_bundle": emu.ca_path,
-                       "auth": {"method": "client_credentials", "login_url": emu.url,
-                                "client_id": emu.client_id, "client_secret": emu.client_secret},
-                       "requests_per_second": 1000},
-        "state": {"path": str(tmp_path / "s.db")},
-    })
+    cfg = make_config(emu, tmp_path / "s.db")
     w = wire(cfg)
     q = MemoryQueue()
     q.send(json.dumps(sample("event")))

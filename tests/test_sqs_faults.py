@@ -11,7 +11,7 @@ import socket
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
-from jbtest import cli, log_lines, sample, write_config
+from jbtest import cli, log_lines, make_config, sample, write_config
 
 from connector.config import Config
 from connector.errors import FatalError, QueueUnavailable
@@ -81,13 +81,7 @@ def test_missing_credentials_are_fatal(tmp_path, emu, aws, monkeypatch):
 
 
 def test_drain_reports_success_only_after_a_receive(tmp_path, emu):
-    cfg = Config.model_validate({
-        "sqs": {"queue_url": "mem://q", "region": "us-east-1", "wait_seconds": 0},
-        "salesforce": {"instance_url": emu.url, "ca_bundle": emu.ca_path,
-                       "auth": {"method": "client_credentials", "login_url": emu.url,
-                                "client_id": emu.client_id, "client_secret": emu.client_secret}},
-        "state": {"path": str(tmp_path / "s.db")},
-    })
+    cfg = make_config(emu, tmp_path / "s.db")
     w = wire(cfg)
     assert asyncio.run(Runner(w.engine, MemoryQueue(), cfg.sqs, drain=True).run()).exit_code == 0
     # Bounded to nothing: no receive happened, so "the queue is empty" is not known.
