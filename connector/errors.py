@@ -7,6 +7,8 @@
     ├── StopRun                stop taking messages, keep the rest queued: exit 75
     │   ├── BudgetExhausted    the org's daily API budget (our fraction of it) is reached
     │   ├── SalesforceUnavailable   retries exhausted on transient failures, or a dead access token
+    │   ├── StorageFull        the org's data storage is full (STORAGE_LIMIT_EXCEEDED): an admin frees space
+    │   ├── StateUnavailable   the state store cannot be reached or written (disk full, database down)
     │   └── QueueUnavailable   SQS kept throttling or could not be reached (retries exhausted)
     ├── TransientError         worth retrying the same request (5xx, transport, lock, concurrency)
     └── MessageError           one message cannot be processed as it is: quarantine it
@@ -59,6 +61,21 @@ class BudgetExhausted(StopRun):
 
 class SalesforceUnavailable(StopRun):
     """Salesforce kept failing transiently, or the session cannot be renewed."""
+
+
+class StorageFull(StopRun):
+    """The org's data storage is full: every create fails until an admin frees space. An org-wide
+    condition like the daily budget, so the run stops and keeps its messages (exit 75)."""
+
+
+class StateUnavailable(StopRun):
+    """The state store could not be opened, read or written (a backend's own error, wrapped once
+    at the store's edge). Carries `location` (the store actually configured, password masked)."""
+
+    def __init__(self, message: str, *, location: str = "", cause: str = "") -> None:
+        super().__init__(message)
+        self.location = location
+        self.cause = cause
 
 
 class QueueUnavailable(StopRun):

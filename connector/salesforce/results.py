@@ -21,6 +21,11 @@ class RowAction(StrEnum):
     GONE = "gone"                        # a record written or referenced was deleted in Salesforce
     ORG_SETUP = "org_setup"              # the org refuses the mapping (field, access, restricted picklist)
     REJECT = "reject"                    # this record's data is refused: quarantine its messages
+    # The org's own life (issue #16):
+    RETRY_SMALLER = "retry_smaller"      # automation hit a per-transaction limit a smaller collection avoids
+    NO_ACCESS = "no_access"              # record-level sharing: this one record may not be edited by us
+    BAD_REFERENCE = "bad_reference"      # INVALID_CROSS_REFERENCE_KEY: gone only if a read confirms it
+    ORG_FULL = "org_full"                # STORAGE_LIMIT_EXCEEDED: org-wide, stop the run (StorageFull)
 
 
 # Codes that say the org's setup, not the message, is wrong: when they fail a whole object's
