@@ -511,6 +511,14 @@ class PostgresStateStore(ChangeSetWriter):
             self._execute("delete from runs where started_at < %s and id < (select max(id) from runs)", [cut])
         return n
 
+    def ping(self) -> None:
+        """One round trip on a pooled connection (readiness probes)."""
+        try:
+            self._query("select 1 as n")
+        except psycopg.Error as exc:
+            raise StateUnavailable(f"cannot reach the state store at {redact(self.url)}: {exc}",
+                                   location=redact(self.url), cause=str(exc)) from None
+
     def size_bytes(self) -> int:
         """Tables, indexes and TOAST of this store's schema."""
         rows = self._query(

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-from connector.errors import StopRun
+from connector.errors import StateUnavailable, StopRun
 from connector.state import rows as R
 from connector.state.base import ChangeSetWriter
 from connector.state.migrations import apply_migrations
@@ -59,6 +59,7 @@ class SqliteStateStore(ChangeSetWriter):
         _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         self.db = sqlite_utils.Database(conn)
+        self.db_path = path
         self._lock = threading.RLock()
         self._depth = 0
         apply_migrations(self.db)
@@ -460,6 +461,15 @@ class SqliteStateStore(ChangeSetWriter):
                 "delete from messages where last_seen < ? and outcome != 'quarantined'", [cut]).rowcount
             self.db.execute("delete from runs where started_at < ? and id < (select max(id) from runs)", [cut])
         return n
+
+    def ping(self) -> None:
+        """One trivial read: the file is open and readable (readiness probes)."""
+        try:
+            with self._lock:
+                self.db.execute("select 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StateUnavailable(f"cannot read the state store at {self.db_path}: {exc}",
+                                   location=str(self.db_path), cause=str(exc)) from None
 
     def size_bytes(self) -> int:
         """The database's size on disk (its pages; the WAL is checkpointed into them)."""
