@@ -52,8 +52,14 @@ class RecordMapping:
         self, *, object: str, upsert_key: str, file: str, line: int,
         rules: list[FieldRule], when: Condition | None = None,
         object_line: int = 0, upsert_key_line: int = 0, role: str = "",
+        record_type: str | None = None, record_type_line: int = 0,
     ) -> None:
         self.object = object
+        # A record type named by DeveloperName; preflight resolves it to the org's RecordTypeId
+        # (connector.mapping.recordtypes), which is written when the record is created only.
+        self.record_type = record_type
+        self.record_type_line = record_type_line or line
+        self.record_type_id: str | None = None
         self.upsert_key = upsert_key
         self.file = file
         self.line = line
@@ -105,7 +111,14 @@ class RecordMapping:
                 # record an empty Jomablue value must not replace a real name with it.
                 continue
             out[rule.field] = value
+        if mode == "upsert" and self.record_type_id:
+            # Changing an existing record's type is an admin's act: never in an update.
+            out["RecordTypeId"] = self.record_type_id
         return out
+
+    def create_only_fields(self) -> list[str]:
+        """Fields an update of an existing record must leave out (``on_create`` rules, the record type)."""
+        return self.fields_with_policy("on_create") + (["RecordTypeId"] if self.record_type_id else [])
 
     def placeholder_values(self) -> dict[str, Any]:
         """field → the value its `placeholder` transform writes when Jomablue leaves it empty."""
