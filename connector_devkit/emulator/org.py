@@ -30,6 +30,7 @@ from connector.salesforce.ids import looks_like_id, suffix, to18
 from . import soql
 from .describe import describe_object, label_of
 from .orgschema import build_objects
+from .recordtypes import refusals as record_type_refusals
 from .rules import AssignmentRule, Automation, DuplicateRule, RequestOptions, duplicate_result
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -471,6 +472,7 @@ class Org:
             if cleared:
                 errors.append(("REQUIRED_FIELD_MISSING",
                                f"Required fields are missing: [{', '.join(cleared)}]", cleared))
+        errors.extend(record_type_refusals(self.objects[sobject], values))
         if errors:
             code, message, flds = errors[0]
             raise RecordError(code, message, flds, errors[1:])
