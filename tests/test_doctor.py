@@ -15,7 +15,7 @@ from connector_devkit.emulator import Org
 
 pytestmark = pytest.mark.e2e
 
-NAMES = ["login", "api_version", "mapping", "duplicate_rules", "assignment_rules", "permission_set",
+NAMES = ["login", "api_version", "mapping", "automation", "duplicate_rules", "assignment_rules", "permission_set",
          "api_allocation"]
 
 
@@ -35,10 +35,10 @@ def test_a_clean_org_is_all_ok(tmp_path, emu, memq):
     cfg = write_config(tmp_path, emu, memq)
     res, doc = doctor(cfg)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert [c["name"] for c in doc["checks"]] == NAMES
+    assert [c["name"] for c in doc["checks"]] == NAMES, doc
     assert {c["status"] for c in doc["checks"]} == {"ok"}, doc
     assert doc["errors"] == 0 and doc["warnings"] == 0
-    assert emu.api_calls == 3  # describes, setup queries, limits: one composite each
+    assert emu.api_calls == 4  # describes, automation queries, setup queries, limits: one composite each
     table, _ = doctor(cfg, "table")
     assert table.returncode == 0
     lines = table.stdout.splitlines()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 from typing import Any
-from urllib.parse import unquote
 
 from connector.salesforce.schema import _f
 
@@ -68,13 +67,22 @@ TOOLING_OBJECTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _catalog_entry(name: str) -> dict[str, Any]:
+    spec = SETUP_OBJECTS[name]
+    return {"key_prefix": spec["key_prefix"], "custom": False, "setup": True,
+            "fields": {**_system(), **copy.deepcopy(spec["fields"])}}
+
+
+def setup_objects() -> dict[str, dict[str, Any]]:
+    """Catalog entries of :data:`SETUP_OBJECTS`: every org has them (empty until a test adds rows)."""
+    return {name: _catalog_entry(name) for name in SETUP_OBJECTS}
+
+
 def ensure_object(org: Any, name: str) -> str:
-    """Add one of :data:`SETUP_OBJECTS` to the org's catalog (once); returns its name."""
+    """The setup object's name, added to the org's catalog if a test replaced the catalog."""
     with org.lock:
         if name not in org.objects:
-            spec = SETUP_OBJECTS[name]
-            org.objects[name] = {"key_prefix": spec["key_prefix"], "custom": False, "setup": True,
-                                 "fields": {**_system(), **copy.deepcopy(spec["fields"])}}
+            org.objects[name] = _catalog_entry(name)
             org._by_type.setdefault(name, {})  # noqa: SLF001 - the org's per-object index
     return name
 
@@ -142,7 +150,7 @@ def _nest(row: dict[str, Any], fields: list[str]) -> dict[str, Any]:
 
 def tooling_query(org: Any, params: dict[str, str]) -> tuple[int, Any]:
     """GET /services/data/vXX.X/tooling/query/?q=...: (HTTP status, body)."""
-    text = unquote(params.get("q") or "")
+    text = params.get("q") or ""   # (the server decoded the query string)
     if not text:
         return 400, [{"message": "A query string must be provided", "errorCode": "MALFORMED_QUERY"}]
     tooling = _tooling(org)

@@ -30,6 +30,7 @@ from connector.salesforce.ids import looks_like_id, suffix, to18
 from . import soql
 from .describe import describe_object, label_of
 from .orgschema import build_objects
+from .automation import setup_objects
 from .recordtypes import refusals as record_type_refusals
 from .rules import AssignmentRule, Automation, DuplicateRule, RequestOptions, duplicate_result
 
@@ -137,7 +138,7 @@ class Org:
     def __init__(self, daily_limit: int = 100_000, *, lead_sources: list[str] | None = None,
                  restrict_lead_source: bool = True, metadata_dir: Path | str | bool | None = True,
                  permission_set_assigned: bool = True):
-        self.objects = build_objects(lead_sources, restrict_lead_source, metadata_dir)
+        self.objects = {**build_objects(lead_sources, restrict_lead_source, metadata_dir), **setup_objects()}
         self.automation = Automation()
         self._request = threading.local()
         self._lock = threading.RLock()
