@@ -28,9 +28,9 @@ from typing import Any, Callable, Iterator
 from connector.salesforce.ids import looks_like_id, suffix, to18
 
 from . import soql
+from .automation import setup_objects
 from .describe import describe_object, label_of
 from .orgschema import build_objects
-from .automation import setup_objects
 from .recordtypes import refusals as record_type_refusals
 from .rules import AssignmentRule, Automation, DuplicateRule, RequestOptions, duplicate_result
 
