@@ -7,10 +7,15 @@ exit 2 naming ``file:line`` and the field, and every message stays queued.
 - The checks are ``mapping validate --against-org``'s, the same code
   (:func:`connector.mapping.validate.check_against_org`).
 - The describes of every mapped object come in ONE ``/composite`` request (GET subrequests,
-  25 at most per request; Salesforce bills a composite request as one call, salesforce-api.md §1).
+  25 at most per request; "The entire series of requests counts as a single call toward your API limits":
+  REST API Developer Guide, Composite).
 - They are cached in the state store with their fetch time and fetched again when older than a
-  day, or when a caller asks (``refresh=True``; the engine does so after a write fails with
-  ``INVALID_FIELD``: :func:`forget_describes`).
+  day, when a caller asks (``refresh=True``; the engine forgets them after a write fails with
+  ``INVALID_FIELD``: :func:`forget_describes`), and when the cached ones fail a check (the run
+  only stops on what the org says now: a field the admin restored passes at once).
+- Record types the mapping names are resolved to their ``RecordTypeId`` by the same checks.
+- ``salesforce.api_version`` must be one the connector's requests work with
+  (:func:`check_api_version`), checked before any call.
 """
 
 from __future__ import annotations
@@ -172,4 +177,10 @@ async def preflight(gateway: Gateway, store: DescribeStore, ms: MappingSet, *,
         return PreflightReport(version_problems)
     sobjects = mapped_objects(ms)
     describes, fetched, fetched_at = await load_describes(gateway, store, sobjects, refresh=refresh)
-    return PreflightReport(check_mapping(ms, describes), fetched, fetched_at)
+    problems = check_mapping(ms, describes)
+    if not fetched and any(p.severity == "error" for p in problems):
+        # Never stop a run on cached describes: the admin may have fixed the org since (a field
+        # restored after a run stopped on it); one more call reads the org as it is now.
+        describes, fetched, fetched_at = await load_describes(gateway, store, sobjects, refresh=True)
+        problems = check_mapping(ms, describes)
+    return PreflightReport(problems, fetched, fetched_at)

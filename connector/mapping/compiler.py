@@ -531,7 +531,8 @@ def compile_folder(folder: Path, describe: Describe | None = None) -> tuple[Mapp
             ms.statuses_line = doc.key_line("statuses")
             ms.statuses = fc.statuses(doc["statuses"], ms.statuses_line) or []
     # CampaignMember.Status holds 40 characters (CampaignMemberStatus.Label 765): a longer
-    # status can be created on a campaign but no member can be given it (salesforce-api.md).
+    # status can be created on a campaign but no member can be given it (Object Reference for the
+    # Salesforce Platform: CampaignMember.Status, CampaignMemberStatus.Label).
     status_length = length("CampaignMember", "Status") or 40
     for s in ms.statuses:
         if len(s.label) > status_length:

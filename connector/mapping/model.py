@@ -5,6 +5,7 @@ The sync engine codes against these classes; see ``connector/mapping/__init__.py
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,3 +296,28 @@ class MappingSet:
 
     def for_type(self, resource_type: str) -> ResourceMapping | None:
         return self.resources.get(resource_type)
+
+    def locate(self, sobject: str, field_name: str) -> str | None:
+        """``file:line`` of the first rule writing ``sobject.field_name`` (names match in any case,
+        as Salesforce's do; ``RecordTypeId`` points at the ``record_type`` key), or None."""
+        for rm in self.resources.values():
+            for rec in rm.records():
+                if rec.object.lower() != sobject.lower():
+                    continue
+                if field_name.lower() == "recordtypeid" and rec.record_type:
+                    return f"{rec.file}:{rec.record_type_line}"
+                for rule in rec.rules:
+                    if rule.field.lower() == field_name.lower():
+                        return f"{rec.file}:{rule.line}"
+        return None
+
+
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
+
+
+def refused_column(message: str) -> str | None:
+    """The field an ``INVALID_FIELD`` refusal names in its text (it has no ``fields`` key):
+    ``No such column 'Title' on sobject of type Lead`` → ``Title`` (the REST API's answer to an
+    unknown field on create/update, as recorded in forcedotcom/sf-fx-runtime-java test fixtures)."""
+    found = _NO_SUCH_COLUMN.search(message or "")
+    return found.group(1) if found else None
