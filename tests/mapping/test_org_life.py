@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from jbtest import cli, open_config_state, sample, write_config
+from jbtest import cli, log_lines, open_config_state, sample, write_config
 
 from connector.mapping import default_mapping_folder, load_mapping_set
 from connector.mapping.model import refused_column
@@ -123,3 +123,16 @@ def test_the_refused_field_is_found_from_the_message_and_located_in_the_mapping(
     ms = load_mapping_set(None)
     assert ms.locate("lead", "title") == ms.locate("Lead", "Title")
     assert ms.locate("Lead", "RecordTypeId") is None and ms.locate("Account", "Name") is None
+
+
+@pytest.mark.parametrize(("version", "needs"), [
+    ("45.0", 'salesforce.api_version: "45.0" is below 46.0, which sObject Collections upsert needs'),
+    ("51.0", 'salesforce.api_version: "51.0" is below 52.0, which the Sforce-Duplicate-Rule-Header'),
+])
+def test_a_too_low_api_version_fails_preflight_naming_the_setting(tmp_path, emu, memq, version, needs):
+    cfg = write_config(tmp_path, emu, memq, salesforce__api_version=version)
+    memq.publish(sample("person"))
+    res = cli("run", "--config", str(cfg), "--drain")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert any(line.get("reason", "").startswith(f"preflight: {needs}") for line in log_lines(res.stderr))
+    assert memq.depth() == 1 and emu.api_calls == 0
