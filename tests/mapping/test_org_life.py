@@ -136,3 +136,36 @@ def test_a_too_low_api_version_fails_preflight_naming_the_setting(tmp_path, emu,
     assert res.returncode == 2, res.stdout + res.stderr
     assert any(line.get("reason", "").startswith(f"preflight: {needs}") for line in log_lines(res.stderr))
     assert memq.depth() == 1 and emu.api_calls == 0
+
+
+def test_the_emulator_answers_record_types_and_tooling_as_salesforce_does(emu):
+    """Over HTTPS: the describe's recordTypeInfos, the refusal of a record type the user may not
+    use (the pasted real body), and a Tooling query inside a /composite request."""
+    import requests
+
+    from connector_devkit.emulator import automation
+
+    usable = recordtypes.add_record_type(emu.org, "Lead", "Partner_Lead")
+    hidden = recordtypes.add_record_type(emu.org, "Lead", "Staff_Lead", available=False)
+    automation.add_validation_rule(emu.org, "Lead", "Needs_Company", "Company is required")
+    base = f"{emu.url}/services/data/v62.0"
+    session = requests.Session()
+    session.verify = emu.ca_path
+    session.headers["Authorization"] = f"Bearer {emu.issue_token()['access_token']}"
+    infos = session.get(f"{base}/sobjects/Lead/describe").json()["recordTypeInfos"]
+    assert [(i["developerName"], i["available"], i["master"]) for i in infos] == [
+        ("Partner_Lead", True, False), ("Staff_Lead", False, False), ("Master", False, True)]
+    refused = session.post(f"{base}/sobjects/Lead", json={"LastName": "Doe", "Company": "Acme",
+                                                           "RecordTypeId": hidden})
+    assert refused.status_code == 400
+    assert refused.json() == [{"message": f"Record Type ID: this ID value isn't valid for the user: {hidden}",
+                               "errorCode": "INVALID_CROSS_REFERENCE_KEY", "fields": ["RecordTypeId"]}]
+    assert session.post(f"{base}/sobjects/Lead", json={"LastName": "Doe", "Company": "Acme",
+                                                        "RecordTypeId": usable}).status_code == 201
+    soql = "SELECT ValidationName, EntityDefinition.QualifiedApiName FROM ValidationRule WHERE Active = true"
+    sub = session.post(f"{base}/composite", json={"compositeRequest": [
+        {"method": "GET", "url": f"/services/data/v62.0/tooling/query/?q={requests.utils.quote(soql)}",
+         "referenceId": "v"}]}).json()["compositeResponse"][0]
+    assert sub["httpStatusCode"] == 200
+    assert [(r["ValidationName"], r["EntityDefinition"]["QualifiedApiName"]) for r in sub["body"]["records"]] == [
+        ("Needs_Company", "Lead")]
