@@ -14,9 +14,12 @@ preflight refuses it first. The resolved ``RecordTypeId`` is written on create o
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Problems
+
+if TYPE_CHECKING:
+    from .model import RecordMapping
 
 # RecordType.DeveloperName: 80 characters (Object Reference, RecordType); API names start with a
 # letter, hold letters, digits and single underscores, and do not end with one.
@@ -47,7 +50,7 @@ def available_names(describe: dict[str, Any]) -> list[str]:
     return [str(rt.get("developerName")) for rt in record_types(describe) if rt.get("available")]
 
 
-def resolve_record_type(p: Problems, rec: Any, describe: dict[str, Any]) -> None:
+def resolve_record_type(p: Problems, rec: RecordMapping, describe: dict[str, Any]) -> None:
     """Set ``rec.record_type_id`` from the describe, or add an error at the ``record_type`` line."""
     name = rec.record_type
     rec.record_type_id = None
