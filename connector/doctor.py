@@ -186,6 +186,12 @@ class Doctor:
         """Active triggers, record-triggered flows and validation rules on the objects written."""
         objects = mapped_objects(self.mappings)
         labels = {str((self.describes.get(o) or {}).get("label") or o): o for o in objects}
+        # Fields as documented: Object Reference for the Salesforce Platform, "ApexTrigger"
+        # (TableEnumOrId: "the enum (for example, Account) or ID of the object": a custom object's
+        # trigger may carry its 01I id and then goes unlisted) and "FlowDefinitionView" (API 46.0+;
+        # a record-triggered flow is an AutoLaunchedFlow whose TriggerType is RecordBeforeSave or
+        # RecordAfterSave, its object named by label in TriggerObjectOrEventLabel); Tooling API
+        # Developer Guide, "ValidationRule" (ValidationName, Active, ErrorMessage, EntityDefinition).
         queries = [
             ("Apex trigger", "query", format_soql(
                 "SELECT Name, TableEnumOrId, UsageBeforeInsert, UsageAfterInsert, UsageBeforeUpdate, "
