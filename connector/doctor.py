@@ -7,6 +7,12 @@ Each check ends ok, warning or error, and every warning or error says how to fix
 - mapping: every mapped object and field exists and the integration user can create/update it,
   static picklist values exist (restricted: error, open: warning); the describes come in one
   ``/composite`` call and the checks are ``mapping validate --against-org``'s;
+- record_types: per mapped object, the record types available to the integration user and the one
+  the mapping names (``recordTypeInfos`` of the describes already fetched: no extra call);
+- automation: "your writes run this": active Apex triggers (``ApexTrigger``), record-triggered
+  flows (``FlowDefinitionView``) and validation rules (the Tooling API's ``ValidationRule``) on
+  the objects the mapping writes, in ONE ``/composite`` call (a user without Tooling access gets
+  a warning, the rest still shows);
 - duplicate_rules / assignment_rules: active ``DuplicateRule`` rows on Lead and Contact and
   active Lead ``AssignmentRule`` rows, with what ``salesforce.duplicate_rules`` and
   ``salesforce.lead_assignment_rules`` will do about them;
@@ -14,8 +20,8 @@ Each check ends ok, warning or error, and every warning or error says how to fix
   the token response's identity URL, or ``/services/oauth2/userinfo`` for a bare access token);
 - api_allocation: the daily allocation (``/limits``), the usage and what the budget leaves.
 
-The four setup queries travel in one ``/composite`` request too: a clean doctor run costs three
-API calls (describes, setup queries, limits).
+The four setup queries travel in one ``/composite`` request too: a clean doctor run costs four
+API calls (describes, automation queries, setup queries, limits).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from simple_salesforce import format_soql
@@ -31,7 +38,8 @@ from simple_salesforce import format_soql
 from connector.config import JWT_AUDIENCES, Config
 from connector.errors import ConnectorError, FatalError
 from connector.mapping import MappingSet
-from connector.preflight import check_mapping, fetch_describes, mapped_objects
+from connector.mapping.recordtypes import record_types
+from connector.preflight import check_api_version, check_mapping, fetch_describes, mapped_objects
 from connector.salesforce.gateway import SalesforceGateway, UsageGuard
 
 PERMISSION_SET = "Jomablue_Connector"
@@ -56,6 +64,7 @@ class Doctor:
         self.mappings = mappings
         self.checks: list[Check] = []
         self.user_id: str | None = None
+        self.describes: dict[str, dict[str, Any] | None] = {}
 
     def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
         self.checks.append(Check(name, status, detail, fix))
@@ -64,7 +73,7 @@ class Doctor:
         if not self.login():
             return self.checks
         self.api_version()
-        steps = (self.mapping, self.setup, self.allocation)
+        steps = (self.mapping, self.automation, self.setup, self.allocation)
         for step in steps:
             try:
                 await step()
@@ -111,6 +120,10 @@ class Doctor:
 
     def api_version(self) -> None:
         want = self.sf.api_version
+        for problem in check_api_version(want):
+            self.add("api_version", ERROR, str(problem),
+                     "set salesforce.api_version to a version the org serves, \"52.0\" or newer")
+            return
         try:
             resp = self.gateway.session.get(f"{self.sf.instance_url.rstrip('/')}/services/data/",
                                             timeout=self.sf.timeout_seconds)
@@ -130,6 +143,7 @@ class Doctor:
     async def mapping(self) -> None:
         names = mapped_objects(self.mappings)
         describes = await fetch_describes(self.gateway, names)
+        self.describes = describes
         problems = check_mapping(self.mappings, describes)
         for p in problems:
             name = "picklists" if "picklist" in p.message else "mapping"
@@ -141,6 +155,80 @@ class Doctor:
         if not any(p.severity == "error" for p in problems):
             fields = sum(len(rec.rules) for rm in self.mappings.resources.values() for rec in rm.records())
             self.add("mapping", OK, f"{len(names)} objects and {fields} mapped fields exist and are writable")
+        self._record_types(describes)
+
+    def _record_types(self, describes: dict[str, dict[str, Any] | None]) -> None:
+        """The record types the integration user may use, per mapped object that has any."""
+        named: dict[str, list[str]] = {}
+        for rm in self.mappings.resources.values():
+            for rec in rm.records():
+                if rec.record_type:
+                    named.setdefault(rec.object, []).append(f"{rec.role} → {rec.record_type}")
+        for sobject, desc in describes.items():
+            kinds = record_types(desc or {})
+            if not kinds:
+                continue
+            usable = [str(k.get("developerName")) for k in kinds if k.get("available")]
+            other = [str(k.get("developerName")) for k in kinds if not k.get("available")]
+            default = next((str(k.get("developerName")) for k in kinds
+                            if k.get("available") and k.get("defaultRecordTypeMapping")), "Master")
+            detail = (f"{sobject}: available to the integration user: {', '.join(usable) or 'none'}"
+                      + (f"; not available: {', '.join(other)}" if other else ""))
+            if sobject in named:
+                self.add("record_types", OK, detail + f"; the mapping creates {', '.join(named[sobject])}")
+            else:
+                self.add("record_types", OK, detail + f"; the mapping names none, so new records get the "
+                         f"user's default ({default})")
+
+    # ------------------------------------------------------------------ what the writes run
+
+    async def automation(self) -> None:
+        """Active triggers, record-triggered flows and validation rules on the objects written."""
+        objects = mapped_objects(self.mappings)
+        labels = {str((self.describes.get(o) or {}).get("label") or o): o for o in objects}
+        # Fields as documented: Object Reference for the Salesforce Platform, "ApexTrigger"
+        # (TableEnumOrId: "the enum (for example, Account) or ID of the object": a custom object's
+        # trigger may carry its 01I id and then goes unlisted) and "FlowDefinitionView" (API 46.0+;
+        # a record-triggered flow is an AutoLaunchedFlow whose TriggerType is RecordBeforeSave or
+        # RecordAfterSave, its object named by label in TriggerObjectOrEventLabel); Tooling API
+        # Developer Guide, "ValidationRule" (ValidationName, Active, ErrorMessage, EntityDefinition).
+        queries = [
+            ("Apex trigger", "query", format_soql(
+                "SELECT Name, TableEnumOrId, UsageBeforeInsert, UsageAfterInsert, UsageBeforeUpdate, "
+                "UsageAfterUpdate FROM ApexTrigger WHERE Status = 'Active' AND TableEnumOrId IN {}", objects)),
+            ("record-triggered flow", "query", format_soql(
+                "SELECT ApiName, Label, TriggerType, RecordTriggerType, TriggerObjectOrEventLabel "
+                "FROM FlowDefinitionView WHERE IsActive = true AND ProcessType = 'AutoLaunchedFlow' "
+                "AND TriggerType IN ('RecordBeforeSave', 'RecordAfterSave') "
+                "AND TriggerObjectOrEventLabel IN {}", list(labels))),
+            ("validation rule", "tooling/query", format_soql(
+                "SELECT ValidationName, ErrorMessage, EntityDefinition.QualifiedApiName FROM ValidationRule "
+                "WHERE Active = true AND EntityDefinition.QualifiedApiName IN {}", objects)),
+        ]
+        answers = await self.gateway.composite_gets(
+            "composite_query", [f"{res}/?{urlencode({'q': q})}" for _, res, q in queries], 5, ref="a")
+        runs: dict[str, list[str]] = {}
+        for (what, _res, _q), (status, body) in zip(queries, answers, strict=True):
+            if status != 200 or not isinstance(body, dict):
+                self._unreadable(what, body)
+                continue
+            for row in body.get("records") or []:
+                sobject, text = _automation_row(what, row, labels)
+                runs.setdefault(sobject, []).append(text)
+        if not runs:
+            self.add("automation", OK, "no active Apex trigger, record-triggered flow or validation rule on "
+                     f"{', '.join(objects)}")
+        for sobject in sorted(runs, key=objects.index):
+            self.add("automation", WARNING, f"{sobject}: your writes run this: {'; '.join(runs[sobject])}",
+                     "what these refuse is quarantined with their own message (CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY, "
+                     "FIELD_CUSTOM_VALIDATION_EXCEPTION); ask their owner to let the integration user's records "
+                     "through or to make them bulk-safe (the connector writes up to 200 records at once)")
+
+    def _unreadable(self, what: str, body: Any) -> None:
+        code, message = _error_of(body)
+        fix = ("give the integration user View Setup and Configuration, which the Tooling API needs"
+               if what == "validation rule" else "give the integration user View Setup and Configuration")
+        self.add("automation", WARNING, f"could not read the org's {what}s: {code}: {message}"[:400], fix)
 
     # ------------------------------------------------------------------ org automation, access
 
@@ -257,6 +345,33 @@ class Doctor:
                      "raise daily_api_budget or reduce their usage")
         else:
             self.add("api_allocation", OK, detail)
+
+
+_EVENTS = (("UsageBeforeInsert", "before insert"), ("UsageAfterInsert", "after insert"),
+           ("UsageBeforeUpdate", "before update"), ("UsageAfterUpdate", "after update"))
+_FLOW_TIMING = {"RecordBeforeSave": "before save", "RecordAfterSave": "after save"}
+_FLOW_ON = {"Create": "on create", "Update": "on update", "CreateAndUpdate": "on create and update"}
+
+
+def _automation_row(what: str, row: dict[str, Any], labels: dict[str, str]) -> tuple[str, str]:
+    """(object, one line an admin recognises) for an ApexTrigger, FlowDefinitionView or ValidationRule row."""
+    if what == "Apex trigger":
+        events = ", ".join(label for key, label in _EVENTS if row.get(key)) or "delete or undelete only"
+        return str(row.get("TableEnumOrId")), f"Apex trigger {row.get('Name')} ({events})"
+    if what == "record-triggered flow":
+        label = str(row.get("TriggerObjectOrEventLabel"))
+        timing = ", ".join(t for t in (_FLOW_TIMING.get(str(row.get("TriggerType"))),
+                                       _FLOW_ON.get(str(row.get("RecordTriggerType")))) if t)
+        return labels.get(label, label), f"flow {row.get('ApiName')} '{row.get('Label')}' ({timing})"
+    entity = row.get("EntityDefinition") or {}
+    sobject = str(entity.get("QualifiedApiName") if isinstance(entity, dict) else entity)
+    return sobject, f"validation rule {row.get('ValidationName')}: '{row.get('ErrorMessage')}'"
+
+
+def _error_of(body: Any) -> tuple[str, str]:
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("errorCode", "")), str(body[0].get("message", "")).strip()
+    return "ERROR", str(body)[:200]
 
 
 def run_doctor(cfg: Config, gateway: SalesforceGateway, mappings: MappingSet) -> list[Check]:

@@ -7,10 +7,15 @@ exit 2 naming ``file:line`` and the field, and every message stays queued.
 - The checks are ``mapping validate --against-org``'s, the same code
   (:func:`connector.mapping.validate.check_against_org`).
 - The describes of every mapped object come in ONE ``/composite`` request (GET subrequests,
-  25 at most per request; Salesforce bills a composite request as one call, salesforce-api.md §1).
+  25 at most per request; "The entire series of requests counts as a single call toward your API limits":
+  REST API Developer Guide, Composite).
 - They are cached in the state store with their fetch time and fetched again when older than a
-  day, or when a caller asks (``refresh=True``; the engine does so after a write fails with
-  ``INVALID_FIELD``: :func:`forget_describes`).
+  day, when a caller asks (``refresh=True``; the engine forgets them after a write fails with
+  ``INVALID_FIELD``: :func:`forget_describes`), and when the cached ones fail a check (the run
+  only stops on what the org says now: a field the admin restored passes at once).
+- Record types the mapping names are resolved to their ``RecordTypeId`` by the same checks.
+- ``salesforce.api_version`` must be one the connector's requests work with
+  (:func:`check_api_version`), checked before any call.
 """
 
 from __future__ import annotations
@@ -129,6 +134,31 @@ def forget_describes(store: DescribeStore) -> None:
     store.put_describes({})
 
 
+#: The lowest API version each request the connector makes needs (Salesforce REST API Developer
+#: Guide): "Upsert Records Using sObject Collections ... is available in API version 46 and later"
+#: (resources_composite_sobjects_collections_upsert); "Duplicate Rule Header ... available in API
+#: version 52.0 and later" (headers_duplicaterules). The oldest need comes first.
+API_MINIMUMS: tuple[tuple[float, str], ...] = (
+    (46.0, "sObject Collections upsert needs"),
+    (52.0, "the Sforce-Duplicate-Rule-Header (salesforce.duplicate_rules) needs"),
+)
+API_VERSION_SETTING = "salesforce.api_version"
+
+
+def check_api_version(api_version: str) -> list[Problem]:
+    """An error naming ``salesforce.api_version`` when it is below what the connector's requests need."""
+    try:
+        have = float(api_version)
+    except ValueError:
+        return [Problem(API_VERSION_SETTING, 0, f"{api_version!r} is not an API version such as \"62.0\"")]
+    for need, what in API_MINIMUMS:
+        if have < need:
+            return [Problem(API_VERSION_SETTING, 0,
+                            f"\"{api_version}\" is below {need:.1f}, which {what}; set it to "
+                            f"\"{API_MINIMUMS[-1][0]:.1f}\" or newer")]
+    return []
+
+
 def check_mapping(ms: MappingSet, describes: dict[str, dict[str, Any] | None]) -> list[Problem]:
     """The against-org checks on given describes (objects absent from ``describes`` do not exist)."""
     problems = Problems()
@@ -139,7 +169,18 @@ def check_mapping(ms: MappingSet, describes: dict[str, dict[str, Any] | None]) -
 
 async def preflight(gateway: Gateway, store: DescribeStore, ms: MappingSet, *,
                     refresh: bool = False) -> PreflightReport:
-    """Check the mapping against the org; raises StopRun/FatalError when the org cannot be read."""
+    """Check the mapping against the org; raises StopRun/FatalError when the org cannot be read.
+
+    A too-low ``salesforce.api_version`` is reported before any call (every write would fail)."""
+    version_problems = check_api_version(gateway.api_version)
+    if version_problems:
+        return PreflightReport(version_problems)
     sobjects = mapped_objects(ms)
     describes, fetched, fetched_at = await load_describes(gateway, store, sobjects, refresh=refresh)
-    return PreflightReport(check_mapping(ms, describes), fetched, fetched_at)
+    problems = check_mapping(ms, describes)
+    if not fetched and any(p.severity == "error" for p in problems):
+        # Never stop a run on cached describes: the admin may have fixed the org since (a field
+        # restored after a run stopped on it); one more call reads the org as it is now.
+        describes, fetched, fetched_at = await load_describes(gateway, store, sobjects, refresh=True)
+        problems = check_mapping(ms, describes)
+    return PreflightReport(problems, fetched, fetched_at)

@@ -11,11 +11,11 @@ import pytest
 from jbtest import cli, write_config
 
 import connector
-from connector_devkit.emulator import Org
+from connector_devkit.emulator import Org, automation, recordtypes
 
 pytestmark = pytest.mark.e2e
 
-NAMES = ["login", "api_version", "mapping", "duplicate_rules", "assignment_rules", "permission_set",
+NAMES = ["login", "api_version", "mapping", "automation", "duplicate_rules", "assignment_rules", "permission_set",
          "api_allocation"]
 
 
@@ -35,10 +35,10 @@ def test_a_clean_org_is_all_ok(tmp_path, emu, memq):
     cfg = write_config(tmp_path, emu, memq)
     res, doc = doctor(cfg)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert [c["name"] for c in doc["checks"]] == NAMES
+    assert [c["name"] for c in doc["checks"]] == NAMES, doc
     assert {c["status"] for c in doc["checks"]} == {"ok"}, doc
     assert doc["errors"] == 0 and doc["warnings"] == 0
-    assert emu.api_calls == 3  # describes, setup queries, limits: one composite each
+    assert emu.api_calls == 4  # describes, automation queries, setup queries, limits: one composite each
     table, _ = doctor(cfg, "table")
     assert table.returncode == 0
     lines = table.stdout.splitlines()
@@ -138,3 +138,94 @@ def test_a_bad_config_exits_2(tmp_path, emu, memq):
     cfg = write_config(tmp_path, emu, memq, salesforce__duplicate_rules="sometimes")
     res, _ = doctor(cfg, "table")
     assert res.returncode == 2 and "duplicate_rules" in res.stderr
+
+
+# --------------------------------------------------------------------------- the org's own life (issue 16)
+
+def _with_record_type(folder: Path, file: str, sobject: str, name: str) -> int:
+    """Add `record_type: name` under the first `object: sobject` of a mapping file; its line."""
+    path = folder / file
+    lines = path.read_text(encoding="utf-8").splitlines()
+    i = next(i for i, line in enumerate(lines) if line.strip() == f"object: {sobject}")
+    indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+    lines.insert(i + 1, f"{indent}record_type: {name}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return i + 2
+
+
+def _mappings(tmp_path: Path) -> Path:
+    folder = tmp_path / "mappings"
+    shutil.copytree(Path(connector.__file__).parent / "default_mappings", folder)
+    return folder
+
+
+def test_an_org_with_automation_record_types_and_a_too_low_api_version(tmp_path, emu, memq):
+    org = emu.org
+    automation.add_apex_trigger(org, "LeadTrigger", "Lead", events=("BeforeInsert", "AfterUpdate"))
+    automation.add_apex_trigger(org, "AccountTrigger", "Account")              # not written: not listed
+    automation.add_apex_trigger(org, "OldContactTrigger", "Contact", active=False)
+    automation.add_record_flow(org, "Campaign_Add_Statuses", "Campaign", on="Create", label="Add statuses")
+    automation.add_record_flow(org, "Draft_Flow", "Lead", active=False)
+    automation.add_validation_rule(org, "Contact", "Email_Required", "Email is required")
+    automation.add_validation_rule(org, "Lead", "Old_Rule", "never", active=False)
+    recordtypes.add_record_type(org, "Campaign", "Event_Campaign")
+    recordtypes.add_record_type(org, "Campaign", "Board_Meeting", available=False)
+    recordtypes.add_record_type(org, "Lead", "Partner_Lead", default=True)
+    folder = _mappings(tmp_path)
+    _with_record_type(folder, "event.yaml", "Campaign", "Event_Campaign")
+    cfg = write_config(tmp_path, emu, memq, mapping__path=str(folder), salesforce__api_version="45.0")
+    res, doc = doctor(cfg)
+    assert res.returncode == 1, res.stdout + res.stderr
+    checks = by_name(doc)
+    version = checks["api_version"][0]
+    assert version["status"] == "error"
+    assert version["detail"].startswith('salesforce.api_version: "45.0" is below 46.0, which sObject '
+                                        'Collections upsert needs')
+    automation_ = {c["detail"].split(":")[0]: c for c in checks["automation"]}
+    assert set(automation_) == {"Campaign", "Lead", "Contact"}, checks["automation"]
+    assert all(c["status"] == "warning" and "your writes run this" in c["detail"] for c in automation_.values())
+    assert "Apex trigger LeadTrigger (before insert, after update)" in automation_["Lead"]["detail"]
+    assert "Draft_Flow" not in automation_["Lead"]["detail"]
+    assert "flow Campaign_Add_Statuses 'Add statuses' (after save, on create)" in automation_["Campaign"]["detail"]
+    assert "validation rule Email_Required: 'Email is required'" in automation_["Contact"]["detail"]
+    assert "OldContactTrigger" not in automation_["Contact"]["detail"]
+    assert "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY" in automation_["Lead"]["fix"]
+    kinds = {c["detail"].split(":")[0]: c["detail"] for c in checks["record_types"]}
+    assert kinds["Campaign"].startswith("Campaign: available to the integration user: Event_Campaign; "
+                                        "not available: Board_Meeting")
+    assert "campaign → Event_Campaign" in kinds["Campaign"]
+    assert "names none, so new records get the user's default (Partner_Lead)" in kinds["Lead"]
+    assert "Contact" not in kinds                                            # no record types there
+    table, _ = doctor(cfg, "table")
+    assert any(line.startswith("ERROR    api_version") for line in table.stdout.splitlines())
+
+
+def test_a_record_type_the_user_may_not_use_is_an_error_with_the_available_ones(tmp_path, emu, memq):
+    recordtypes.add_record_type(emu.org, "Campaign", "Event_Campaign")
+    recordtypes.add_record_type(emu.org, "Campaign", "Board_Meeting", available=False)
+    folder = _mappings(tmp_path)
+    line = _with_record_type(folder, "event.yaml", "Campaign", "Board_Meeting")
+    cfg = write_config(tmp_path, emu, memq, mapping__path=str(folder))
+    res, doc = doctor(cfg)
+    assert res.returncode == 1
+    errors = [c for c in by_name(doc)["mapping"] if c["status"] == "error"]
+    assert [c["detail"] for c in errors] == [
+        f"{folder / 'event.yaml'}:{line}: record type Campaign.Board_Meeting is not available to the integration "
+        "user (assign it in the Jomablue_Connector permission set; available to the integration user: "
+        "Event_Campaign)"]
+
+
+def test_without_tooling_access_validation_rules_are_a_warning_and_the_rest_still_shows(tmp_path, emu, memq):
+    automation.add_apex_trigger(emu.org, "LeadTrigger", "Lead")
+    automation.add_validation_rule(emu.org, "Lead", "Needs_Company", "Company is required")
+    automation.deny_tooling(emu.org)
+    cfg = write_config(tmp_path, emu, memq)
+    res, doc = doctor(cfg)
+    assert res.returncode == 0, res.stdout                     # warnings only
+    details = [c for c in by_name(doc)["automation"]]
+    assert [c["status"] for c in details] == ["warning", "warning"]
+    assert "could not read the org's validation rules: INVALID_TYPE" in details[0]["detail"]
+    assert "Tooling API" in details[0]["fix"]
+    assert "Apex trigger LeadTrigger (after insert)" in details[1]["detail"]
+    assert "Needs_Company" not in details[1]["detail"]
+    assert emu.api_calls == 4

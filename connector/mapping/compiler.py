@@ -27,6 +27,7 @@ from .model import (
     TransformUse,
 )
 from .paths import PathError, compile_path, has_wildcard
+from .recordtypes import record_type_problem
 from .refs import ID_REFS, REF_NAMES
 from .sections import DEFAULT_MATCHING, SectionsMixin
 from .transforms import NO_ARG, REGISTRY, CompileContext, TransformError, finalise
@@ -328,7 +329,7 @@ class _FileCompiler(SectionsMixin):
     def record(self, node: Any, line: int, role: str) -> RecordMapping | None:
         if not self.is_map(node, line, role):
             return None
-        allowed = RECORD_KEYS + (("status",) if role == "membership" else ())
+        allowed = RECORD_KEYS + (("status",) if role == "membership" else ("record_type",))
         meant = self.keys(node, allowed, role)
         ok = True
         for key in ("object", "upsert_key", "fields"):
@@ -363,10 +364,17 @@ class _FileCompiler(SectionsMixin):
             self.err(node.key_line("upsert_key"),
                      f"{role}: upsert key '{upsert_key}' is not mapped by any field rule")
             ok = False
+        record_type = node.get("record_type")
+        if "record_type" in node:
+            problem = record_type_problem(record_type)
+            if problem:
+                self.err(node.key_line("record_type"), f"{role}: {problem}")
+                ok = False
         kw: dict[str, Any] = dict(
             object=sobject, upsert_key=upsert_key, file=self.file, line=line, rules=rules,
             when=when, object_line=node.key_line("object"),
             upsert_key_line=node.key_line("upsert_key"), role=role,
+            record_type=record_type, record_type_line=node.key_line("record_type"),
         )
         if role == "membership":
             if "status" not in node:
@@ -445,6 +453,18 @@ def _version(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
+MAPPING_FILES = tuple(f"{t}.yaml" for t in RESOURCE_TYPES)
+
+
+def _no_mapping_files(folder: Path) -> str:
+    """The error for a folder holding none of the mapping files, naming a subfolder that does."""
+    nested = sorted({str(p.parent) for name in MAPPING_FILES for p in folder.glob(f"*/{name}")}
+                    | {str(p.parent) for name in MAPPING_FILES for p in folder.glob(f"*/*/{name}")})
+    hint = f"; did you mean {' or '.join(n + '/' for n in nested[:3])}?" if nested else ""
+    return (f"no mapping file in this folder (expected one or more of {', '.join(MAPPING_FILES)}){hint}; "
+            "set mapping.path to the folder that holds them, or leave it out for the shipped mappings")
+
+
 def compile_folder(folder: Path, describe: Describe | None = None) -> tuple[MappingSet, Problems]:
     """Compile every mapping file in ``folder``; never raises for mapping defects.
 
@@ -457,6 +477,11 @@ def compile_folder(folder: Path, describe: Describe | None = None) -> tuple[Mapp
         problems.error(str(folder), 0, "mapping folder not found")
         return ms, problems
     candidates = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not candidates:   # (a misnamed file is reported below as an unknown mapping file)
+        # A typo in mapping.path, or the files one folder deeper, would compile to an empty set
+        # and every message would be skipped as unmapped (and deleted from the queue).
+        problems.error(str(folder), 0, _no_mapping_files(folder))
+        return ms, problems
     ms.version = _version(candidates)
     docs: dict[str, tuple[str, LineDict]] = {}
     for path in candidates:
@@ -506,7 +531,8 @@ def compile_folder(folder: Path, describe: Describe | None = None) -> tuple[Mapp
             ms.statuses_line = doc.key_line("statuses")
             ms.statuses = fc.statuses(doc["statuses"], ms.statuses_line) or []
     # CampaignMember.Status holds 40 characters (CampaignMemberStatus.Label 765): a longer
-    # status can be created on a campaign but no member can be given it (salesforce-api.md).
+    # status can be created on a campaign but no member can be given it (Object Reference for the
+    # Salesforce Platform: CampaignMember.Status, CampaignMemberStatus.Label).
     status_length = length("CampaignMember", "Status") or 40
     for s in ms.statuses:
         if len(s.label) > status_length:

@@ -21,9 +21,11 @@ class Problem:
     severity: Severity = "error"
 
     def __str__(self) -> str:
+        # Line 0: the problem is the folder or a setting as a whole (no line to point at).
+        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
         if self.severity == "warning":
-            return f"{self.file}:{self.line}: warning: {self.message}"
-        return f"{self.file}:{self.line}: {self.message}"
+            return f"{where}: warning: {self.message}"
+        return f"{where}: {self.message}"
 
 
 class MappingError(Exception):

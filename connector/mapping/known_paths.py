@@ -1,6 +1,7 @@
 """Source paths known per resource type: the documented attributes plus the sample payloads.
 
-Source: shared/docs/jomablue-payloads.md and jomablue-samples.json. A mapping may read a known
+Source: the attribute tables of the Jomablue Push API documentation (apidocs.jomablue.com) and
+the sample payloads the tests use. A mapping may read a known
 path, any ancestor of one (``data.metadata``, ``data.categories``), or anything under the open
 maps (``data.custom_fields.*``, ``*.metadata.*``, ``context.event_metadata.*``). Other paths get
 a warning: Jomablue may add fields, so the connector does not refuse them.

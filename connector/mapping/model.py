@@ -5,6 +5,7 @@ The sync engine codes against these classes; see ``connector/mapping/__init__.py
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +53,14 @@ class RecordMapping:
         self, *, object: str, upsert_key: str, file: str, line: int,
         rules: list[FieldRule], when: Condition | None = None,
         object_line: int = 0, upsert_key_line: int = 0, role: str = "",
+        record_type: str | None = None, record_type_line: int = 0,
     ) -> None:
         self.object = object
+        # A record type named by DeveloperName; preflight resolves it to the org's RecordTypeId
+        # (connector.mapping.recordtypes), which is written when the record is created only.
+        self.record_type = record_type
+        self.record_type_line = record_type_line or line
+        self.record_type_id: str | None = None
         self.upsert_key = upsert_key
         self.file = file
         self.line = line
@@ -105,7 +112,14 @@ class RecordMapping:
                 # record an empty Jomablue value must not replace a real name with it.
                 continue
             out[rule.field] = value
+        if mode == "upsert" and self.record_type_id:
+            # Changing an existing record's type is an admin's act: never in an update.
+            out["RecordTypeId"] = self.record_type_id
         return out
+
+    def create_only_fields(self) -> list[str]:
+        """Fields an update of an existing record must leave out (``on_create`` rules, the record type)."""
+        return self.fields_with_policy("on_create") + (["RecordTypeId"] if self.record_type_id else [])
 
     def placeholder_values(self) -> dict[str, Any]:
         """field → the value its `placeholder` transform writes when Jomablue leaves it empty."""
@@ -282,3 +296,28 @@ class MappingSet:
 
     def for_type(self, resource_type: str) -> ResourceMapping | None:
         return self.resources.get(resource_type)
+
+    def locate(self, sobject: str, field_name: str) -> str | None:
+        """``file:line`` of the first rule writing ``sobject.field_name`` (names match in any case,
+        as Salesforce's do; ``RecordTypeId`` points at the ``record_type`` key), or None."""
+        for rm in self.resources.values():
+            for rec in rm.records():
+                if rec.object.lower() != sobject.lower():
+                    continue
+                if field_name.lower() == "recordtypeid" and rec.record_type:
+                    return f"{rec.file}:{rec.record_type_line}"
+                for rule in rec.rules:
+                    if rule.field.lower() == field_name.lower():
+                        return f"{rec.file}:{rule.line}"
+        return None
+
+
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
+
+
+def refused_column(message: str) -> str | None:
+    """The field an ``INVALID_FIELD`` refusal names in its text (it has no ``fields`` key):
+    ``No such column 'Title' on sobject of type Lead`` → ``Title`` (the REST API's answer to an
+    unknown field on create/update, as recorded in forcedotcom/sf-fx-runtime-java test fixtures)."""
+    found = _NO_SUCH_COLUMN.search(message or "")
+    return found.group(1) if found else None

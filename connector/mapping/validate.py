@@ -2,7 +2,7 @@
 
 CumulusCI's split: the offline compile runs first (always), then these checks, which need each
 object's describe: objects and fields exist, permissions fit the overwrite policy, upsert keys
-are External IDs, value types fit, picklist values exist (a value missing from a restricted
+are External IDs, record types exist and are available to the user, value types fit, picklist values exist (a value missing from a restricted
 picklist is an error, from an open one a warning), truncate lengths are known, and the campaign
 member statuses can be created. Field names match case-insensitively, as Salesforce's do.
 
@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import Problems
 from .model import FieldRule, MappingSet, RecordMapping
+from .recordtypes import resolve_record_type
 from .transforms import NO_ARG
 
 Describe = Callable[[str], "dict[str, Any] | None"]
@@ -158,6 +159,7 @@ def _check_record(p: Problems, org: _Org, rec: RecordMapping) -> None:
     if desc is None:
         p.error(rec.file, rec.object_line, f"object '{rec.object}' does not exist in the org")
         return
+    resolve_record_type(p, rec, desc)
     fields = org.fields(rec.object)
     key = org.field(rec.object, rec.upsert_key)
     if key is not None and not key.get("externalId"):

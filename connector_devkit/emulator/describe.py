@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .recordtypes import record_type_infos
+
 Objects = dict[str, dict[str, Any]]
 
 _SOAP_TYPES = {
@@ -92,5 +94,5 @@ def describe_object(objects: Objects, sobject: str) -> dict[str, Any]:
     out = _summary(objects, sobject)
     out["fields"] = [_field(n, m) for n, m in objects[sobject]["fields"].items()]
     out["childRelationships"] = []
-    out["recordTypeInfos"] = []
+    out["recordTypeInfos"] = record_type_infos(objects[sobject], sobject)
     return out

@@ -28,8 +28,10 @@ from typing import Any, Callable, Iterator
 from connector.salesforce.ids import looks_like_id, suffix, to18
 
 from . import soql
+from .automation import setup_objects
 from .describe import describe_object, label_of
 from .orgschema import build_objects
+from .recordtypes import refusals as record_type_refusals
 from .rules import AssignmentRule, Automation, DuplicateRule, RequestOptions, duplicate_result
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -136,7 +138,7 @@ class Org:
     def __init__(self, daily_limit: int = 100_000, *, lead_sources: list[str] | None = None,
                  restrict_lead_source: bool = True, metadata_dir: Path | str | bool | None = True,
                  permission_set_assigned: bool = True):
-        self.objects = build_objects(lead_sources, restrict_lead_source, metadata_dir)
+        self.objects = {**build_objects(lead_sources, restrict_lead_source, metadata_dir), **setup_objects()}
         self.automation = Automation()
         self._request = threading.local()
         self._lock = threading.RLock()
@@ -471,6 +473,7 @@ class Org:
             if cleared:
                 errors.append(("REQUIRED_FIELD_MISSING",
                                f"Required fields are missing: [{', '.join(cleared)}]", cleared))
+        errors.extend(record_type_refusals(self.objects[sobject], values))
         if errors:
             code, message, flds = errors[0]
             raise RecordError(code, message, flds, errors[1:])

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .automation import tooling_query
 from .describe import describe_global, describe_object
 from .faults import Faults
 from .org import Org, RecordError, normalise_id
@@ -418,6 +419,8 @@ class _Handler(BaseHTTPRequestHandler):
             if n == 4:
                 return "sobject", guarded(lambda: self._by_external_id(method, p[1], p[2], p[3]),
                                           "GET", "PATCH")
+        if head == "tooling" and p[1:2] == ["query"]:   # the Tooling API's query (automation.py)
+            return "query", guarded(lambda: tooling_query(self.server.emulator.org, self._params), "GET")
         if p == ["composite"]:
             return "composite", guarded(self._composite, "POST")
         if p[:2] == ["composite", "sobjects"]:

@@ -100,9 +100,14 @@ def test_problem_str() -> None:
 
 def test_missing_folder_and_missing_files(tmp_path: Path) -> None:
     assert [str(p) for p in validate_mapping_folder(tmp_path / "nope")] == [
-        f"{tmp_path / 'nope'}:0: mapping folder not found"]
-    ms = load_mapping_set(tmp_path)  # an empty folder: every resource type is skipped
-    assert ms.for_type("person") is None and ms.statuses == []
+        f"{tmp_path / 'nope'}: mapping folder not found"]
+    # An empty folder is a configuration error (issue 16: it used to skip every message).
+    with pytest.raises(MappingError, match="no mapping file in this folder"):
+        load_mapping_set(tmp_path)
+    (tmp_path / "event.yaml").write_bytes((default_mapping_folder() / "event.yaml").read_bytes())
+    ms = load_mapping_set(tmp_path)  # some files: the other resource types are skipped
+    assert ms.for_type("person") is None and ms.for_type("event") is not None
+    assert str(Problem("mapping.path", 0, "bad")) == "mapping.path: bad"
 
 
 # ---------------------------------------------------------------------------------------------
