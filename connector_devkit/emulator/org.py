@@ -13,7 +13,10 @@ JSON_PARSER_ERROR, so one bad row does not sink its 199 neighbours.
 
 Each org has its own object catalog (:mod:`.orgschema`: the connector's model plus the org's
 LeadSource values, standard fields and deployed metadata) and its own automation
-(:mod:`.rules`: duplicate rules, the Lead assignment rule), which runs only for API requests.
+(:mod:`.rules`: duplicate rules, the Lead assignment rule), which runs only for API requests, and
+its own life (:mod:`.orglife`: failing triggers, validation rules, full storage, private records,
+a flow adding Campaign statuses, fields removed at run time, merges), each off until a test
+switches it on.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from connector.salesforce.ids import looks_like_id, suffix, to18
 
 from . import soql
 from .describe import describe_object, label_of
+from .errors import RecordError
+from .orglife import OrgLife, TriggerFailure, ValidationRule
 from .orgschema import build_objects
 from .rules import AssignmentRule, Automation, DuplicateRule, RequestOptions, duplicate_result
 
@@ -47,32 +52,6 @@ PERMISSION_SET = "Jomablue_Connector"
 ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
                "Record rolled back because not all records were valid and the request was "
                "using AllOrNone header")
-
-
-class RecordError(ValueError):
-    """Salesforce rejected a record; ``errors`` are (statusCode, message, fields) triples."""
-
-    def __init__(self, code: str, message: str, fields: list[str] | None = None,
-                 more: list[tuple[str, str, list[str]]] | None = None):
-        self.errors = [(code, message, list(fields or []))] + list(more or [])
-        super().__init__("; ".join(f"{c}: {m}" for c, m, _ in self.errors))
-
-    @property
-    def code(self) -> str:
-        return self.errors[0][0]
-
-    def as_results(self) -> list[dict[str, Any]]:
-        """Per-record form: [{statusCode, message, fields}]."""
-        return [{"statusCode": c, "message": m, "fields": f} for c, m, f in self.errors]
-
-    def as_response(self) -> list[dict[str, Any]]:
-        """Whole-request form: [{message, errorCode, fields}].
-
-        INVALID_FIELD (an unknown column on create/update) has no ``fields`` key in the
-        recordings (sf-fx-runtime-java create-invalid-field.json, recorded-responses §1c).
-        """
-        return [{"message": m, "errorCode": c} if c == "INVALID_FIELD" else
-                {"message": m, "errorCode": c, "fields": f} for c, m, f in self.errors]
 
 
 class DuplicatesDetected(RecordError):
@@ -138,6 +117,7 @@ class Org:
                  permission_set_assigned: bool = True):
         self.objects = build_objects(lead_sources, restrict_lead_source, metadata_dir)
         self.automation = Automation()
+        self.life = OrgLife()
         self._request = threading.local()
         self._lock = threading.RLock()
         self._records: dict[str, dict[str, Any]] = {}  # id18 → record (deleted ones too)
@@ -240,6 +220,99 @@ class Org:
             self.automation.lead_assignment = rule
         return rule
 
+    # ------------------------------------------------------------------ the org's own life (.orglife)
+
+    def fail_trigger(self, sobject: str, times: int | None = 1, *, cause: str = "row_lock",
+                     on: tuple[str, ...] = ("insert", "update"), trigger: str = "",
+                     batch_over: int = 0) -> TriggerFailure:
+        """An after-save trigger on ``sobject`` throws for the next ``times`` API calls that
+        write it (None: every call): CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY wrapping a row lock
+        (``cause="row_lock"``), "Apex CPU time limit exceeded" (``"cpu"``) or "Too many SOQL
+        queries: 101" (``"soql"``). With ``batch_over`` it throws only for calls writing more
+        than that many records. Returns the rule (``failed_calls`` counts its failures)."""
+        failure = TriggerFailure(self._object(sobject), cause=cause, times=times, on=tuple(on),
+                                 trigger=trigger, batch_over=batch_over)
+        with self._lock:
+            self.life.trigger_failures.append(failure)
+        return failure
+
+    def add_validation_rule(self, sobject: str, name: str, message: str, *, field: str | None = None,
+                            when: Callable[[dict[str, Any]], bool] | dict[str, Any] | None = None,
+                            on: tuple[str, ...] = ("insert", "update")) -> ValidationRule:
+        """An active validation rule: API saves of ``sobject`` for which ``when`` holds (a
+        predicate on the record, or a dict of field values) fail with
+        FIELD_CUSTOM_VALIDATION_EXCEPTION, ``message`` and ``fields`` = [field]."""
+        rule = ValidationRule(self._object(sobject), name, message, field=field,
+                              when=when if when is not None else {}, on=tuple(on))
+        with self._lock:
+            self.life.validation_rules.append(rule)
+        return rule
+
+    @property
+    def storage_full(self) -> bool:
+        """True: the org's data storage is full; API creates fail with STORAGE_LIMIT_EXCEEDED."""
+        return self.life.storage_full
+
+    @storage_full.setter
+    def storage_full(self, full: bool) -> None:
+        with self._lock:
+            self.life.storage_full = bool(full)
+
+    def make_private(self, *record_ids: str) -> None:
+        """The integration user may read these records but not update or delete them."""
+        with self._lock:
+            self.life.private_ids.update(self._canonical_id(r) for r in record_ids)
+
+    def make_public(self, *record_ids: str) -> None:
+        with self._lock:
+            self.life.private_ids.difference_update(self._canonical_id(r) for r in record_ids)
+
+    def add_campaign_status_on_insert(self, label: str, sort_order: int, *, has_responded: bool = False,
+                                      is_default: bool = False) -> None:
+        """A flow (or Campaign-type template) that adds this status to every new Campaign,
+        besides Sent (1) and Responded (2)."""
+        with self._lock:
+            self.life.campaign_statuses.append({"Label": label, "SortOrder": sort_order,
+                                                "HasResponded": has_responded, "IsDefault": is_default})
+
+    def remove_field(self, sobject: str, name: str) -> None:
+        """An admin deletes a field: the describe stops listing it and writes or queries naming it
+        answer INVALID_FIELD "No such column". The values are kept for restore_field, as a deleted
+        custom field keeps its data for 15 days (Salesforce Help, "Manage Deleted Custom Fields")."""
+        with self._lock:
+            sobject = self._object(sobject)
+            canonical = self._field_name(sobject, name)
+            if canonical is None or canonical == "Id":
+                raise KeyError(f"{sobject}.{name}")
+            self._reindexed(sobject, lambda fields: self.life.removed_fields.__setitem__(
+                (sobject, canonical), fields.pop(canonical)))
+
+    def restore_field(self, sobject: str, name: str) -> None:
+        """Undelete a field removed with remove_field (its values come back)."""
+        with self._lock:
+            sobject = self._object(sobject)
+            key = next(k for k in self.life.removed_fields if k[0] == sobject and k[1].lower() == name.lower())
+            meta = self.life.removed_fields.pop(key)
+            self._reindexed(sobject, lambda fields: fields.__setitem__(key[1], meta))
+            for rid, rec in list(self._by_type[sobject].items()):
+                if key[1] not in rec:  # created while the field was gone
+                    self._store(sobject, rid, {**rec, key[1]: meta["default"]})
+
+    def _reindexed(self, sobject: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Apply a schema change with the object's records unindexed under the old schema."""
+        records = list(self._by_type[sobject].values())
+        for rec in records:
+            self._unindex(sobject, rec)
+        change(self._fields(sobject))
+        for rec in records:
+            self._index(sobject, rec)
+
+    def _canonical_id(self, record_id: str) -> str:
+        rid = normalise_id(record_id)
+        if rid is None:
+            raise ValueError(f"not a record id: {record_id!r}")
+        return rid
+
     @contextmanager
     def request_options(self, options: RequestOptions) -> Iterator[None]:
         """Run the block as an API request with these header options (thread-local)."""
@@ -286,7 +359,17 @@ class Org:
     def merge(self, master_id: str, loser_id: str) -> None:
         """Merge two Leads or two Contacts like Salesforce: the loser is deleted with
         MasterRecordId set to the survivor, and its CampaignMembers move to the survivor (one
-        the survivor already has in that Campaign wins; the loser's is deleted)."""
+        the survivor already has in that Campaign wins; the loser's is deleted). The survivor
+        keeps its own field values (email, external id); the loser's external id no longer
+        matches an upsert, since deleted records are not matched.
+
+        Sources: SOAP API Developer Guide, merge(): "the losing records are deleted" and their
+        related records are reparented to the master; Object Reference, Lead and Contact:
+        MasterRecordId "If this record was deleted as the result of a merge, this field contains
+        the ID of the record that remains"; REST API Developer Guide, QueryAll: the result
+        "includes information about records that have been deleted because of a merge or
+        delete". A chain (A into B, then B into C) leaves A pointing at B, and a survivor may be
+        converted later: followers go MasterRecordId, then ConvertedContactId."""
         with self._lock, self.transaction():
             master, loser = self._live(master_id), self._live(loser_id)
             if master is None or loser is None or self._type_of[master["Id"]] != self._type_of[loser["Id"]]:
@@ -350,25 +433,39 @@ class Org:
                        "LastModifiedDate": now, "SystemModstamp": now})
         if "OwnerId" in record and record["OwnerId"] is None:
             record["OwnerId"] = self.user_id
+        api = self.options.api
+        if api:
+            self.life.before_create(sobject)
         with self.transaction():
             self._apply_rules_before(sobject, record, None)
+            if api:
+                self.life.validate(sobject, "insert", record)
             self._run_automation(sobject, record, None)
             self._put(sobject, record)
             self._apply_rules_after(sobject, record, None)
+            if api:
+                self.life.after_save(sobject, "insert", *self._call())
         return record_id
 
     def update_by_id(self, sobject: str | None, record_id: Any, fields: dict[str, Any],
                      lenient: bool = False) -> str:
         existing = self._existing_for_write(record_id, sobject)
         sobject = self._type_of[existing["Id"]]
+        api = self.options.api
+        if api:
+            self.life.before_write(existing["Id"])
         values = self._validate(sobject, fields, existing=existing, lenient=lenient)
         now = now_iso()
         record = {**existing, **values, "LastModifiedDate": now, "SystemModstamp": now}
         with self.transaction():
             self._apply_rules_before(sobject, record, existing)
+            if api:
+                self.life.validate(sobject, "update", record)
             self._run_automation(sobject, record, existing)
             self._put(sobject, record)
             self._apply_rules_after(sobject, record, existing)
+            if api:
+                self.life.after_save(sobject, "update", *self._call())
         return existing["Id"]
 
     def find_by_external_id(self, sobject: str, field: str, value: Any) -> list[str]:
@@ -400,6 +497,8 @@ class Org:
     def delete_by_id(self, record_id: Any) -> str:
         existing = self._existing_for_write(record_id, None, converted_ok=True)
         sobject = self._type_of[existing["Id"]]
+        if self.options.api:
+            self.life.before_write(existing["Id"])
         if sobject == "CampaignMemberStatus" and existing["IsDefault"]:
             raise RecordError("FIELD_INTEGRITY_EXCEPTION",
                               "cannot delete the default campaign member status")
@@ -642,6 +741,8 @@ class Org:
                                                  "IsDefault": True, "SortOrder": 1})
             self.create("CampaignMemberStatus", {"CampaignId": record["Id"], "Label": "Responded",
                                                  "HasResponded": True, "SortOrder": 2})
+            for status in self.life.campaign_statuses:  # a flow or template (add_campaign_status_on_insert)
+                self.create("CampaignMemberStatus", {"CampaignId": record["Id"], **status})
         elif sobject == "CampaignMemberStatus" and record["IsDefault"]:
             for sid in sorted(self._children.get(("status_of", record["CampaignId"]), ())):
                 other = self._records[sid]
@@ -805,20 +906,31 @@ class Org:
         """
         results: list[dict[str, Any]] = []
         ok: list[bool] = []
-        with self._lock, self.transaction():
-            for row in rows:
-                mark = len(self._undo or [])
-                try:
-                    results.append(row())
-                    ok.append(True)
-                except RecordError as exc:
-                    self._undo_to(mark)
-                    results.append(failed(exc))
-                    ok.append(False)
-            if all_or_none and not all(ok):
-                self.rollback()
-                results = [r if not good else rolled_back() for r, good in zip(results, ok)]
+        previous = getattr(self._request, "call", None)
+        # One call: triggers see its size and fire once for all its records (see .orglife).
+        self._request.call = (len(rows), {})
+        try:
+            with self._lock, self.transaction():
+                start = len(self._undo or [])  # a composite may hold an outer transaction
+                for row in rows:
+                    mark = len(self._undo or [])
+                    try:
+                        results.append(row())
+                        ok.append(True)
+                    except RecordError as exc:
+                        self._undo_to(mark)
+                        results.append(failed(exc))
+                        ok.append(False)
+                if all_or_none and not all(ok):
+                    self._undo_to(start)
+                    results = [r if not good else rolled_back() for r, good in zip(results, ok)]
+        finally:
+            self._request.call = previous
         return results
+
+    def _call(self) -> tuple[int, dict[int, bool] | None]:
+        """(records in the current REST call, its trigger decisions); (1, None) for one record."""
+        return getattr(self._request, "call", None) or (1, None)
 
     def _undo_to(self, mark: int) -> None:
         assert self._undo is not None
