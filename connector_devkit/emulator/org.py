@@ -46,7 +46,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_CAMPAIGN_DEPTH = 5
 # django-salesforce #164 (REAL-PASTE): "MALFORMED_QUERY: SOQL statements can not be longer than
-# 100000 characters" (salesforce-recorded-responses.md §2).
+# 100000 characters".
 MAX_SOQL_LENGTH = 100_000
 PERMISSION_SET = "Jomablue_Connector"
 ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -65,7 +65,7 @@ class DuplicatesDetected(RecordError):
         return duplicate_result(self.rule, self.matches, self.version)
 
     def as_results(self) -> list[dict[str, Any]]:
-        """Collections row (recorded-responses §1b, DOC): no match details unless configured."""
+        """Collections row (REST API Developer Guide, "Create Records Using sObject Collections"): no match details unless configured."""
         error: dict[str, Any] = {"statusCode": "DUPLICATES_DETECTED", "message": self.rule.message,
                                  "fields": []}
         if self.rule.collection_detail != "none":
@@ -73,7 +73,7 @@ class DuplicatesDetected(RecordError):
         return [error]
 
     def as_response(self) -> list[dict[str, Any]]:
-        """Single-record REST (recorded-responses §1d, v50-v54 captures): the key is spelt
+        """Single-record REST (v50-v54 captures, see .rules): the key is spelt
         ``duplicateResut``; key order duplicateResut, errorCode, message; no ``fields``."""
         return [{"duplicateResut": self.detail(), "errorCode": "DUPLICATES_DETECTED",
                  "message": self.rule.message}]
@@ -532,7 +532,7 @@ class Org:
             name = self._field_name(sobject, raw_name)
             if name is None:
                 # An unknown key (fieldsToNull included) is refused, with no `fields`: REAL-REC
-                # sf-fx-runtime-java create-invalid-field.json (salesforce-recorded-responses.md §1c, §6).
+                # sf-fx-runtime-java create-invalid-field.json (forcedotcom/sf-fx-runtime-java mappings).
                 errors.append(("INVALID_FIELD",
                                f"No such column '{raw_name}' on sobject of type {sobject}", []))
                 continue
@@ -608,7 +608,7 @@ class Org:
                                   [name])
             if ftype == "picklist" and meta["restricted"] and text not in meta["picklist"]:
                 # Label-prefixed message, API name in `fields`: REAL-REC sf-fx-runtime-java
-                # create-invalid-picklist-value.json (salesforce-recorded-responses.md §1c).
+                # create-invalid-picklist-value.json (forcedotcom/sf-fx-runtime-java mappings).
                 raise RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                   f"{label}: bad value for restricted picklist field: {text}", [name])
             return text
@@ -648,8 +648,8 @@ class Org:
                                   f"{label}: invalid cross reference id", [name])
             if target["IsDeleted"]:
                 # A parent in the recycle bin: a real org answers ENTITY_IS_DELETED with an
-                # empty fields list, not naming the lookup (salesforce-api.md "Deleted parents";
-                # body as recorded in sf-fx-runtime-java delete-already-deleted.json, §1c).
+                # empty fields list, not naming the lookup (body as recorded in
+                # forcedotcom/sf-fx-runtime-java mappings/delete-already-deleted.json).
                 raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
             if sobject == "CampaignMember" and name == "LeadId" and target["IsConverted"]:
                 raise RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead",
@@ -688,8 +688,9 @@ class Org:
                 record["HasResponded"] = match["HasResponded"]
         elif sobject == "CampaignMemberStatus":
             # Label and SortOrder are each unique per Campaign (object reference: SortOrder is
-            # a "Unique number order"). No recorded REST error exists; recorded-responses §7
-            # infers DUPLICATE_VALUE with the field and id hidden, which is what we answer, so
+            # a "Unique number order"). No recorded REST error exists; clients number new
+            # statuses after the maximum (x2od/campaign-member-status CMS_CampaignTriggerHandler.cls,
+            # NPSP CON_AddToCampaign.cls), so a clash is refused; we infer DUPLICATE_VALUE with the field and id hidden, which is what we answer, so
             # a client cannot tell which of the two clashed without reading the statuses.
             if old is None and record["SortOrder"] is None:
                 orders = [self._records[s]["SortOrder"] or 0
@@ -860,8 +861,8 @@ class Org:
 
     def field_meta(self, sobject: str, name: str) -> tuple[str, dict[str, Any]] | None:
         """(canonical name, metadata) of a field, matched case-insensitively as Salesforce does
-        (API names are case-insensitive in REST bodies and SOQL: salesforce-api.md, "Facts that
-        home-made emulators tend to get wrong")."""
+        (API names are case-insensitive in REST bodies and SOQL: SOQL and SOSL Reference,
+        "SOQL Typographical Conventions")."""
         canonical = self._field_name(sobject, name)
         return (canonical, self._fields(sobject)[canonical]) if canonical else None
 

@@ -9,10 +9,10 @@ Front-end rules enforced here, each with its source:
 
 - The request line plus headers may be at most 16,384 bytes: a longer URI gets 414, a longer
   whole gets 431, both with Jetty's HTML body, not JSON (Help 000386264; bodies REAL-PASTE in
-  simple-salesforce #271, jsforce #1134, forcedotcom/cli #63; recorded-responses §2).
+  simple-salesforce #271, jsforce #1134, forcedotcom/cli #63).
 - JWT bearer: ``aud`` must be https://login.salesforce.com, https://test.salesforce.com or an
   Experience Cloud site URL (``Emulator.site_urls``), else ``invalid_grant`` "audience is invalid"
-  (omniphx/forrest #302, Talend/components #1423; recorded-responses §5).
+  (omniphx/forrest #302, Talend/components #1423).
 - ``Sforce-Auto-Assign`` and ``Sforce-Duplicate-Rule-Header`` reach the org as
   :class:`.rules.RequestOptions` (see :mod:`.rules`); in /composite also from the top-level
   request into every subrequest (see :mod:`.composite`).
