@@ -28,12 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from connector.salesforce.ids import looks_like_id, suffix, to18
+from connector.salesforce.ids import to18
 
 from . import soql
 from .describe import describe_object, label_of
 from .errors import RecordError
-from .orglife import OrgLife, TriggerFailure, ValidationRule
+from .ids import normalise_id
+from .orglife import OrgLife, OrgLifeSwitches
 from .orgschema import build_objects
 from .rules import AssignmentRule, Automation, DuplicateRule, RequestOptions, duplicate_result
 
@@ -83,33 +84,15 @@ def now_iso() -> str:
     return soql.format_datetime(_dt.datetime.now(_dt.timezone.utc))
 
 
-def normalise_id(value: Any) -> str | None:
-    """15 or 18 chars → canonical 18, repairing the case of an 18-char id from its checksum."""
-    if not isinstance(value, str) or len(value) not in (15, 18) or not value.isalnum():
-        return None
-    if len(value) == 15:
-        return to18(value)
-    body, check = value[:15], value[15:].upper()
-    if suffix(body) == check:
-        return body + check
-    fixed = []
-    for chunk in range(3):
-        bits = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345".find(check[chunk])
-        if bits < 0:
-            return None
-        for i, ch in enumerate(body[chunk * 5 : chunk * 5 + 5]):
-            fixed.append(ch.upper() if bits >> i & 1 else ch.lower())
-    repaired = "".join(fixed)
-    return repaired + check if looks_like_id(repaired + check) else None
-
-
-class Org:
+class Org(OrgLifeSwitches):
     """An in-memory org: the objects of :func:`.orgschema.build_objects` and their records.
 
     ``lead_sources`` replaces the LeadSource values (default: the connector's list with
     ``Jomablue``, i.e. the admin did the documented step); ``metadata_dir`` is where deployed
     fields come from (True: the project's ``salesforce/``); ``permission_set_assigned`` says
-    whether the integration user holds the Jomablue_Connector permission set.
+    whether the integration user holds the Jomablue_Connector permission set. The switches of the
+    org's own life (``fail_trigger``, ``add_validation_rule``, ``storage_full``, ``make_private``,
+    ``add_campaign_status_on_insert``, ``remove_field``) come from :class:`.orglife.OrgLifeSwitches`.
     """
 
     def __init__(self, daily_limit: int = 100_000, *, lead_sources: list[str] | None = None,
@@ -219,99 +202,6 @@ class Org:
                                                    "Active": True})
             self.automation.lead_assignment = rule
         return rule
-
-    # ------------------------------------------------------------------ the org's own life (.orglife)
-
-    def fail_trigger(self, sobject: str, times: int | None = 1, *, cause: str = "row_lock",
-                     on: tuple[str, ...] = ("insert", "update"), trigger: str = "",
-                     batch_over: int = 0) -> TriggerFailure:
-        """An after-save trigger on ``sobject`` throws for the next ``times`` API calls that
-        write it (None: every call): CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY wrapping a row lock
-        (``cause="row_lock"``), "Apex CPU time limit exceeded" (``"cpu"``) or "Too many SOQL
-        queries: 101" (``"soql"``). With ``batch_over`` it throws only for calls writing more
-        than that many records. Returns the rule (``failed_calls`` counts its failures)."""
-        failure = TriggerFailure(self._object(sobject), cause=cause, times=times, on=tuple(on),
-                                 trigger=trigger, batch_over=batch_over)
-        with self._lock:
-            self.life.trigger_failures.append(failure)
-        return failure
-
-    def add_validation_rule(self, sobject: str, name: str, message: str, *, field: str | None = None,
-                            when: Callable[[dict[str, Any]], bool] | dict[str, Any] | None = None,
-                            on: tuple[str, ...] = ("insert", "update")) -> ValidationRule:
-        """An active validation rule: API saves of ``sobject`` for which ``when`` holds (a
-        predicate on the record, or a dict of field values) fail with
-        FIELD_CUSTOM_VALIDATION_EXCEPTION, ``message`` and ``fields`` = [field]."""
-        rule = ValidationRule(self._object(sobject), name, message, field=field,
-                              when=when if when is not None else {}, on=tuple(on))
-        with self._lock:
-            self.life.validation_rules.append(rule)
-        return rule
-
-    @property
-    def storage_full(self) -> bool:
-        """True: the org's data storage is full; API creates fail with STORAGE_LIMIT_EXCEEDED."""
-        return self.life.storage_full
-
-    @storage_full.setter
-    def storage_full(self, full: bool) -> None:
-        with self._lock:
-            self.life.storage_full = bool(full)
-
-    def make_private(self, *record_ids: str) -> None:
-        """The integration user may read these records but not update or delete them."""
-        with self._lock:
-            self.life.private_ids.update(self._canonical_id(r) for r in record_ids)
-
-    def make_public(self, *record_ids: str) -> None:
-        with self._lock:
-            self.life.private_ids.difference_update(self._canonical_id(r) for r in record_ids)
-
-    def add_campaign_status_on_insert(self, label: str, sort_order: int, *, has_responded: bool = False,
-                                      is_default: bool = False) -> None:
-        """A flow (or Campaign-type template) that adds this status to every new Campaign,
-        besides Sent (1) and Responded (2)."""
-        with self._lock:
-            self.life.campaign_statuses.append({"Label": label, "SortOrder": sort_order,
-                                                "HasResponded": has_responded, "IsDefault": is_default})
-
-    def remove_field(self, sobject: str, name: str) -> None:
-        """An admin deletes a field: the describe stops listing it and writes or queries naming it
-        answer INVALID_FIELD "No such column". The values are kept for restore_field, as a deleted
-        custom field keeps its data for 15 days (Salesforce Help, "Manage Deleted Custom Fields")."""
-        with self._lock:
-            sobject = self._object(sobject)
-            canonical = self._field_name(sobject, name)
-            if canonical is None or canonical == "Id":
-                raise KeyError(f"{sobject}.{name}")
-            self._reindexed(sobject, lambda fields: self.life.removed_fields.__setitem__(
-                (sobject, canonical), fields.pop(canonical)))
-
-    def restore_field(self, sobject: str, name: str) -> None:
-        """Undelete a field removed with remove_field (its values come back)."""
-        with self._lock:
-            sobject = self._object(sobject)
-            key = next(k for k in self.life.removed_fields if k[0] == sobject and k[1].lower() == name.lower())
-            meta = self.life.removed_fields.pop(key)
-            self._reindexed(sobject, lambda fields: fields.__setitem__(key[1], meta))
-            for rid, rec in list(self._by_type[sobject].items()):
-                if key[1] not in rec:  # created while the field was gone
-                    self._store(sobject, rid, {**rec, key[1]: meta["default"]})
-
-    def _reindexed(self, sobject: str, change: Callable[[dict[str, Any]], None]) -> None:
-        """Apply a schema change with the object's records unindexed under the old schema."""
-        records = list(self._by_type[sobject].values())
-        for rec in records:
-            self._unindex(sobject, rec)
-        change(self._fields(sobject))
-        for rec in records:
-            self._index(sobject, rec)
-
-    def _canonical_id(self, record_id: str) -> str:
-        rid = normalise_id(record_id)
-        if rid is None:
-            raise ValueError(f"not a record id: {record_id!r}")
-        return rid
 
     @contextmanager
     def request_options(self, options: RequestOptions) -> Iterator[None]:

@@ -25,11 +25,13 @@ Help, the SOAP API StatusCode list, and texts pasted from live orgs in public is
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from dataclasses import field as _field
 from typing import Any, Callable
 
 from .errors import RecordError
+from .ids import normalise_id
 
 CAUSES = ("row_lock", "cpu", "soql")
 EVENTS = ("insert", "update")
@@ -191,3 +193,108 @@ class OrgLife:
                     memo[key] = fired
             if fired:
                 raise failure.error(event)
+
+
+class OrgLifeSwitches:
+    """The :class:`~.org.Org` methods that switch these behaviours on (Org inherits them)."""
+
+    life: OrgLife
+    _lock: threading.RLock
+    _by_type: dict[str, dict[str, dict[str, Any]]]
+    _object: Callable[[str], str]
+    _field_name: Callable[[str, str], str | None]
+    _fields: Callable[[str], dict[str, dict[str, Any]]]
+    _index: Callable[[str, dict[str, Any]], None]
+    _unindex: Callable[[str, dict[str, Any]], None]
+    _store: Callable[[str, str, dict[str, Any] | None], None]
+
+    def fail_trigger(self, sobject: str, times: int | None = 1, *, cause: str = "row_lock",
+                     on: tuple[str, ...] = ("insert", "update"), trigger: str = "",
+                     batch_over: int = 0) -> TriggerFailure:
+        """An after-save trigger on ``sobject`` throws for the next ``times`` API calls that
+        write it (None: every call): CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY wrapping a row lock
+        (``cause="row_lock"``), "Apex CPU time limit exceeded" (``"cpu"``) or "Too many SOQL
+        queries: 101" (``"soql"``). With ``batch_over`` it throws only for calls writing more
+        than that many records. Returns the rule (``failed_calls`` counts its failures)."""
+        failure = TriggerFailure(self._object(sobject), cause=cause, times=times, on=tuple(on),
+                                 trigger=trigger, batch_over=batch_over)
+        with self._lock:
+            self.life.trigger_failures.append(failure)
+        return failure
+
+    def add_validation_rule(self, sobject: str, name: str, message: str, *, field: str | None = None,
+                            when: Callable[[dict[str, Any]], bool] | dict[str, Any] | None = None,
+                            on: tuple[str, ...] = ("insert", "update")) -> ValidationRule:
+        """An active validation rule: API saves of ``sobject`` for which ``when`` holds (a
+        predicate on the record, or a dict of field values) fail with
+        FIELD_CUSTOM_VALIDATION_EXCEPTION, ``message`` and ``fields`` = [field]."""
+        rule = ValidationRule(self._object(sobject), name, message, field=field,
+                              when=when if when is not None else {}, on=tuple(on))
+        with self._lock:
+            self.life.validation_rules.append(rule)
+        return rule
+
+    @property
+    def storage_full(self) -> bool:
+        """True: the org's data storage is full; API creates fail with STORAGE_LIMIT_EXCEEDED."""
+        return self.life.storage_full
+
+    @storage_full.setter
+    def storage_full(self, full: bool) -> None:
+        with self._lock:
+            self.life.storage_full = bool(full)
+
+    def make_private(self, *record_ids: str) -> None:
+        """The integration user may read these records but not update or delete them."""
+        with self._lock:
+            self.life.private_ids.update(self._canonical_id(r) for r in record_ids)
+
+    def make_public(self, *record_ids: str) -> None:
+        with self._lock:
+            self.life.private_ids.difference_update(self._canonical_id(r) for r in record_ids)
+
+    def add_campaign_status_on_insert(self, label: str, sort_order: int, *, has_responded: bool = False,
+                                      is_default: bool = False) -> None:
+        """A flow (or Campaign-type template) that adds this status to every new Campaign,
+        besides Sent (1) and Responded (2)."""
+        with self._lock:
+            self.life.campaign_statuses.append({"Label": label, "SortOrder": sort_order,
+                                                "HasResponded": has_responded, "IsDefault": is_default})
+
+    def remove_field(self, sobject: str, name: str) -> None:
+        """An admin deletes a field: the describe stops listing it and writes or queries naming it
+        answer INVALID_FIELD "No such column". The values are kept for restore_field, as a deleted
+        custom field keeps its data for 15 days (Salesforce Help, "Manage Deleted Custom Fields")."""
+        with self._lock:
+            sobject = self._object(sobject)
+            canonical = self._field_name(sobject, name)
+            if canonical is None or canonical == "Id":
+                raise KeyError(f"{sobject}.{name}")
+            self._reindexed(sobject, lambda fields: self.life.removed_fields.__setitem__(
+                (sobject, canonical), fields.pop(canonical)))
+
+    def restore_field(self, sobject: str, name: str) -> None:
+        """Undelete a field removed with remove_field (its values come back)."""
+        with self._lock:
+            sobject = self._object(sobject)
+            key = next(k for k in self.life.removed_fields if k[0] == sobject and k[1].lower() == name.lower())
+            meta = self.life.removed_fields.pop(key)
+            self._reindexed(sobject, lambda fields: fields.__setitem__(key[1], meta))
+            for rid, rec in list(self._by_type[sobject].items()):
+                if key[1] not in rec:  # created while the field was gone
+                    self._store(sobject, rid, {**rec, key[1]: meta["default"]})
+
+    def _reindexed(self, sobject: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Apply a schema change with the object's records unindexed under the old schema."""
+        records = list(self._by_type[sobject].values())
+        for rec in records:
+            self._unindex(sobject, rec)
+        change(self._fields(sobject))
+        for rec in records:
+            self._index(sobject, rec)
+
+    def _canonical_id(self, record_id: str) -> str:
+        rid = normalise_id(record_id)
+        if rid is None:
+            raise ValueError(f"not a record id: {record_id!r}")
+        return rid
