@@ -246,8 +246,8 @@ class Org(OrgLifeSwitches):
                                              "LastModifiedDate": now_iso()})
             return contact_id
 
-    def merge(self, master_id: str, loser_id: str) -> None:
-        """Merge two Leads or two Contacts like Salesforce: the loser is deleted with
+    def merge(self, master_id: str, *loser_ids: str) -> None:
+        """Merge one or two Leads (or Contacts) into a third like Salesforce: each loser is deleted with
         MasterRecordId set to the survivor, and its CampaignMembers move to the survivor (one
         the survivor already has in that Campaign wins; the loser's is deleted). The survivor
         keeps its own field values (email, external id); the loser's external id no longer
@@ -259,8 +259,16 @@ class Org(OrgLifeSwitches):
         the ID of the record that remains"; REST API Developer Guide, QueryAll: the result
         "includes information about records that have been deleted because of a merge or
         delete". A chain (A into B, then B into C) leaves A pointing at B, and a survivor may be
-        converted later: followers go MasterRecordId, then ConvertedContactId."""
+        converted later: followers go MasterRecordId, then ConvertedContactId. At most three records
+        take part in one merge (SOAP API merge(): the master and up to two others)."""
+        if not 1 <= len(loser_ids) <= 2:
+            raise ValueError("a merge takes one or two losing records")
         with self._lock, self.transaction():
+            for loser_id in loser_ids:
+                self._merge_one(master_id, loser_id)
+
+    def _merge_one(self, master_id: str, loser_id: str) -> None:
+        with self._lock:
             master, loser = self._live(master_id), self._live(loser_id)
             if master is None or loser is None or self._type_of[master["Id"]] != self._type_of[loser["Id"]]:
                 raise RecordError("INVALID_CROSS_REFERENCE_KEY", "merge needs two live records of one object")

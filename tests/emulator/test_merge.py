@@ -83,3 +83,12 @@ def test_merge_needs_two_live_records_of_one_object(emu):
     lead, contact = person(emu, "Lead", 1, "a@example.com"), person(emu, "Contact", 2, "b@example.com")
     with pytest.raises(RecordError):
         emu.org.merge(lead, contact)
+
+
+def test_three_records_merge_at_once_and_no_more(emu):
+    a, b, c, d = (person(emu, "Contact", n, f"p{n}@example.com") for n in range(4))
+    with pytest.raises(ValueError):
+        emu.org.merge(a, b, c, d)
+    emu.org.merge(a, b, c)
+    assert [r["Id"] for r in emu.org.records("Contact")] == [a, d]
+    assert [emu.org.lookup(x)[1]["MasterRecordId"] for x in (b, c)] == [a, a]
