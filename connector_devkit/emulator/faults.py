@@ -1,4 +1,7 @@
-"""Fault injection for the emulator: outages, row locks, latency, expired sessions.
+"""Fault injection for the emulator: outages, row locks, latency, expired sessions, and
+/composite run out of order (``composite_reorder = True``: collated subrequests execute in
+reverse order, dependencies first, as Salesforce allows when collateSubrequests is true; see
+:mod:`.composite`).
 
 Tests and benchmarks drive these to exercise the connector's retry paths. Every method is
 thread-safe; the server asks :meth:`Faults.request_fault` once per counted API request and
@@ -35,6 +38,7 @@ class Faults:
             self._lock_sobject: str | None = None
             self._poison: tuple[str, int, str] | None = None
             self.latency_ms = 0
+            self.composite_reorder = False
 
     def fail_next(self, n: int, status: int = 503, error_code: str | None = None) -> None:
         """The next n API requests answer ``status`` with a Salesforce error body."""

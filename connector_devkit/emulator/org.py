@@ -13,7 +13,10 @@ JSON_PARSER_ERROR, so one bad row does not sink its 199 neighbours.
 
 Each org has its own object catalog (:mod:`.orgschema`: the connector's model plus the org's
 LeadSource values, standard fields and deployed metadata) and its own automation
-(:mod:`.rules`: duplicate rules, the Lead assignment rule), which runs only for API requests.
+(:mod:`.rules`: duplicate rules, the Lead assignment rule), which runs only for API requests, and
+its own life (:mod:`.orglife`: failing triggers, validation rules, full storage, private records,
+a flow adding Campaign statuses, fields removed at run time, merges), each off until a test
+switches it on.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from connector.salesforce.ids import looks_like_id, suffix, to18
+from connector.salesforce.ids import to18
 
 from . import soql
 from .automation import setup_objects
 from .describe import describe_object, label_of
+from .errors import RecordError
+from .ids import normalise_id
+from .orglife import OrgLife, OrgLifeSwitches
 from .orgschema import build_objects
 from .recordtypes import refusals as record_type_refusals
 from .rules import AssignmentRule, Automation, DuplicateRule, RequestOptions, duplicate_result
@@ -43,38 +49,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_CAMPAIGN_DEPTH = 5
 # django-salesforce #164 (REAL-PASTE): "MALFORMED_QUERY: SOQL statements can not be longer than
-# 100000 characters" (salesforce-recorded-responses.md §2).
+# 100000 characters".
 MAX_SOQL_LENGTH = 100_000
 PERMISSION_SET = "Jomablue_Connector"
 ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
                "Record rolled back because not all records were valid and the request was "
                "using AllOrNone header")
-
-
-class RecordError(ValueError):
-    """Salesforce rejected a record; ``errors`` are (statusCode, message, fields) triples."""
-
-    def __init__(self, code: str, message: str, fields: list[str] | None = None,
-                 more: list[tuple[str, str, list[str]]] | None = None):
-        self.errors = [(code, message, list(fields or []))] + list(more or [])
-        super().__init__("; ".join(f"{c}: {m}" for c, m, _ in self.errors))
-
-    @property
-    def code(self) -> str:
-        return self.errors[0][0]
-
-    def as_results(self) -> list[dict[str, Any]]:
-        """Per-record form: [{statusCode, message, fields}]."""
-        return [{"statusCode": c, "message": m, "fields": f} for c, m, f in self.errors]
-
-    def as_response(self) -> list[dict[str, Any]]:
-        """Whole-request form: [{message, errorCode, fields}].
-
-        INVALID_FIELD (an unknown column on create/update) has no ``fields`` key in the
-        recordings (sf-fx-runtime-java create-invalid-field.json, recorded-responses §1c).
-        """
-        return [{"message": m, "errorCode": c} if c == "INVALID_FIELD" else
-                {"message": m, "errorCode": c, "fields": f} for c, m, f in self.errors]
 
 
 class DuplicatesDetected(RecordError):
@@ -88,7 +68,7 @@ class DuplicatesDetected(RecordError):
         return duplicate_result(self.rule, self.matches, self.version)
 
     def as_results(self) -> list[dict[str, Any]]:
-        """Collections row (recorded-responses §1b, DOC): no match details unless configured."""
+        """Collections row (REST API Developer Guide, "Create Records Using sObject Collections"): no match details unless configured."""
         error: dict[str, Any] = {"statusCode": "DUPLICATES_DETECTED", "message": self.rule.message,
                                  "fields": []}
         if self.rule.collection_detail != "none":
@@ -96,7 +76,7 @@ class DuplicatesDetected(RecordError):
         return [error]
 
     def as_response(self) -> list[dict[str, Any]]:
-        """Single-record REST (recorded-responses §1d, v50-v54 captures): the key is spelt
+        """Single-record REST (v50-v54 captures, see .rules): the key is spelt
         ``duplicateResut``; key order duplicateResut, errorCode, message; no ``fields``."""
         return [{"duplicateResut": self.detail(), "errorCode": "DUPLICATES_DETECTED",
                  "message": self.rule.message}]
@@ -106,33 +86,15 @@ def now_iso() -> str:
     return soql.format_datetime(_dt.datetime.now(_dt.timezone.utc))
 
 
-def normalise_id(value: Any) -> str | None:
-    """15 or 18 chars → canonical 18, repairing the case of an 18-char id from its checksum."""
-    if not isinstance(value, str) or len(value) not in (15, 18) or not value.isalnum():
-        return None
-    if len(value) == 15:
-        return to18(value)
-    body, check = value[:15], value[15:].upper()
-    if suffix(body) == check:
-        return body + check
-    fixed = []
-    for chunk in range(3):
-        bits = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345".find(check[chunk])
-        if bits < 0:
-            return None
-        for i, ch in enumerate(body[chunk * 5 : chunk * 5 + 5]):
-            fixed.append(ch.upper() if bits >> i & 1 else ch.lower())
-    repaired = "".join(fixed)
-    return repaired + check if looks_like_id(repaired + check) else None
-
-
-class Org:
+class Org(OrgLifeSwitches):
     """An in-memory org: the objects of :func:`.orgschema.build_objects` and their records.
 
     ``lead_sources`` replaces the LeadSource values (default: the connector's list with
     ``Jomablue``, i.e. the admin did the documented step); ``metadata_dir`` is where deployed
     fields come from (True: the project's ``salesforce/``); ``permission_set_assigned`` says
-    whether the integration user holds the Jomablue_Connector permission set.
+    whether the integration user holds the Jomablue_Connector permission set. The switches of the
+    org's own life (``fail_trigger``, ``add_validation_rule``, ``storage_full``, ``make_private``,
+    ``add_campaign_status_on_insert``, ``remove_field``) come from :class:`.orglife.OrgLifeSwitches`.
     """
 
     def __init__(self, daily_limit: int = 100_000, *, lead_sources: list[str] | None = None,
@@ -140,6 +102,7 @@ class Org:
                  permission_set_assigned: bool = True):
         self.objects = {**build_objects(lead_sources, restrict_lead_source, metadata_dir), **setup_objects()}
         self.automation = Automation()
+        self.life = OrgLife()
         self._request = threading.local()
         self._lock = threading.RLock()
         self._records: dict[str, dict[str, Any]] = {}  # id18 → record (deleted ones too)
@@ -285,11 +248,29 @@ class Org:
                                              "LastModifiedDate": now_iso()})
             return contact_id
 
-    def merge(self, master_id: str, loser_id: str) -> None:
-        """Merge two Leads or two Contacts like Salesforce: the loser is deleted with
+    def merge(self, master_id: str, *loser_ids: str) -> None:
+        """Merge one or two Leads (or Contacts) into a third like Salesforce: each loser is deleted with
         MasterRecordId set to the survivor, and its CampaignMembers move to the survivor (one
-        the survivor already has in that Campaign wins; the loser's is deleted)."""
+        the survivor already has in that Campaign wins; the loser's is deleted). The survivor
+        keeps its own field values (email, external id); the loser's external id no longer
+        matches an upsert, since deleted records are not matched.
+
+        Sources: SOAP API Developer Guide, merge(): "the losing records are deleted" and their
+        related records are reparented to the master; Object Reference, Lead and Contact:
+        MasterRecordId "If this record was deleted as the result of a merge, this field contains
+        the ID of the record that remains"; REST API Developer Guide, QueryAll: the result
+        "includes information about records that have been deleted because of a merge or
+        delete". A chain (A into B, then B into C) leaves A pointing at B, and a survivor may be
+        converted later: followers go MasterRecordId, then ConvertedContactId. At most three records
+        take part in one merge (SOAP API merge(): the master and up to two others)."""
+        if not 1 <= len(loser_ids) <= 2:
+            raise ValueError("a merge takes one or two losing records")
         with self._lock, self.transaction():
+            for loser_id in loser_ids:
+                self._merge_one(master_id, loser_id)
+
+    def _merge_one(self, master_id: str, loser_id: str) -> None:
+        with self._lock:
             master, loser = self._live(master_id), self._live(loser_id)
             if master is None or loser is None or self._type_of[master["Id"]] != self._type_of[loser["Id"]]:
                 raise RecordError("INVALID_CROSS_REFERENCE_KEY", "merge needs two live records of one object")
@@ -352,25 +333,39 @@ class Org:
                        "LastModifiedDate": now, "SystemModstamp": now})
         if "OwnerId" in record and record["OwnerId"] is None:
             record["OwnerId"] = self.user_id
+        api = self.options.api
+        if api:
+            self.life.before_create(sobject)
         with self.transaction():
             self._apply_rules_before(sobject, record, None)
+            if api:
+                self.life.validate(sobject, "insert", record)
             self._run_automation(sobject, record, None)
             self._put(sobject, record)
             self._apply_rules_after(sobject, record, None)
+            if api:
+                self.life.after_save(sobject, "insert", *self._call())
         return record_id
 
     def update_by_id(self, sobject: str | None, record_id: Any, fields: dict[str, Any],
                      lenient: bool = False) -> str:
         existing = self._existing_for_write(record_id, sobject)
         sobject = self._type_of[existing["Id"]]
+        api = self.options.api
+        if api:
+            self.life.before_write(existing["Id"])
         values = self._validate(sobject, fields, existing=existing, lenient=lenient)
         now = now_iso()
         record = {**existing, **values, "LastModifiedDate": now, "SystemModstamp": now}
         with self.transaction():
             self._apply_rules_before(sobject, record, existing)
+            if api:
+                self.life.validate(sobject, "update", record)
             self._run_automation(sobject, record, existing)
             self._put(sobject, record)
             self._apply_rules_after(sobject, record, existing)
+            if api:
+                self.life.after_save(sobject, "update", *self._call())
         return existing["Id"]
 
     def find_by_external_id(self, sobject: str, field: str, value: Any) -> list[str]:
@@ -402,6 +397,8 @@ class Org:
     def delete_by_id(self, record_id: Any) -> str:
         existing = self._existing_for_write(record_id, None, converted_ok=True)
         sobject = self._type_of[existing["Id"]]
+        if self.options.api:
+            self.life.before_write(existing["Id"])
         if sobject == "CampaignMemberStatus" and existing["IsDefault"]:
             raise RecordError("FIELD_INTEGRITY_EXCEPTION",
                               "cannot delete the default campaign member status")
@@ -435,7 +432,7 @@ class Org:
             name = self._field_name(sobject, raw_name)
             if name is None:
                 # An unknown key (fieldsToNull included) is refused, with no `fields`: REAL-REC
-                # sf-fx-runtime-java create-invalid-field.json (salesforce-recorded-responses.md §1c, §6).
+                # sf-fx-runtime-java create-invalid-field.json (forcedotcom/sf-fx-runtime-java mappings).
                 errors.append(("INVALID_FIELD",
                                f"No such column '{raw_name}' on sobject of type {sobject}", []))
                 continue
@@ -512,7 +509,7 @@ class Org:
                                   [name])
             if ftype == "picklist" and meta["restricted"] and text not in meta["picklist"]:
                 # Label-prefixed message, API name in `fields`: REAL-REC sf-fx-runtime-java
-                # create-invalid-picklist-value.json (salesforce-recorded-responses.md §1c).
+                # create-invalid-picklist-value.json (forcedotcom/sf-fx-runtime-java mappings).
                 raise RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                   f"{label}: bad value for restricted picklist field: {text}", [name])
             return text
@@ -552,8 +549,8 @@ class Org:
                                   f"{label}: invalid cross reference id", [name])
             if target["IsDeleted"]:
                 # A parent in the recycle bin: a real org answers ENTITY_IS_DELETED with an
-                # empty fields list, not naming the lookup (salesforce-api.md "Deleted parents";
-                # body as recorded in sf-fx-runtime-java delete-already-deleted.json, §1c).
+                # empty fields list, not naming the lookup (body as recorded in
+                # forcedotcom/sf-fx-runtime-java mappings/delete-already-deleted.json).
                 raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
             if sobject == "CampaignMember" and name == "LeadId" and target["IsConverted"]:
                 raise RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead",
@@ -592,8 +589,9 @@ class Org:
                 record["HasResponded"] = match["HasResponded"]
         elif sobject == "CampaignMemberStatus":
             # Label and SortOrder are each unique per Campaign (object reference: SortOrder is
-            # a "Unique number order"). No recorded REST error exists; recorded-responses §7
-            # infers DUPLICATE_VALUE with the field and id hidden, which is what we answer, so
+            # a "Unique number order"). No recorded REST error exists; clients number new
+            # statuses after the maximum (x2od/campaign-member-status CMS_CampaignTriggerHandler.cls,
+            # NPSP CON_AddToCampaign.cls), so a clash is refused; we infer DUPLICATE_VALUE with the field and id hidden, which is what we answer, so
             # a client cannot tell which of the two clashed without reading the statuses.
             if old is None and record["SortOrder"] is None:
                 orders = [self._records[s]["SortOrder"] or 0
@@ -645,6 +643,8 @@ class Org:
                                                  "IsDefault": True, "SortOrder": 1})
             self.create("CampaignMemberStatus", {"CampaignId": record["Id"], "Label": "Responded",
                                                  "HasResponded": True, "SortOrder": 2})
+            for status in self.life.campaign_statuses:  # a flow or template (add_campaign_status_on_insert)
+                self.create("CampaignMemberStatus", {"CampaignId": record["Id"], **status})
         elif sobject == "CampaignMemberStatus" and record["IsDefault"]:
             for sid in sorted(self._children.get(("status_of", record["CampaignId"]), ())):
                 other = self._records[sid]
@@ -762,8 +762,8 @@ class Org:
 
     def field_meta(self, sobject: str, name: str) -> tuple[str, dict[str, Any]] | None:
         """(canonical name, metadata) of a field, matched case-insensitively as Salesforce does
-        (API names are case-insensitive in REST bodies and SOQL: salesforce-api.md, "Facts that
-        home-made emulators tend to get wrong")."""
+        (API names are case-insensitive in REST bodies and SOQL: SOQL and SOSL Reference,
+        "SOQL Typographical Conventions")."""
         canonical = self._field_name(sobject, name)
         return (canonical, self._fields(sobject)[canonical]) if canonical else None
 
@@ -808,20 +808,31 @@ class Org:
         """
         results: list[dict[str, Any]] = []
         ok: list[bool] = []
-        with self._lock, self.transaction():
-            for row in rows:
-                mark = len(self._undo or [])
-                try:
-                    results.append(row())
-                    ok.append(True)
-                except RecordError as exc:
-                    self._undo_to(mark)
-                    results.append(failed(exc))
-                    ok.append(False)
-            if all_or_none and not all(ok):
-                self.rollback()
-                results = [r if not good else rolled_back() for r, good in zip(results, ok)]
+        previous = getattr(self._request, "call", None)
+        # One call: triggers see its size and fire once for all its records (see .orglife).
+        self._request.call = (len(rows), {})
+        try:
+            with self._lock, self.transaction():
+                start = len(self._undo or [])  # a composite may hold an outer transaction
+                for row in rows:
+                    mark = len(self._undo or [])
+                    try:
+                        results.append(row())
+                        ok.append(True)
+                    except RecordError as exc:
+                        self._undo_to(mark)
+                        results.append(failed(exc))
+                        ok.append(False)
+                if all_or_none and not all(ok):
+                    self._undo_to(start)
+                    results = [r if not good else rolled_back() for r, good in zip(results, ok)]
+        finally:
+            self._request.call = previous
         return results
+
+    def _call(self) -> tuple[int, dict[int, bool] | None]:
+        """(records in the current REST call, its trigger decisions); (1, None) for one record."""
+        return getattr(self._request, "call", None) or (1, None)
 
     def _undo_to(self, mark: int) -> None:
         assert self._undo is not None

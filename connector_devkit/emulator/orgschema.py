@@ -8,7 +8,8 @@ the connector's default model:
   replaces the org's values, so adding ``Jomablue`` is a documented admin step
   (salesforce/README.md); the default emulator org is one where the admin did it. A test can
   build an org without it (``lead_sources=``) to see ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``
-  (salesforce-api.md, "Standard picklists"; recorded body: salesforce-recorded-responses.md §1c).
+  (Metadata API, StandardValueSet; recorded body: forcedotcom/sf-fx-runtime-java
+  mappings/create-invalid-picklist-value.json).
 - **Standard fields every org has** (Lead.Description, Contact.MobilePhone, ...) that the
   connector's model leaves out, so an admin who maps one can test it.
 - **Fields deployed from metadata**: the project's ``salesforce/`` folder (or a given folder)

@@ -4,17 +4,20 @@ Both are off in a new emulator org and switched on by a test (``org.add_duplicat
 ``org.set_lead_assignment_rule``); both apply only to API requests (``Org.insert`` and friends
 seed data without them), and they read the request's headers through :class:`RequestOptions`.
 
-Sources (salesforce-api.md "Facts that home-made emulators tend to get wrong", §4 table;
-salesforce-recorded-responses.md §1b-§1d):
+Sources (REST API Developer Guide, "Assignment Rule Header" and "Duplicate Rule Header"; the
+captures named below):
 
 - ``Sforce-Auto-Assign`` defaults to TRUE over REST: the active Lead assignment rule runs on
   every create and update unless the header says FALSE (an assignment rule id picks that rule).
 - Duplicate rules set to Alert block API saves too, unless ``Sforce-Duplicate-Rule-Header:
   allowSave=true``; rules set to Block cannot be bypassed.
 - Single-record REST answers ``[{"duplicateResut": {...}, "errorCode": "DUPLICATES_DETECTED",
-  "message": ...}]`` (sic, no ``fields``; §1d, v50-v54 captures); sObject Collections rows carry
+  "message": ...}]`` (sic, no ``fields``; v50-v54 captures: the
+  rudderlabs/rudder-server enterprise/reporting error-extractor tests, clients reading
+  ``duplicateResut``); sObject Collections rows carry
   ``{"statusCode": "DUPLICATES_DETECTED", "message": "Use one of these records?", "fields": []}``
-  with no match details (§1b DOC; jetstream #482). Other API versions spell the key
+  with no match details (REST API Developer Guide, "Create Records Using sObject Collections";
+  jetstreamapp/jetstream #482). Other API versions spell the key
   ``duplicateResult``: ``collection_detail`` lets a test have the rows carry either spelling.
 """
 
@@ -99,7 +102,7 @@ class Automation:
 
 
 def duplicate_result(rule: DuplicateRule, matches: list[tuple[str, str]], version: str) -> dict[str, Any]:
-    """The duplicateResult object of a DUPLICATES_DETECTED error, key order as in the §1d capture."""
+    """The duplicateResult object of a DUPLICATES_DETECTED error, key order as in the v54 captures."""
     return {
         "allowSave": rule.action == "alert",
         "duplicateRule": rule.developer_name,

@@ -9,12 +9,13 @@ Front-end rules enforced here, each with its source:
 
 - The request line plus headers may be at most 16,384 bytes: a longer URI gets 414, a longer
   whole gets 431, both with Jetty's HTML body, not JSON (Help 000386264; bodies REAL-PASTE in
-  simple-salesforce #271, jsforce #1134, forcedotcom/cli #63; recorded-responses §2).
+  simple-salesforce #271, jsforce #1134, forcedotcom/cli #63).
 - JWT bearer: ``aud`` must be https://login.salesforce.com, https://test.salesforce.com or an
   Experience Cloud site URL (``Emulator.site_urls``), else ``invalid_grant`` "audience is invalid"
-  (omniphx/forrest #302, Talend/components #1423; recorded-responses §5).
+  (omniphx/forrest #302, Talend/components #1423).
 - ``Sforce-Auto-Assign`` and ``Sforce-Duplicate-Rule-Header`` reach the org as
-  :class:`.rules.RequestOptions` (see :mod:`.rules`).
+  :class:`.rules.RequestOptions` (see :mod:`.rules`); in /composite also from the top-level
+  request into every subrequest (see :mod:`.composite`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import composite
 from .automation import tooling_query
 from .describe import describe_global, describe_object
 from .faults import Faults
@@ -436,50 +438,11 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ handlers
 
     def _composite(self) -> tuple[int, Any]:
-        """POST /composite: up to 25 subrequests (at most 5 queries or collections), one API call.
-
-        Subrequests run in order through the same routes; allOrNone and @{ref} chaining are
-        not emulated (the connector sends independent queries)."""
-        body = self._json_body()
-        reqs = body.get("compositeRequest") if isinstance(body, dict) else None
-        if not isinstance(reqs, list) or not reqs:
-            raise ApiError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty array")
-        if len(reqs) > 25:
-            raise ApiError(400, "LIMIT_EXCEEDED", "A composite request can have at most 25 subrequests")
-        heavy = sum(1 for r in reqs if isinstance(r, dict) and
-                    any(k in str(r.get("url", "")) for k in ("/query", "/composite/sobjects")))
-        if heavy > 5:
-            raise ApiError(400, "LIMIT_EXCEEDED",
-                           "A composite request can have at most 5 query or sObject Collections subrequests")
-        saved = (self._params, self._body)
-        out = []
+        """POST /composite (rules and sources in :mod:`.composite`)."""
         try:
-            for r in reqs:
-                ref = r.get("referenceId") if isinstance(r, dict) else None
-                parts = urlsplit(str(r.get("url", ""))) if isinstance(r, dict) else urlsplit("")
-                segs = [unquote(x) for x in parts.path.split("/")]
-                while segs and segs[-1] == "":
-                    segs.pop()
-                self._params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-                self._body = json.dumps(r["body"]).encode() if isinstance(r, dict) and "body" in r else b""
-                if segs[:3] != ["", "services", "data"] or len(segs) < 4 or not ref:
-                    status, rbody = 400, [{"errorCode": "INVALID_URL", "message": "bad subrequest url or referenceId"}]
-                else:
-                    _kind, handler = self._route(str(r.get("method", "GET")).upper(), segs[4:])
-                    # A subrequest inherits only Accept, Authorization and Content-Type from the
-                    # top-level request; other headers travel in its own httpHeaders (Composite
-                    # Subrequest reference).
-                    sub_headers = r.get("httpHeaders") if isinstance(r.get("httpHeaders"), dict) else {}
-                    try:
-                        with self.server.emulator.org.request_options(
-                                RequestOptions.from_headers(sub_headers, self._version)):
-                            status, rbody = handler()
-                    except ApiError as exc:
-                        status, rbody = exc.status, exc.body
-                out.append({"body": rbody, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref})
-        finally:
-            self._params, self._body = saved
-        return 200, {"compositeResponse": out}
+            return composite.run(self, reorder=self.server.emulator.faults.composite_reorder)
+        except composite.ApiFailure as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from None
 
     def _object(self, name: str) -> str:
         sobject = self.server.emulator.org.resolve_object(name)

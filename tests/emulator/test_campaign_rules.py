@@ -137,8 +137,8 @@ def test_deleted_records(emu, a_lead, campaign, api):
     assert r.status_code == 404 and r.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
     res = api.create([member(campaign, LeadId=a_lead)])[0]
     # A parent in the recycle bin answers ENTITY_IS_DELETED with empty fields, not
-    # INVALID_CROSS_REFERENCE_KEY naming the lookup (salesforce-api.md "Deleted parents";
-    # body shape: sf-fx-runtime-java delete-already-deleted.json, recorded-responses §1c).
+    # INVALID_CROSS_REFERENCE_KEY naming the lookup (deleted parents;
+    # body shape: sf-fx-runtime-java delete-already-deleted.json in forcedotcom/sf-fx-runtime-java).
     assert res["errors"] == [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted",
                               "fields": []}]
     # the external id is free again after deletion (Salesforce does not match deleted rows)

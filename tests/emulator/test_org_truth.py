@@ -1,7 +1,7 @@
 """The emulator answers as a real org does: each test compares with a recorded or documented shape.
 
-Sources: ../shared/docs/salesforce-recorded-responses.md (§ numbers below) and the
-"Facts that home-made emulators tend to get wrong" list in salesforce-api.md.
+Sources: the public recordings and documentation cited in the emulator modules next to each rule
+(connector_devkit/emulator/*.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def codes(result):
     return [e["statusCode"] for e in result["errors"]]
 
 
-# ------------------------------------------------------------------ request size (§2)
+# ------------------------------------------------------------------ request size
 
 def test_uri_over_16384_bytes_gets_the_html_414(api):
     r = api.get("query", params={"q": "SELECT Id FROM Lead WHERE LastName = '" + "x" * 17_000 + "'"})
@@ -53,7 +53,7 @@ def test_soql_over_100000_characters_is_malformed(api):
                             "errorCode": "MALFORMED_QUERY"}]
 
 
-# ------------------------------------------------------------------ unknown keys (§6, §1c)
+# ------------------------------------------------------------------ unknown keys
 
 def test_fields_to_null_is_an_unknown_column(api):
     r = api.post("sobjects/Lead", json={"LastName": "Kim", "Company": "Acme", "fieldsToNull": ["Title"]})
@@ -69,7 +69,7 @@ def test_fields_to_null_is_an_unknown_column(api):
     assert api.emu.org.get(lead_id)["Title"] is None
 
 
-# ------------------------------------------------------------------ JWT audience (§5)
+# ------------------------------------------------------------------ JWT audience
 
 def _assertion(emu, aud):
     def b64(obj):
@@ -137,7 +137,7 @@ def test_assignment_rule_is_queryable(emu, api):
     assert [(r["Id"], r["Name"]) for r in rows["records"]] == [(rule.id, "Round robin")]
 
 
-# ------------------------------------------------------------------ duplicate rules (§1b, §1d)
+# ------------------------------------------------------------------ duplicate rules
 
 def _twin(emu):
     return emu.org.insert("Lead", {"LastName": "Kim", "Company": "Acme", "Email": "kim@example.com"})
@@ -147,7 +147,7 @@ def test_alert_rule_blocks_api_saves_in_collections(emu, api):
     first = _twin(emu)
     emu.org.add_duplicate_rule("Lead")
     res = api.create([{**LEAD, "Email": "KIM@example.com"}, {**LEAD, "Email": "other@example.com"}])
-    # Collections per-record error (§1b DOC): no id, statusCode, no match details
+    # Collections per-record error: no id, statusCode, no match details
     assert res[0] == {"id": None, "success": False, "errors": [
         {"statusCode": "DUPLICATES_DETECTED", "message": "Use one of these records?", "fields": []}]}
     assert res[1]["success"]
@@ -170,7 +170,7 @@ def test_single_record_duplicate_body_spells_duplicate_resut(emu, api):
     r = api.post("sobjects/Lead", json={"LastName": "Kim", "Company": "Acme", "Email": "kim@example.com"})
     assert r.status_code == 400
     body = r.json()
-    # §1d: [{"duplicateResut": {...}, "errorCode": "DUPLICATES_DETECTED", "message": ...}], no fields
+    # v50-v54 captures: [{"duplicateResut": {...}, "errorCode": "DUPLICATES_DETECTED", "message": ...}], no fields
     assert list(body[0]) == ["duplicateResut", "errorCode", "message"]
     assert body[0]["errorCode"] == "DUPLICATES_DETECTED"
     detail = body[0]["duplicateResut"]
@@ -245,7 +245,7 @@ def test_member_status_holds_40_characters(emu, api):
     campaign = emu.org.insert("Campaign", {"Name": "Summit"})
     long_label = "Attended the keynote and two workshops!!"  + "x"
     assert len(long_label) == 41
-    # CampaignMemberStatus.Label allows 765, CampaignMember.Status only 40 (salesforce-api.md)
+    # CampaignMemberStatus.Label allows 765, CampaignMember.Status only 40 (Object Reference, CampaignMemberStatus and CampaignMember)
     emu.org.insert("CampaignMemberStatus", {"CampaignId": campaign, "Label": long_label})
     contact = emu.org.insert("Contact", {"LastName": "C"})
     res = api.create([{"attributes": {"type": "CampaignMember"}, "CampaignId": campaign,
@@ -253,7 +253,7 @@ def test_member_status_holds_40_characters(emu, api):
     assert codes(res[0]) == ["STRING_TOO_LONG"] and res[0]["errors"][0]["fields"] == ["Status"]
 
 
-# ------------------------------------------------------------------ restricted LeadSource (§1c)
+# ------------------------------------------------------------------ restricted LeadSource
 
 def test_default_org_has_jomablue_in_a_restricted_lead_source(emu, api):
     assert api.create([{**LEAD, "LeadSource": "Jomablue"}])[0]["success"]

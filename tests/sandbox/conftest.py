@@ -12,6 +12,12 @@ named by these environment variables (skipped, with the reason printed by ``-ra`
                                   credentials, https://test.salesforce.com for JWT)
     SF_SANDBOX_AUDIENCE           JWT aud (default https://test.salesforce.com)
     SF_SANDBOX_API_VERSION        default 62.0
+    SF_SANDBOX_PRIVATE_RECORD_ID  a Lead or Contact the integration user may read but not edit
+                                  (private sharing, another owner); without it that check skips
+
+The checks of the org's own life need more than the data API on a sandbox: a merge goes through
+the SOAP API's merge() (REST has no merge), a validation rule is created through the Tooling API
+(the integration user then needs Customize Application; the check skips, saying so, otherwise).
 
 The sandbox must have salesforce/ deployed, the permission set assigned and `Jomablue` in Lead
 Source (salesforce/README.md). Records the tests create carry a `ct<run id>/` Jomablue id and are
@@ -25,6 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 import requests
@@ -72,6 +79,7 @@ class Target:
     emu: Any = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     created: list[str] = field(default_factory=list)
+    tooling_created: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.config = SalesforceConfig.model_validate(_expand(self.salesforce))
@@ -104,6 +112,56 @@ class Target:
         self.created += [x["id"] for x in results if x.get("success")]
         return results
 
+    def merge(self, master_id: str, loser_id: str, sobject: str) -> None:
+        """Merge ``loser_id`` into ``master_id`` as an admin does (SOAP API merge(); REST has none)."""
+        if self.emu is not None:
+            self.emu.org.merge(master_id, loser_id)
+            return
+        token = self.session.headers["Authorization"].split(" ", 1)[1]
+        envelope = (
+            '<?xml version="1.0" encoding="utf-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com" '
+            'xmlns:urn1="urn:sobject.partner.soap.sforce.com"><soapenv:Header><urn:SessionHeader>'
+            f"<urn:sessionId>{escape(token)}</urn:sessionId></urn:SessionHeader></soapenv:Header><soapenv:Body>"
+            f"<urn:merge><urn:request><urn:masterRecord><urn1:type>{sobject}</urn1:type>"
+            f"<urn1:Id>{master_id}</urn1:Id></urn:masterRecord><urn:recordToMergeIds>{loser_id}"
+            "</urn:recordToMergeIds></urn:request></urn:merge></soapenv:Body></soapenv:Envelope>")
+        r = self.session.post(f"{self.instance_url}/services/Soap/u/{self.config.api_version}",
+                              data=envelope.encode("utf-8"), timeout=60,
+                              headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'})
+        assert r.status_code == 200 and "<success>true</success>" in r.text, r.text
+
+    def add_validation_rule(self, sobject: str, name: str, message: str, field: str, refused_value: str) -> None:
+        """An active rule refusing records of this run whose ``field`` equals ``refused_value``."""
+        if self.emu is not None:
+            prefix = f"ct{self.run_id}/"
+            self.emu.org.add_validation_rule(
+                sobject, name, message, field=field,
+                when=lambda r: (r.get("Jomablue_Id__c") or "").startswith(prefix) and r.get(field) == refused_value)
+            return
+        formula = f'AND(BEGINS(Jomablue_Id__c, "ct{self.run_id}/"), {field} = "{refused_value}")'
+        r = self.request("POST", "tooling/sobjects/ValidationRule", json={
+            "FullName": f"{sobject}.{name}", "Metadata": {
+                "active": True, "errorConditionFormula": formula, "errorMessage": message,
+                "errorDisplayField": field, "description": "connector contract suite (deleted afterwards)"}})
+        if r.status_code in (400, 403) and "INSUFFICIENT_ACCESS" in r.text:
+            pytest.skip(f"the integration user may not create validation rules: {r.text[:200]}")
+        assert r.status_code == 201, r.text
+        self.tooling_created.append(("ValidationRule", r.json()["id"]))
+
+    def private_record(self) -> tuple[str, str]:
+        """(sobject, id) of a record the user may read but not edit."""
+        if self.emu is not None:
+            [row] = self.create([{"attributes": {"type": "Lead"}, "LastName": "Private", "Company": "CT",
+                                  "Jomablue_Id__c": self.jid("ep", "private")}])
+            self.emu.org.make_private(row["id"])
+            return "Lead", row["id"]
+        rid = os.environ.get(ENV + "PRIVATE_RECORD_ID")
+        if not rid:
+            pytest.skip("set SF_SANDBOX_PRIVATE_RECORD_ID to a Lead or Contact the integration user cannot edit")
+        sobject = "Lead" if rid.startswith("00Q") else "Contact"
+        return sobject, rid
+
     def gateway(self):
         class _Cfg:
             salesforce = self.config
@@ -126,6 +184,8 @@ class Target:
                     f"SELECT Id FROM {sobject} WHERE Jomablue_Id__c LIKE 'ct{self.run_id}/%'")]
             except AssertionError:
                 continue
+        for sobject, rid in self.tooling_created:
+            self.request("DELETE", f"tooling/sobjects/{sobject}/{rid}")
         ids = list(dict.fromkeys(rows + self.created))
         for start in range(0, len(ids), 200):
             self.request("DELETE", "composite/sobjects",

@@ -1,7 +1,7 @@
 """The contract between the connector and a real org, run against the emulator and, when
 SF_SANDBOX_* name one, a Salesforce sandbox (conftest.py). Each check is a fact the connector
-relies on (salesforce-api.md "Facts that home-made emulators tend to get wrong"; the recorded
-shapes in salesforce-recorded-responses.md): if a sandbox disagrees, the emulator and the
+relies on (Salesforce documentation and the recorded shapes cited in
+connector_devkit/emulator/*.py): if a sandbox disagrees, the emulator and the
 connector are wrong, not the sandbox.
 
     pytest -m sandbox -ra tests/sandbox        # the sandbox half only; skips say why
