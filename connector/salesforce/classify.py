@@ -127,13 +127,18 @@ REQUEST_TABLE: tuple[RequestRule, ...] = (
 )
 
 
-def classify_request(status: int | None, code: str | None, message: str, *,
-                     scope: Scope = Scope.TOP_LEVEL, verb: Verb = Verb.READ) -> Failure:
+def request_rule(status: int | None, code: str | None, message: str, *,
+                 scope: Scope = Scope.TOP_LEVEL, verb: Verb = Verb.READ) -> RequestRule:
     """The first row of :data:`REQUEST_TABLE` that matches (the last row matches everything)."""
     for rule in REQUEST_TABLE:
         if rule.matches(status, code or "", message or "", scope, verb):
-            return rule.failure
+            return rule
     raise AssertionError("REQUEST_TABLE ends with a catch-all row")  # pragma: no cover
+
+
+def classify_request(status: int | None, code: str | None, message: str, *,
+                     scope: Scope = Scope.TOP_LEVEL, verb: Verb = Verb.READ) -> Failure:
+    return request_rule(status, code, message, scope=scope, verb=verb).failure
 
 
 def first_error(content: Any) -> tuple[str, str]:
@@ -240,16 +245,22 @@ ROW_TABLE: tuple[RowRule, ...] = (
 _NEVER_DATA = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "INVALID_TYPE", "NOT_FOUND"})
 
 
-def classify_row(code: str | None, message: str, *, shrinkable: bool = True) -> RowAction:
-    """The first row of :data:`ROW_TABLE` for this record's error; REJECT when none matches.
-    `shrinkable`: whether the record could still go in a smaller collection."""
+def row_rule(code: str | None, message: str, *, shrinkable: bool = True) -> RowRule | None:
+    """The first row of :data:`ROW_TABLE` for this record's error, if any."""
     text = (message or "").lower()
     for rule in ROW_TABLE:
         if rule.code != code or (rule.shrinkable is not None and rule.shrinkable != shrinkable):
             continue
         if not rule.message or any(m.lower() in text for m in rule.message):
-            return rule.action
-    return RowAction.REJECT
+            return rule
+    return None
+
+
+def classify_row(code: str | None, message: str, *, shrinkable: bool = True) -> RowAction:
+    """What to do with one failed record; REJECT (quarantine its messages) when no row matches.
+    `shrinkable`: whether the record could still go in a smaller collection."""
+    rule = row_rule(code, message, shrinkable=shrinkable)
+    return rule.action if rule else RowAction.REJECT
 
 
 def never_data(action: RowAction, code: str) -> bool:
