@@ -19,8 +19,8 @@ from typing import Any
 from connector.errors import StopRun
 from connector.reconcile.check import Reconciler
 from connector.reconcile.model import Finding
-from connector.salesforce.results import RowAction, RowResult
 from connector.salesforce.ids import looks_like_id, to18
+from connector.salesforce.results import RowAction, RowResult
 
 _CREATE_ONLY = ("Id", "CampaignId", "LeadId", "ContactId")
 

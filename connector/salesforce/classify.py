@@ -35,6 +35,7 @@ from connector.errors import (
     TransientError,
 )
 
+
 class RowAction(StrEnum):
     """What the engine does with one record's result (re-exported by results.py)."""
 

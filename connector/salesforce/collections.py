@@ -93,7 +93,7 @@ class CollectionsWriter:
                     answers.append(await _settled(s))
             else:
                 answers = list(await asyncio.gather(*sends, return_exceptions=True))
-            for group, answer in zip(groups, answers, strict=True):
+            for answer in answers:
                 if isinstance(answer, ConnectorError):
                     stop = stop or answer
                     continue

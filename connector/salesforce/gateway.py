@@ -172,9 +172,12 @@ class SalesforceGateway:
         base = f"/services/data/v{self.api_version}/"
         out: list[Any] = []
         for chunk in chunked(paths, per_call):
+            count = len(chunk)
+
+            def bodies(res: Any, count: int = count) -> list[Any]:
+                return _read_bodies(kind, subresponses(res, count, ref))
             out += await self.call(kind, "POST", "composite", verb=Verb.READ,
-                                   json=composite_body(get_subrequests(base, chunk, ref)),
-                                   check=lambda res, n=len(chunk): _read_bodies(kind, subresponses(res, n, ref)))
+                                   json=composite_body(get_subrequests(base, chunk, ref)), check=bodies)
         return out
 
     async def _composite_queries(self, soqls: Sequence[str], resource: str = "query") -> list[list[dict[str, Any]]]:

@@ -3,7 +3,7 @@
 One source of truth for three consumers: the bundled emulator (which serves it as describe and
 enforces it), offline mapping validation (field lengths for truncation, types), and the
 Salesforce metadata under ``salesforce/`` (a test checks that the two agree).
-See ../shared/docs/salesforce-data-model.md.
+The same objects and fields ship as deployable Salesforce metadata under ``salesforce/``.
 
 Each field: type (id, string, textarea, email, phone, picklist, boolean, date, datetime, double,
 int, reference), length (text types), required (must be given on create), createable,

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from connector.salesforce.classify import never_data
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.ids import to18
-from connector.salesforce.classify import never_data
 from connector.salesforce.results import RowAction, RowResult, WriteError
 from connector.sync.model import Write
 
