@@ -145,7 +145,7 @@ class CollectionsWriter:
         subs = collection_subrequests(url, method, [[records[i] for i in idx] for idx in group], self.write_headers)
         res = await self.call(f"composite_{kind}", "POST", "composite", verb=Verb.WRITE,
                               json=composite_body(subs, ordered=serial), **headers)
-        out = []
+        out: list[tuple[list[int], list[RowResult], ConnectorError | None]] = []
         for idx, (status, body) in zip(group, subresponses(res, len(group), "c"), strict=True):
             if status == 200 and isinstance(body, list):
                 out.append((idx, _rows(body), None))

@@ -195,7 +195,8 @@ class SalesforceGateway:
 
     async def describe(self, sobject: str) -> dict[str, Any] | None:
         try:
-            return await self.call("describe", "GET", f"sobjects/{sobject}/describe/")
+            described: dict[str, Any] | None = await self.call("describe", "GET", f"sobjects/{sobject}/describe/")
+            return described
         except FatalError as exc:
             if exc.status == 404:    # Failure.ABSENT: the org has no such object
                 return None

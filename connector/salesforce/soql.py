@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from simple_salesforce import format_soql
+from simple_salesforce.format import format_soql
 
 MAX_ENCODED_QUERY = 15_000
 MAX_SOQL = 100_000

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from connector.errors import SalesforceUnavailable
@@ -44,7 +44,7 @@ class PinnedSession(requests.Session):
         self._pinned = verify
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
-                                   cert: Any) -> dict[str, Any]:
+                                   cert: Any) -> Any:
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         settings["verify"] = self._pinned
         return settings
@@ -117,7 +117,7 @@ class MockTransport(BaseAdapter):
              verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
         answer = self.handler(request)
         status, body = answer[0], answer[1]
-        headers = dict(answer[2]) if len(answer) > 2 else {}   # type: ignore[misc]
+        headers = dict(answer[2]) if len(answer) > 2 else {}
         resp = requests.Response()
         resp.status_code = status
         if isinstance(body, str):

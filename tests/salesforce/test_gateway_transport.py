@@ -80,7 +80,10 @@ def test_get_many_answers_none_for_what_the_org_lacks():
     assert out == [{"name": "Lead"}, None]
 
 
-def test_a_failed_collections_subrequest_keeps_the_others_and_only_its_rows_are_sent_again():
+@pytest.mark.parametrize(("status", "code", "message"), [
+    (503, "SERVER_UNAVAILABLE", "try again"),
+    (403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded")])
+def test_a_failed_collections_subrequest_keeps_the_others_and_only_its_rows_are_sent_again(status, code, message):
     org = FakeOrg()
     tries = {"n": 0}
 
@@ -88,7 +91,7 @@ def test_a_failed_collections_subrequest_keeps_the_others_and_only_its_rows_are_
         records = s["body"]["records"]
         if n == 1 and tries["n"] == 0:
             tries["n"] += 1
-            return subresponse(s["referenceId"], 503, error("SERVER_UNAVAILABLE", "try again"))
+            return subresponse(s["referenceId"], status, error(code, message))
         return subresponse(s["referenceId"], 200, ok(len(records)))
     org.on("POST", "composite", composite_of(sub))
 
@@ -106,20 +109,24 @@ def test_a_failed_collections_subrequest_keeps_the_others_and_only_its_rows_are_
         [f"p/{k}" for k in range(200, 400)]
 
 
-def test_a_subrequest_refused_for_good_raises_after_the_others_are_journaled():
+@pytest.mark.parametrize(("status", "code", "message", "raised"), [
+    (403, "INSUFFICIENT_ACCESS", "insufficient access rights", FatalError),
+    (403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", BudgetExhausted),
+    (400, "STORAGE_LIMIT_EXCEEDED", "storage limit exceeded", StorageFull)])
+def test_a_subrequest_refused_for_good_raises_after_the_others_are_journaled(status, code, message, raised):
     org = FakeOrg()
 
     def sub(n, s, seen):
         if n == 1:
-            return subresponse(s["referenceId"], 403, error("INSUFFICIENT_ACCESS", "insufficient access rights"))
+            return subresponse(s["referenceId"], status, error(code, message))
         return subresponse(s["referenceId"], 200, ok(len(s["body"]["records"])))
     org.on("POST", "composite", composite_of(sub))
     gw = gateway(org)
     journal: list = []
     gw.on_written = journal.extend
-    with pytest.raises(FatalError) as err:
+    with pytest.raises(raised) as err:
         asyncio.run(gw.upsert("Lead", "Jomablue_Id__c", leads(450)))
-    assert err.value.code == "INSUFFICIENT_ACCESS"
+    assert err.value.code == code
     assert len(journal) == 250 and {row[1] for row in journal} == {"Lead"}
     assert len(org.seen) == 1          # nothing sent again
 
