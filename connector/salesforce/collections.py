@@ -86,13 +86,15 @@ class CollectionsWriter:
             chunks = _chunks(pending, cap)
             sent_in = {i: len(chunk) for chunk in chunks for i in chunk}
             groups = chunked(chunks, COMPOSITE_COLLECTIONS_LIMIT)
-            sends = [self._group(kind, method, path, records, g, serial) for g in groups]
             if serial:
                 answers: list[Any] = []
-                for s in sends:
-                    answers.append(await _settled(s))
+                for g in groups:
+                    answers.append(await _settled(self._group(kind, method, path, records, g, serial)))
+                    if _stops(answers[-1]):
+                        break         # the rest would be refused alike: not sent, kept queued
             else:
-                answers = list(await asyncio.gather(*sends, return_exceptions=True))
+                answers = list(await asyncio.gather(
+                    *(self._group(kind, method, path, records, g, serial) for g in groups), return_exceptions=True))
             for answer in answers:
                 if isinstance(answer, ConnectorError):
                     stop = stop or answer
@@ -103,8 +105,10 @@ class CollectionsWriter:
                     stop = stop or error
                     for i, row in zip(chunk, rows, strict=False):
                         results[i] = row
+            if stop is None and any(r is not None and r.action is RowAction.ORG_FULL for r in results):
+                stop = StorageFull(STORAGE_FULL_REASON, code="STORAGE_LIMIT_EXCEEDED")
             if stop is not None:
-                break
+                break                 # rows still to retry keep their last result; the run stops
             shrinking: list[int] = []
             locked: list[int] = []
             for i in pending:
@@ -129,8 +133,6 @@ class CollectionsWriter:
                     await self.policy.pause_rows(lock_round - 1)
             pending = sorted(shrinking + locked)
         final = [r if r is not None else RowResult.failed("NO_RESULT", "no result returned") for r in results]
-        if stop is None and any(r.action is RowAction.ORG_FULL for r in final):
-            stop = StorageFull(STORAGE_FULL_REASON, code="STORAGE_LIMIT_EXCEEDED")
         return Outcome(final, stop)
 
     async def _group(self, kind: str, method: str, path: str, records: list[dict[str, Any]],
@@ -168,6 +170,12 @@ async def _settled(aw: Awaitable[Any]) -> Any:
         return await aw
     except ConnectorError as exc:
         return exc
+
+
+def _stops(answer: Any) -> bool:
+    """Whether a group's answer carries an org-wide stop (raised, or one subrequest's)."""
+    return isinstance(answer, BaseException) or any(
+        error is not None or any(r.action is RowAction.ORG_FULL for r in rows) for _, rows, error in answer)
 
 
 def _rows(res: Any) -> list[RowResult]:

@@ -246,3 +246,13 @@ def test_a_dropped_connection_is_retried_and_a_storm_stops_the_run():
 def test_an_unmocked_path_is_a_not_found_so_a_test_cannot_pass_by_accident():
     org = FakeOrg()
     assert asyncio.run(gateway(org).describe("Nope__c")) is None
+
+
+def test_ordered_writes_stop_sending_once_the_org_is_full():
+    org = FakeOrg()
+    org.on("POST", "composite", composite_of(lambda n, s, seen: subresponse(
+        s["referenceId"], 200, [failed("STORAGE_LIMIT_EXCEEDED", "storage limit exceeded")] * len(s["body"]["records"]))))
+    members = [{"Jomablue_Member_Key__c": f"m/{k}", "CampaignId": "701000000000001AAA"} for k in range(1100)]
+    with pytest.raises(StorageFull):
+        asyncio.run(gateway(org).upsert("CampaignMember", "Jomablue_Member_Key__c", members, serial=True))
+    assert len(org.seen) == 1       # the second group (the last 100) was never sent
