@@ -14,8 +14,13 @@
     └── MessageError           one message cannot be processed as it is: quarantine it
         └── AmbiguousMatch     identity ladder found several candidates
 
-Failures are classified once, at the edge that sees them (the Salesforce adapter, the envelope
-parser); nothing above the adapters inspects HTTP statuses or error codes.
+Failures are classified once, at the edge that sees them: Salesforce's answers by the one table
+in connector/salesforce/classify.py (whole requests → these exceptions, one record → a RowAction),
+SQS's in connector/queue.py, message bodies in connector/payloads.py. Above the edges, code
+switches on the exception type or the RowAction: `status` and `code` travel for messages, for
+comparing two failures, and for `classify.is_poison` (the engine asks it, it does not read them).
+One reader remains: preflight's describe check looks at composite subrequest statuses it gets from
+`SalesforceGateway.composite_gets`; `get_many` answers the same reads classified.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from typing import Any
 from connector.errors import StopRun
 from connector.reconcile.check import Reconciler
 from connector.reconcile.model import Finding
-from connector.salesforce.gateway import RowResult
 from connector.salesforce.ids import looks_like_id, to18
+from connector.salesforce.results import RowAction, RowResult
 
 _CREATE_ONLY = ("Id", "CampaignId", "LeadId", "ContactId")
 
@@ -115,7 +115,7 @@ async def _statuses(rc: Reconciler, campaign_ids: list[str]) -> None:
         return
     results = await rc.gateway.create("CampaignMemberStatus", recs)
     rc.state.add_campaign_statuses([(rec["CampaignId"], rec["Label"]) for rec, r in zip(recs, results, strict=True)
-                                    if r.ok or r.code == "DUPLICATE_VALUE"])
+                                    if r.ok or r.action is RowAction.DUPLICATE_KEY])
 
 
 async def _recreate_members(rc: Reconciler, idmap: dict[str, str]) -> None:

@@ -64,7 +64,7 @@ class TokenSource:
             except OSError as exc:
                 raise FatalError(f"salesforce.auth.private_key_file: cannot read ({exc.strerror})") from None
             # `aud` is login/test.salesforce.com (or a site URL), never the login_url's My Domain:
-            # Salesforce answers "audience is invalid" otherwise (recorded-responses §5).
+            # Salesforce answers "audience is invalid" otherwise (omniphx/forrest #302, forcedotcom/cli #3325).
             claims = {"iss": a.client_id, "sub": a.username, "aud": a.audience.rstrip("/"),
                       "exp": int(time.time()) + 180}
             assertion = jwt.encode(claims, key, algorithm="RS256")

@@ -1,7 +1,8 @@
 """Salesforce record ids: 15 → 18 character normalisation and key prefixes.
 
 The 18-character form appends a checksum of the capitalisation of the 15-character id,
-so ids can be compared case-insensitively (salesforce-api.md §5). Every id the connector
+so ids can be compared case-insensitively (SOAP API Developer Guide, "Primitive Data Types", ID;
+the suffix algorithm as in github.com/rtkfan/sfdc-ids). Every id the connector
 stores or compares goes through :func:`to18` first.
 """
 

@@ -3,7 +3,6 @@
 One source of truth for three consumers: the bundled emulator (which serves it as describe and
 enforces it), offline mapping validation (field lengths for truncation, types), and the
 Salesforce metadata under ``salesforce/`` (a test checks that the two agree).
-See ../shared/docs/salesforce-data-model.md.
 
 Each field: type (id, string, textarea, email, phone, picklist, boolean, date, datetime, double,
 int, reference), length (text types), required (must be given on create), createable,
@@ -217,4 +216,5 @@ OBJECTS: dict[str, dict[str, Any]] = {
 
 def field(sobject: str, name: str) -> Field | None:
     """Metadata of one field of the default data model, or None."""
-    return OBJECTS.get(sobject, {}).get("fields", {}).get(name)
+    found: Field | None = OBJECTS.get(sobject, {}).get("fields", {}).get(name)
+    return found

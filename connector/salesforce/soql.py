@@ -1,10 +1,15 @@
 """The one SOQL query builder: `IN` lists packed into as few statements as Salesforce accepts.
 
-Two limits bound a statement (salesforce-api.md, "Request size"; recorded-responses §2):
+Three limits bound a statement:
 - a REST query travels in the URL, and the request line plus headers may be at most 16,384
-  bytes (past that: 414 with an HTML body, no JSON); each statement here stays under
-  :data:`MAX_ENCODED_QUERY` bytes percent-encoded, leaving room for the path and headers;
-- a SOQL statement may be at most 100,000 characters (:data:`MAX_SOQL`).
+  bytes (past that: 414 with an HTML body, no JSON; Salesforce Help 000386264); each statement
+  here stays under :data:`MAX_ENCODED_QUERY` bytes percent-encoded, leaving room for the path
+  and headers;
+- a SOQL statement may be at most 100,000 characters (:data:`MAX_SOQL`; App Limits cheatsheet,
+  "SOQL and SOSL Limits for Search Queries": "By default, 100,000 characters");
+- a string in a WHERE clause may be at most 4,000 characters (:data:`MAX_WHERE_STRING`; same
+  cheatsheet: "Strings in SOQL WHERE clauses: 4,000 characters for each string"; SOQL and SOSL
+  Reference, "WHERE": "Strings in WHERE clauses can't exceed 4,000 characters").
 Values are escaped by simple-salesforce's ``format_soql``; a single value that cannot fit any
 statement raises :class:`ValueTooLong`, so the caller fails that value's message, not the batch.
 """
@@ -13,15 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from simple_salesforce import format_soql
+from simple_salesforce.format import format_soql
 
 MAX_ENCODED_QUERY = 15_000
 MAX_SOQL = 100_000
+MAX_WHERE_STRING = 4_000
 
 
 class ValueTooLong(ValueError):
     def __init__(self, field: str, value: str) -> None:
-        super().__init__(f"a {field} of {len(value):,} characters is too long for any SOQL query")
+        limit = (f"a SOQL WHERE string holds at most {MAX_WHERE_STRING:,} characters"
+                 if not _short_enough(value) else "too long for any SOQL query")
+        super().__init__(f"a {field} of {len(value):,} characters: {limit}")
         self.field = field
         self.value = value
 
@@ -40,10 +48,15 @@ def literal(value: str) -> str:
     return format_soql("{}", value)
 
 
+def _short_enough(value: str) -> bool:
+    """Within the WHERE-clause string limit, counted as escaped (the stricter reading)."""
+    return len(literal(value)) - 2 <= MAX_WHERE_STRING
+
+
 def fits(value: str, room: int = 2_000) -> bool:
     """Whether one value can travel in a statement with `room` bytes left for the rest."""
     text = literal(value)
-    return encoded_len(text) + room <= MAX_ENCODED_QUERY and len(text) + room <= MAX_SOQL
+    return _short_enough(value) and encoded_len(text) + room <= MAX_ENCODED_QUERY and len(text) + room <= MAX_SOQL
 
 
 def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str = "") -> list[str]:
@@ -70,7 +83,7 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
             opening = f"{name} IN ()"
             alone_enc, alone_raw = fixed_enc + encoded_len(opening) + encoded_len(text), \
                 fixed_raw + len(opening) + len(text)
-            if alone_enc > MAX_ENCODED_QUERY or alone_raw > MAX_SOQL:
+            if alone_enc > MAX_ENCODED_QUERY or alone_raw > MAX_SOQL or len(text) - 2 > MAX_WHERE_STRING:
                 raise ValueTooLong(name, v)
             if name in current:
                 grow = ", " + text

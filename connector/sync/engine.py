@@ -23,6 +23,7 @@ from connector.mapping import MappingSet
 from connector.payloads import SourcePolicy, Unrecognised, parse_body, parse_utc, stable_hash
 from connector.preflight import forget_describes
 from connector.reconcile.journal import journaled
+from connector.salesforce.classify import is_poison
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.results import WriteError
 from connector.state.base import StateStore
@@ -298,12 +299,6 @@ class SyncEngine:
         if guard.used is not None and guard.max:
             # Saved with the batch, not after every call: no extra write on the hot path.
             changes.api_usage = (guard.used, guard.max)
-
-
-def is_poison(exc: FatalError) -> bool:
-    """A whole request refused for what it carries (a query too long, a body Salesforce cannot
-    read), not for who sends it: splitting the batch finds the messages behind it."""
-    return exc.status in (400, 414, 431) and exc.code not in ("API_DISABLED_FOR_ORG", "REQUEST_LIMIT_EXCEEDED")
 
 
 def _skip(w: Work, kind: SkipReason, reason: str) -> Outcome:

@@ -249,7 +249,7 @@ class MemberStage(Stage):
             for w in x.works:
                 w.retry(f"{x.label}: the person's Lead was converted; it is followed to its Contact on the next delivery")
             return True
-        if x.action is not RowAction.GONE:
+        if x.action not in (RowAction.GONE, RowAction.BAD_REFERENCE):   # sync helper: confirm by a read
             return False
         if x.op == "update":
             changes.forgotten_members.add(x.key)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from connector.salesforce.classify import never_data
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.ids import to18
-from connector.salesforce.results import NEVER_DATA_CODES, RowAction, RowResult, WriteError
+from connector.salesforce.results import RowAction, RowResult, WriteError
 from connector.sync.model import Write
 
 
@@ -85,15 +86,17 @@ class SalesforceWriter:
 
     def org_refusals(self) -> dict[str, WriteError]:
         """Objects whose every write of this batch the org refused for its setup (ORG_SETUP):
-        a field it lacks, no access, a restricted picklist value. A picklist refusal counts only
-        when at least two writes failed alike (one odd value is that message's data)."""
+        a field it lacks, an object it refuses, a restricted picklist value. A refusal no data can
+        cause (classify.never_data) counts at once; a picklist refusal only when at least two
+        writes failed alike (one odd value is that message's data). Record-level refusals
+        (NO_ACCESS: one private record; BAD_REFERENCE) are never ORG_SETUP, so never org-wide."""
         out = {}
         for sobject, errors in self.results.items():
             if not errors or any(e is None or e.action is not RowAction.ORG_SETUP for e in errors):
                 continue
             first = errors[0]
             assert first is not None
-            if first.code in NEVER_DATA_CODES or (len(errors) >= 2 and all(
+            if never_data(first.action, first.code) or (len(errors) >= 2 and all(
                     e is not None and (e.code, e.fields) == (first.code, first.fields) for e in errors)):
                 out[sobject] = first
         return out

@@ -112,7 +112,7 @@ def test_the_matched_records_are_named_in_either_spelling(emu, spelling):
 
 
 def test_row_result_reads_the_recorded_single_record_body():
-    # salesforce-recorded-responses.md §1d, v54.0 capture (abridged)
+    # a v54.0 single-record body as captured in public client fixtures (abridged): `duplicateResut`
     error = {"duplicateResut": {"allowSave": True, "duplicateRule": "Standard_Contact_Duplicate_Rule",
                                 "matchResults": [{"matchRecords": [{"record": {"Id": "0038M0000016Wv8QAE"}}]}]},
              "errorCode": "DUPLICATES_DETECTED",

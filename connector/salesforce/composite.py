@@ -1,0 +1,65 @@
+"""Packing several requests into one /composite call, and reading its subresponses.
+
+Salesforce bills a /composite request as one call: "The entire series of requests counts as a
+single call toward your API limits"; it takes "up to 25 subrequests in a single call. Up to 5
+of these subrequests can be sObject Collections or query operations" (REST API Developer Guide,
+"Composite", developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite_post.htm).
+An sObject Collections call takes at most 200 records ("sObject Collections").
+
+Order: "When subrequests are collated, the processing speed is faster, but the order of
+execution is not guaranteed ... In API version 49.0 and later, the default value is true"
+(REST API Developer Guide, "Composite Request Body", requests_composite.htm). Where order
+matters (one Campaign's members, a later subrequest that depends on an earlier one) the body
+says `collateSubrequests: false`.
+
+Headers: a subrequest may carry "any header supported by the requested resource, except ...
+Accept, Authorization, Content-Type" (same page), which it inherits from the top-level request.
+Nothing in the documentation says whether `Sforce-Auto-Assign` and
+`Sforce-Duplicate-Rule-Header` take effect from a subrequest, so the write headers travel both
+on the top-level request and in every subrequest's `httpHeaders`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+BATCH_LIMIT = 200                  # records in one sObject Collections call
+COMPOSITE_QUERY_LIMIT = 5          # query subrequests in one /composite request
+COMPOSITE_COLLECTIONS_LIMIT = 5    # sObject Collections subrequests in one /composite request
+
+Subresponse = tuple[int | None, Any]    # (httpStatusCode, body); (None, None) when it is missing
+
+
+def composite_body(subrequests: list[dict[str, Any]], *, ordered: bool = False) -> dict[str, Any]:
+    """A /composite body whose subrequests do not depend on each other's success (allOrNone
+    false: "the remaining subrequests that don't depend on the failed subrequest are executed")."""
+    body: dict[str, Any] = {"allOrNone": False, "compositeRequest": subrequests}
+    if ordered:
+        body["collateSubrequests"] = False
+    return body
+
+
+def get_subrequests(base: str, paths: Sequence[str], ref: str) -> list[dict[str, Any]]:
+    return [{"method": "GET", "url": base + path, "referenceId": f"{ref}{n}"} for n, path in enumerate(paths)]
+
+
+def collection_subrequests(url: str, method: str, chunks: Sequence[list[dict[str, Any]]],
+                           headers: dict[str, str], ref: str = "c") -> list[dict[str, Any]]:
+    extra = {"httpHeaders": dict(headers)} if headers else {}
+    return [{"method": method, "url": url, "referenceId": f"{ref}{n}",
+             "body": {"allOrNone": False, "records": chunk}, **extra} for n, chunk in enumerate(chunks)]
+
+
+def subresponses(result: Any, count: int, ref: str) -> list[Subresponse]:
+    """(status, body) of subrequests `{ref}0` … `{ref}{count-1}`, in that order."""
+    by_ref = {r.get("referenceId"): r for r in (result or {}).get("compositeResponse", []) if isinstance(r, dict)}
+    out: list[Subresponse] = []
+    for n in range(count):
+        sub = by_ref.get(f"{ref}{n}") or {}
+        out.append((sub.get("httpStatusCode"), sub.get("body")))
+    return out
+
+
+def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
