@@ -214,6 +214,18 @@ def _resolve(base: Path, p: Path | None) -> Path | None:
     return p if p.is_absolute() else (base / p).resolve()
 
 
+def _unreadable(config: Path, key: str, p: Path) -> str | None:
+    """Why the file a setting names cannot be used, or None. `is_file()` itself raises when a
+    folder on the way may not be searched; a file this process may not read fails only later."""
+    try:
+        if not p.is_file():
+            return f"{config}: {key}: no such file: {p}"
+        with p.open("rb"):
+            return None
+    except OSError as exc:
+        return f"{config}: {key}: cannot read {p} ({exc.strerror or exc}); give the connector's user read access"
+
+
 def load_config(path: Path | str, *, offline: bool = False) -> Config:
     """Load and validate a configuration file; raise ConfigError with every problem.
 
@@ -256,9 +268,9 @@ def load_config(path: Path | str, *, offline: bool = False) -> Config:
     files = [("salesforce.ca_bundle", sf.ca_bundle)]
     if auth.method == "jwt":
         files.append(("salesforce.auth.private_key_file", auth.private_key_file))
-    missing = [f"{path}: {key}: no such file: {p}" for key, p in files if p is not None and not p.is_file()]
-    if missing:
-        raise ConfigError(missing)
+    unreadable = [problem for key, p in files if p is not None and (problem := _unreadable(path, key, p))]
+    if unreadable:
+        raise ConfigError(unreadable)
     return cfg.model_copy(
         update={
             "salesforce": sf,
