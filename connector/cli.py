@@ -301,8 +301,10 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
 @main.command()
 @CONFIG_OPTION
 @click.option("--event", "event_id", help="Only this Jomablue event id (e.g. acme/event/521).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here instead of stdout.")
 @click.option("--fix", is_flag=True, help="Repair what drifted (within the API budget) and report what could not be.")
 def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | None, fix: bool) -> None:
     """Compare what the connector synced with what Salesforce holds.
@@ -344,7 +346,8 @@ def mapping() -> None:
 
 @mapping.command("validate")
 @CONFIG_OPTION
-@click.option("--against-org", is_flag=True, help="Also check objects, fields, types and picklists against the org's describe.")
+@click.option("--against-org", is_flag=True,
+              help="Also check objects, fields, types and picklists against the org's describe.")
 def mapping_validate(config_path: Path, against_org: bool) -> None:
     """Check the mappings; print every problem as file:line: message; exit 2 if any is an error.
 
@@ -409,7 +412,8 @@ def mapping_init(folder: Path, force: bool) -> None:
         dst.write_bytes(src.read_bytes())
         click.echo(f"wrote {dst}")
     click.echo(f"\nNext: set `mapping: {{path: {folder}}}` in your configuration, edit, then check with "
-               "`connector mapping validate --config FILE` and `connector mapping preview --config FILE --message FILE`.")
+               "`connector mapping validate --config FILE` and "
+               "`connector mapping preview --config FILE --message FILE`.")
 
 
 @mapping.command("preview")
@@ -515,7 +519,8 @@ def sns_filter_policy(config_path: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--cert-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the CA certificate.")
-@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0), help="Delay added to every API call.")
+@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Delay added to every API call.")
 @click.option("--fail-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of API calls answered 503 SERVER_UNAVAILABLE.")
 @click.option("--daily-limit", default=100_000, show_default=True, type=click.IntRange(min=1),
@@ -552,7 +557,8 @@ def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_
 
 
 @main.command()
-@click.option("--messages", default=None, type=int, help="How many extra person messages to generate (default: the built-in mix).")
+@click.option("--messages", default=None, type=int,
+              help="How many extra person messages to generate (default: the built-in mix).")
 def demo(messages: int | None) -> None:
     """The whole pipeline on embedded SQS (moto) and the bundled Salesforce emulator.
 

@@ -42,7 +42,8 @@ class SqsConfig(_Strict):
     raw_delivery: bool = False
     # Additions to the contract (optional, with safe defaults):
     wait_seconds: int = Field(20, ge=0, le=20, description="long-poll wait")
-    visibility_timeout: int = Field(120, ge=10, le=43200, description="seconds a held message stays hidden; renewed while held")
+    visibility_timeout: int = Field(120, ge=10, le=43200,
+                                    description="seconds a held message stays hidden; renewed while held")
     # 1,000: five 200-record collections, so one /composite write call per object and batch.
     batch_messages: int = Field(1000, ge=1, le=5000, description="messages gathered into one plan/apply cycle")
     parallel_receives: int = Field(4, ge=1, le=20, description="receive calls in flight when the backlog is large")

@@ -107,8 +107,8 @@ class Runner:
     def _log_outcome(self, ib: Inbound, o: Outcome) -> None:
         fields: dict[str, Any] = {
             "message_id": o.message_key or ib.sqs_message_id, "sqs_message_id": ib.sqs_message_id,
-            "outcome": f"would_{o.status}" if o.planned else o.status, "resource_type": o.resource_type, "resource_id": o.resource_id,
-            "event_id": o.event_id,
+            "outcome": f"would_{o.status}" if o.planned else o.status,
+            "resource_type": o.resource_type, "resource_id": o.resource_id, "event_id": o.event_id,
         }
         if o.reason:
             fields["reason"] = o.reason
