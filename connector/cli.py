@@ -183,7 +183,7 @@ def quarantine_list(config_path: Path, fmt: str) -> None:
 
         connector quarantine list --config config.yaml
     """
-    from connector.console import quarantine_row, what
+    from connector.console import quarantine_list_lines, quarantine_row
 
     cfg = _load(config_path, offline=True)
     state, redactor = _offline_state(cfg)
@@ -193,14 +193,8 @@ def quarantine_list(config_path: Path, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps({"quarantined": rows, "dropped": dropped}, ensure_ascii=False, default=str))
         return
-    if not rows:
-        click.echo("No quarantined messages.")
-    for q in rows:
-        click.echo(f"{q['message_id']}  {what(q)}  event {q['event_id'] or '-'}  attempts {q['attempts']}  "
-                   f"last seen {q['last_seen']}")
-        click.echo(f"    {q['reason']}" + (f" [field {q['field']}]" if q["field"] else ""))
-    if rows:
-        click.echo(f"{len(rows)} quarantined. Look at one: connector quarantine show ID --config {config_path}")
+    for line in quarantine_list_lines(rows, config_path):
+        click.echo(line)
 
 
 @quarantine.command("show")
@@ -216,7 +210,7 @@ def quarantine_show(message_id: str, config_path: Path, reveal: bool) -> None:
 
         connector quarantine show 3f1c2a9e-8d4b-5c6e-9f01-2a3b4c5d6e7f --config config.yaml
     """
-    from connector.console import pretty_body, what
+    from connector.console import quarantine_show_lines
 
     cfg = _load(config_path, offline=True)
     state, redactor = _offline_state(cfg)
@@ -225,25 +219,8 @@ def quarantine_show(message_id: str, config_path: Path, reveal: bool) -> None:
     if not rows:
         click.echo(f"{message_id}: not a quarantined message (see: connector quarantine list)", err=True)
         sys.exit(1)
-    r = rows[0]
-    click.echo(f"Message     {r['message_key']}")
-    click.echo(f"About       {what(r)}" + (f" in event {r['event_id']}" if r["event_id"] else ""))
-    click.echo(f"SQS id      {r['sqs_message_id'] or '-'}")
-    click.echo(f"Attempts    {r['attempts']} (first {r['first_seen']}, last {r['last_seen']})")
-    history = json.loads(r["reasons"]) if r.get("reasons") else []
-    if not history:
-        history = [{"at": r["last_seen"], "reason": r["reason"], "field": r["field"]}]
-    click.echo("Reasons")
-    for h in history:
-        click.echo(f"  {h['at']}  {redactor.text(h['reason'])}" + (f"  [field {h['field']}]" if h.get("field") else ""))
-    if r.get("detail"):
-        click.echo(f"Detail      {redactor.text(r['detail'])}")
-    body = r["body"] or ""
-    click.echo("Body" + (" (personal data redacted; --reveal shows it as stored)" if redactor.enabled and not reveal
-                         else ""))
-    click.echo(pretty_body(body if reveal else (redactor.body(body) or "")))
-    click.echo(f"\nReplay it: connector replay --config {config_path} --message-id {r['message_key']}")
-    click.echo(f"Discard it: connector quarantine drop {r['message_key']} --reason TEXT --config {config_path}")
+    for line in quarantine_show_lines(rows[0], redactor, reveal, config_path):
+        click.echo(line)
 
 
 @quarantine.command("drop")

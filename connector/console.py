@@ -120,6 +120,44 @@ def skipped_by_reason(counts: dict[str, int]) -> dict[str, int]:
     return {k.removeprefix("skipped_"): n for k, n in sorted(counts.items()) if k.startswith("skipped_")}
 
 
+def quarantine_list_lines(rows: list[dict[str, Any]], config_path: object) -> list[str]:
+    """`quarantine list` as a table: two lines a message (what, attempts, last seen; the reason)."""
+    if not rows:
+        return ["No quarantined messages."]
+    lines = []
+    for q in rows:
+        lines.append(f"{q['message_id']}  {what(q)}  event {q['event_id'] or '-'}  attempts {q['attempts']}  "
+                     f"last seen {q['last_seen']}")
+        lines.append(f"    {q['reason']}" + (f" [field {q['field']}]" if q["field"] else ""))
+    lines.append(f"{len(rows)} quarantined. Look at one: connector quarantine show ID --config {config_path}")
+    return lines
+
+
+def quarantine_show_lines(r: dict[str, Any], redactor: Redactor, reveal: bool, config_path: object) -> list[str]:
+    """`quarantine show`: one stored message, every reason it was quarantined for, its body (redacted
+    unless `reveal`), and the commands that replay or discard it."""
+    lines = [f"Message     {r['message_key']}",
+             f"About       {what(r)}" + (f" in event {r['event_id']}" if r["event_id"] else ""),
+             f"SQS id      {r['sqs_message_id'] or '-'}",
+             f"Attempts    {r['attempts']} (first {r['first_seen']}, last {r['last_seen']})",
+             "Reasons"]
+    history = json.loads(r["reasons"]) if r.get("reasons") else []
+    if not history:
+        history = [{"at": r["last_seen"], "reason": r["reason"], "field": r["field"]}]
+    for h in history:
+        field = f"  [field {h['field']}]" if h.get("field") else ""
+        lines.append(f"  {h['at']}  {redactor.text(h['reason'])}{field}")
+    if r.get("detail"):
+        lines.append(f"Detail      {redactor.text(r['detail'])}")
+    body = r["body"] or ""
+    lines.append("Body" + (" (personal data redacted; --reveal shows it as stored)"
+                           if redactor.enabled and not reveal else ""))
+    lines.append(pretty_body(body if reveal else (redactor.body(body) or "")))
+    lines.append(f"\nReplay it: connector replay --config {config_path} --message-id {r['message_key']}")
+    lines.append(f"Discard it: connector quarantine drop {r['message_key']} --reason TEXT --config {config_path}")
+    return lines
+
+
 def status_doc(cfg: Config, state: StateStore, redact: Redactor, runs: int = 5) -> dict[str, Any]:
     counts = state.outcome_counts()
     return {
