@@ -21,6 +21,7 @@ from connector.errors import StateUnavailable
 _NO_ROOM_TEXTS = ("database or disk is full", "disk i/o error", "no space left", "file too large",
                   "could not extend file", "disk quota")
 _NO_ROOM_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+NO_ROOM = "no room left: a full disk or a file-size limit"
 
 
 def store_location(state: StateConfig) -> str:
@@ -44,19 +45,30 @@ def is_backend_error(exc: BaseException) -> bool:
     return isinstance(exc, StateUnavailable | OSError | sqlite3.Error) or bool(modules & {"psycopg", "psycopg_pool"})
 
 
+def _first_failure(exc: BaseException) -> BaseException:
+    """The backend error the failure started with: a rollback that fails after a refused write
+    ("cannot rollback - no transaction is active") hides the write's own error in its context."""
+    seen = {id(exc)}
+    while exc.__context__ is not None and id(exc.__context__) not in seen and is_backend_error(exc.__context__):
+        exc = exc.__context__
+        seen.add(id(exc))
+    return exc
+
+
 def detail_of(exc: BaseException) -> str:
-    """The cause in one line: a StateUnavailable's own cause, else the exception's first line."""
-    text = getattr(exc, "cause", "") or str(exc)
+    """The cause in one line: a StateUnavailable's own cause, else the first error's first line."""
+    text = getattr(exc, "cause", "") or str(_first_failure(exc))
     return text.splitlines()[0] if text else type(exc).__name__
 
 
 def no_room(exc: BaseException) -> bool:
     """True when the failure reads as a full disk (or a file-size or quota limit)."""
-    if isinstance(exc, OSError) and exc.errno in _NO_ROOM_ERRNOS:
+    first = _first_failure(exc)
+    if isinstance(first, OSError) and first.errno in _NO_ROOM_ERRNOS:
         return True
-    if str(getattr(exc, "sqlstate", "") or "").startswith("53"):
+    if str(getattr(first, "sqlstate", "") or "").startswith("53"):
         return True
-    text = f"{getattr(exc, 'cause', '')} {exc}".lower()
+    text = f"{getattr(exc, 'cause', '')} {first}".lower()
     return any(t in text for t in _NO_ROOM_TEXTS)
 
 
@@ -65,7 +77,7 @@ def state_failed(exc: BaseException, state: StateConfig) -> str:
     outside a run (exit 1): the store actually configured, and a full disk named as such."""
     location = getattr(exc, "location", "") or store_location(state)
     if no_room(exc):
-        return f"a write to the state store at {location} failed (the disk looks full): {detail_of(exc)}"
+        return f"a write to the state store at {location} failed ({NO_ROOM}): {detail_of(exc)}"
     return f"cannot open the state store at {location}: {detail_of(exc)}"
 
 
@@ -73,7 +85,7 @@ def write_failed(exc: BaseException, location: str, *, taken: bool = True) -> st
     """One line for a store that failed while a run was using it (exit 75): what failed and that
     nothing was lost (a message leaves the queue only after its outcome is committed)."""
     location = getattr(exc, "location", "") or location
-    what = "a write failed (the disk looks full)" if no_room(exc) else "a read or write failed"
+    what = f"a write failed ({NO_ROOM})" if no_room(exc) else "a read or write failed"
     kept = ("nothing was lost: messages whose outcome was not committed stay in the queue for the next run"
             if taken else "nothing was lost: no message was taken")
     return f"state store at {location}: {what}: {detail_of(exc)}; {kept}"

@@ -20,6 +20,7 @@ from jbtest import cli, log_lines, make_config, sample, write_config
 from connector import logs
 from connector.state import open_state
 from connector.state.sqlite import RunLock, SqliteStateStore
+from connector.state_failures import NO_ROOM
 
 CORRUPT = b"SQLite format 2\x00 this is not a database " * 200
 
@@ -233,7 +234,7 @@ def test_a_state_write_failing_in_preflight_stops_75_before_taking_a_message(tmp
     assert res.returncode == 75, res.stderr[-2000:]
     summary = _summary(res.stderr)
     assert summary["phase"] == "preflight" and summary["level"] == "warning"
-    assert "a write failed (the disk looks full): disk I/O error" in summary["reason"]
+    assert f"a write failed ({NO_ROOM}): disk I/O error" in summary["reason"]
     assert "nothing was lost: no message was taken" in summary["reason"]
     assert str(tmp_path / "state" / "connector.db") in summary["reason"]
     assert "Traceback" not in res.stderr and memq.depth() == 1
@@ -260,7 +261,7 @@ def test_a_file_size_limit_is_exit_75_not_a_traceback(tmp_path, emu, aws):
     assert res.returncode == 75, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     summary = _summary(res.stderr)
-    assert "a write failed (the disk looks full)" in summary["reason"], res.stderr[-3000:]
+    assert f"a write failed ({NO_ROOM})" in summary["reason"], res.stderr[-3000:]
     assert "nothing was lost" in summary["reason"]
     assert aws.depth() == 1
 
@@ -281,7 +282,7 @@ def test_a_disk_that_fills_mid_run_says_a_write_failed_and_nothing_was_lost(tmp_
     res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 75, res.stderr[-2000:]
     summary = _summary(res.stderr)
-    assert "a write failed (the disk looks full): database or disk is full" in summary["reason"]
+    assert f"a write failed ({NO_ROOM}): database or disk is full" in summary["reason"]
     assert "nothing was lost" in summary["reason"] and "cannot open" not in summary["reason"]
     assert sum(summary["counts"].values()) == 2      # what was committed before is counted
     assert memq.depth() == 2 and "Traceback" not in res.stderr
@@ -345,3 +346,32 @@ def test_a_devkit_command_without_the_extra_names_it_in_one_line(monkeypatch, co
     [line] = log_lines(res.stderr)
     assert f"`connector {command}` needs the development kit ({library} not installed)" in line["reason"]
     assert "pip install 'jomablue-salesforce-connector[devkit]'" in line["reason"]
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://jb:pw@db:5432/x?sslmode=require", "postgresql://jb:***@db:5432/x?sslmode=require"),
+    ("postgresql://jb@db/x", "postgresql://jb@db/x"),
+    ("postgresql://:p%40ss@db/x", "postgresql://:***@db/x"),
+])
+def test_the_store_is_named_as_configured_without_its_password(url, shown):
+    from connector.config import StateConfig
+    from connector.state_failures import store_location
+
+    assert store_location(StateConfig(url=url)) == shown
+    assert store_location(StateConfig(path=Path("/state/c.db"))) == "/state/c.db"
+
+
+def test_a_failed_rollback_names_the_write_that_failed_first():
+    # SQLite under a file-size limit: the write fails, then the rollback does ("cannot rollback -
+    # no transaction is active"); the operator is told about the first one.
+    from connector.config import StateConfig
+    from connector.state_failures import state_failed
+
+    try:
+        try:
+            raise sqlite3.OperationalError("disk I/O error")
+        except sqlite3.OperationalError:
+            raise sqlite3.OperationalError("cannot rollback - no transaction is active")  # noqa: B904
+    except sqlite3.OperationalError as exc:
+        text = state_failed(exc, StateConfig(path=Path("/state/c.db")))
+    assert text == f"a write to the state store at /state/c.db failed ({NO_ROOM}): disk I/O error"
