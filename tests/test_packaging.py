@@ -61,11 +61,7 @@ def _third_party_imports(*folders: str) -> set[str]:
     found: set[str] = set()
     for folder in folders:
         for path in (REPO / folder).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Import):
-                    found |= {a.name.split(".")[0] for a in node.names}
-                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                    found.add(node.module.split(".")[0])
+            found |= _imports_of(path)
     tests = list((REPO / "tests").rglob("*"))
     local = {p.stem for p in tests if p.suffix == ".py"} | {p.name for p in tests if p.is_dir()}
     return {m for m in found if m not in sys.stdlib_module_names and m not in OURS | local}
@@ -143,3 +139,20 @@ def test_the_image_is_built_without_the_devkit():
 def test_ruff_checks_the_line_length_it_sets():
     ruff = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ruff"]
     assert ruff["line-length"] == 120 and "E501" in ruff["lint"]["select"]
+
+
+def test_only_the_state_backends_import_the_postgresql_driver():
+    """The CLI names every store's failure without importing psycopg (issue 17)."""
+    importers = sorted(str(path.relative_to(REPO)) for path in (REPO / "connector").rglob("*.py")
+                       if "psycopg" in _imports_of(path))
+    assert all(p.startswith("connector/state/") for p in importers), importers
+
+
+def _imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
