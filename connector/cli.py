@@ -76,7 +76,9 @@ def exit_codes(cfg: Config | None = None, *, prefix: str = "", stop_code: int = 
         if cfg is not None and is_backend_error(exc):
             _fatal(state_failed(exc, cfg.state), state=store_location(cfg.state))
         if isinstance(exc, StopRun):
-            say("warning", "stopped", f"{stop_text}: {exc}")
+            from connector.runner import stop_reason  # the run's wording (a full org, a full disk)
+
+            say("warning", "stopped", f"{stop_text}: {stop_reason(exc)}")
             sys.exit(stop_code)
         if isinstance(exc, FatalError):
             say("error", "fatal", f"{fatal_text}: {exc}")
