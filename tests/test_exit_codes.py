@@ -327,15 +327,23 @@ def test_replay_and_reconcile_fix_wait_for_the_run_lock(tmp_path, emu, memq):
 
 
 def test_status_counts_skipped_messages_per_reason(tmp_path, emu, memq):
-    cfg = write_config(tmp_path, emu, memq)
-    memq.publish_many([sample("event"), sample("person")])
+    # Lead captures left unmapped on purpose: a mapping folder without lead.yaml.
+    from connector.mapping import default_mapping_folder
+
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    for name in ("event.yaml", "person.yaml", "session_participation.yaml"):
+        (folder / name).write_bytes((default_mapping_folder() / name).read_bytes())
+    cfg = write_config(tmp_path, emu, memq, mapping__path=str(folder))
+    memq.publish_many([sample("event"), sample("person"), sample("lead")])
     assert cli("run", "--config", str(cfg), "--drain").returncode == 0
     memq.publish_many([sample("event"), sample("person")])      # the same content again: unchanged
     assert cli("run", "--config", str(cfg), "--drain").returncode == 0
     doc = json.loads(cli("status", "--config", str(cfg), "--format", "json").stdout)
-    assert doc["skipped"] == {"unchanged": 2}, doc["counts"]
+    assert doc["skipped"] == {"unchanged": 2, "unmapped": 1}, doc["counts"]
     table = cli("status", "--config", str(cfg)).stdout
-    assert "Skipped: 2" in table and "unchanged" in table and "the same content as last applied" in table
+    assert "Skipped: 3" in table and "the same content as last applied" in table
+    assert "no mapping file for its resource type" in table
 
 
 @pytest.mark.parametrize(("command", "library"), [("demo", "moto"), ("emulator", "trustme")])
