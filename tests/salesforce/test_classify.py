@@ -130,7 +130,8 @@ ROW_EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize(("args", "expected"), ROW_EXAMPLES, ids=[f"{a[0]}-{n}" for n, (a, _) in enumerate(ROW_EXAMPLES)])
+@pytest.mark.parametrize(("args", "expected"), ROW_EXAMPLES,
+                         ids=[f"{a[0]}-{n}" for n, (a, _) in enumerate(ROW_EXAMPLES)])
 def test_each_record_error_has_its_action(args, expected):
     code, message, shrinkable = args
     rule = row_rule(code, message, shrinkable=shrinkable)
