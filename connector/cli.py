@@ -144,6 +144,9 @@ def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messa
     _preflight_or_exit(wired, run_id)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
+    from connector.metrics import RunMetrics   # metrics: the listener in service mode, EMF/push at the end
+
+    runner.metrics = RunMetrics.start(cfg, wired, runner.queue, service=not (drain or dry_run))
 
     async def go() -> Any:
         from connector.state.upkeep import prune_periodically
@@ -155,6 +158,7 @@ def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messa
             # A stored "budget spent" is looked at again once, when there is work (Runner._budget_allows).
             return await runner.run()
         finally:
+            runner.metrics.close()    # the loop is over: the listener stops answering
             if upkeep:
                 upkeep.cancel()
 
@@ -173,6 +177,7 @@ def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messa
         sys.exit(1)
     summary = result.summary()
     getattr(log, _summary_level(result.exit_code))("run_summary", **summary)
+    runner.metrics.finish(result)     # run_metrics log line; the EMF record, the Pushgateway push
     if dry_run:
         for item in wired.engine.writer.planned:
             click.echo(json.dumps(item, ensure_ascii=False, default=str))

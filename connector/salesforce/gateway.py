@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -112,10 +113,14 @@ class CallStats:
     calls: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     retries: int = 0
+    # (kind, HTTP status) -> calls, for the metrics: "2xx" answered, "transport" no HTTP answer.
+    by_kind_status: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def count(self, kind: str) -> None:
+    def count(self, kind: str, failure: BaseException | None = None) -> None:
         self.calls += 1
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+        status = "2xx" if failure is None else str(getattr(failure, "status", None) or "transport")
+        self.by_kind_status[(kind, status)] = self.by_kind_status.get((kind, status), 0) + 1
 
 
 class SalesforceGateway:
@@ -224,7 +229,7 @@ class SalesforceGateway:
             raise FatalError(f"{kind} {path}: HTTP {exc.status} {code}: {msg}", status=exc.status,
                              code=code) from None
         finally:
-            self.stats.count(kind)
+            self.stats.count(kind, sys.exc_info()[1])    # the failure this call raises, if any
         usage = (sf.api_usage or {}).get("api-usage")
         if usage is not None:
             self.guard.observe(int(usage.used), int(usage.total))

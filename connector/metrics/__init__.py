@@ -1,0 +1,12 @@
+"""Metrics, health probes and run reports (README: Monitoring; operator-contract.md: Metrics and health).
+
+- :mod:`registry`: the Prometheus metrics, in a registry of their own per run;
+- :mod:`run`: the runner's observer (:class:`RunMetrics`): counts batches, samples depths, reports;
+- :mod:`health`: what /healthz and /readyz answer; :mod:`server`: the listener serving them;
+- :mod:`report`: the EMF record and the Pushgateway push at the end of a run;
+- :mod:`check`: `connector status --check`.
+"""
+
+from connector.metrics.run import RunMetrics
+
+__all__ = ["RunMetrics"]
