@@ -19,6 +19,7 @@ import psycopg
 from connector import __version__, logs
 from connector.config import Config, load_config
 from connector.errors import ConfigError, FatalError, StopRun
+from connector.metrics.check import check_options, run_check
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -232,7 +233,8 @@ def _preflight_or_exit(wired: Any, run_id: int) -> None:
 @main.command()
 @CONFIG_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def status(config_path: Path, fmt: str) -> None:
+@check_options
+def status(config_path: Path, fmt: str, check: bool, **limits: Any) -> None:
     """Counts by outcome, queue and dead-letter queue depth, quarantined messages, the last runs
     and the API usage seen. Needs no Salesforce credentials.
 
@@ -245,6 +247,8 @@ def status(config_path: Path, fmt: str) -> None:
     cfg = _load(config_path, offline=True)
     try:
         state, redactor = _offline_state(cfg)   # the SQLite file, or the PostgreSQL store of state.url
+        if check:   # status --check: a verdict (connector/metrics/check.py)
+            sys.exit(run_check(cfg, state, fmt, limits))
         doc = status_doc(cfg, state, redactor)
     except (*STATE_ERRORS, ValueError) as exc:    # ValueError: a run summary that is not JSON
         _state_failure(cfg, exc)

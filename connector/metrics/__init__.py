@@ -7,6 +7,15 @@
 - :mod:`check`: `connector status --check`.
 """
 
-from connector.metrics.run import RunMetrics
+from typing import Any
 
 __all__ = ["RunMetrics"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `status --check` imports this package and needs no prometheus_client.
+    if name == "RunMetrics":
+        from connector.metrics.run import RunMetrics
+
+        return RunMetrics
+    raise AttributeError(name)

@@ -42,6 +42,7 @@ class Liveness:
 
     def __post_init__(self) -> None:
         self._deadline = self.clock() + self.bound
+        self._seen_progress = self.progress()
 
     def beat(self, grace: float = 0.0) -> None:
         """An iteration completed; `grace`: the loop now waits this long on purpose (a pause)."""
@@ -103,7 +104,7 @@ def readiness_for(state: Any, queue: Any, gateway: Any, redact: Callable[[str], 
     """The three parts the contract names: the state store (ping, not cached: it is a local read or
     one round trip), SQS (a GetQueueAttributes, cached 15 s) and the Salesforce login (a token
     request, cached 60 s: it costs no API call but should not run at every probe)."""
-    checks: dict[str, tuple[Callable[[], None], float]] = {"state_store": (state.ping, 0.0)}
+    checks: dict[str, tuple[Callable[[], None], float]] = {"state_store": (lambda: state.ping(), 0.0)}
     if hasattr(queue, "depths"):
         checks["sqs"] = (queue.depths, 15.0)
     tokens = getattr(gateway, "tokens", None)
