@@ -145,7 +145,7 @@ def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messa
     _preflight_or_exit(wired, run_id)
     runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
                     max_seconds=max_seconds, config_path=str(config_path))
-    from connector.metrics import RunMetrics   # metrics: the listener in service mode, EMF/push at the end
+    from connector.metrics import RunMetrics  # metrics: the listener in service mode, EMF/push at the end
 
     runner.metrics = RunMetrics.start(cfg, wired, runner.queue, service=not (drain or dry_run))
 
