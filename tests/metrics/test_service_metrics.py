@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 from jbtest import MemSqs, make_config, sample
-from prometheus_client.parser import text_string_to_metric_families
+from metricprobe import free_port, get, samples, total, until
 
 from connector import __version__
 from connector.metrics.health import Liveness, liveness_bound
@@ -24,40 +21,6 @@ from connector.runner import Runner
 from connector.wiring import wire
 
 P = "jomablue_connector"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
-            return resp.status, resp.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8")
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def total(found: dict, name: str, **labels: str) -> float:
-    return sum(v for (n, ls), v in found.items() if n == name and set(labels.items()) <= set(ls))
-
-
-async def until(predicate, what: str, tries: int = 400) -> None:
-    for _ in range(tries):
-        if await asyncio.to_thread(predicate):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 def _service(emu, tmp_path, queue: Any, **overrides: Any) -> tuple[Runner, Any]:
