@@ -19,6 +19,7 @@ from connector.metrics.registry import PREFIX, ConnectorMetrics
 from connector.metrics.server import MetricsServer, make_app
 
 DEPTH_SAMPLE_SECONDS = 60.0     # SQS depth at most once a minute (each look is a billed request)
+LOG_SECONDS = 60.0              # a service logs its metrics (run_metrics) once a minute, not only at its end
 
 
 def publish_time(ib: Any) -> float | None:
@@ -55,6 +56,8 @@ class RunMetrics:
         # the largest, so an alarm on Maximum still sees the worst batch of a long run).
         self.batch_seconds: list[float] = []
         self.batch_lags: list[float] = []
+        self.service = service
+        self._logged_at = time.monotonic()
         self.server: MetricsServer | None = None
         if service and cfg.metrics.port:
             from connector.redact import redactor_for
@@ -100,6 +103,9 @@ class RunMetrics:
             _keep_largest(self.batch_lags, worst)
         self.liveness.beat()
         self._read_gateway()
+        if self.service and time.monotonic() - self._logged_at >= LOG_SECONDS:
+            self._logged_at = time.monotonic()
+            self.log.info("run_metrics", running=True, **snapshot(self.metrics, self.batch_lags, self.batch_seconds))
 
     # -- sampled -------------------------------------------------------------------------------
     def _read_gateway(self) -> None:
