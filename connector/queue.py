@@ -339,7 +339,7 @@ class MemoryQueue:
 
     def _take(self, max_messages: int, visibility_timeout: int) -> list[Inbound]:
         now = self._now()
-        out = []
+        out: list[Inbound] = []
         for mid in list(self._order):
             if len(out) >= max_messages:
                 break

@@ -123,14 +123,14 @@ class RunMetrics:
         if depths and time.monotonic() - self._depth_at >= DEPTH_SAMPLE_SECONDS and hasattr(self.queue, "depths"):
             self._depth_at = time.monotonic()
             try:
-                depths = self.queue.depths()
+                seen = self.queue.depths()
             except Exception as exc:  # noqa: BLE001 - SQS unreachable: /readyz says so
                 self.log.debug("metrics_sample_failed", part="sqs", reason=type(exc).__name__)
                 return
-            self.metrics.queue_messages.labels(queue="main").set(depths.visible)
-            self.metrics.queue_in_flight.set(depths.in_flight)
-            if depths.dead_letter is not None:
-                self.metrics.queue_messages.labels(queue="dead_letter").set(depths.dead_letter)
+            self.metrics.queue_messages.labels(queue="main").set(seen.visible)
+            self.metrics.queue_in_flight.set(seen.in_flight)
+            if seen.dead_letter is not None:
+                self.metrics.queue_messages.labels(queue="dead_letter").set(seen.dead_letter)
 
     def _healthz(self) -> dict[str, str]:
         problem = self.liveness.check()
