@@ -158,6 +158,7 @@ class SqsQueue:
         self.log = logs.get()
         self._interrupted = threading.Event()
         self._dlq_url: str | None = None
+        self.retries = 0           # SQS requests repeated after a transient failure (metrics)
 
     def interrupt(self) -> None:
         """A stop was requested: cut retry back-offs short (the call in flight still finishes)."""
@@ -177,6 +178,7 @@ class SqsQueue:
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            self.retries += 1
             self.log.warning("sqs_retry", op=op, queue=self.url, attempt=state.attempt_number,
                              error_code=getattr(getattr(exc, "problem", None), "code", None),
                              wait_seconds=round(state.upcoming_sleep, 2))

@@ -100,14 +100,28 @@ class Readiness:
         return out
 
 
+def _login_check(gateway: Any) -> Callable[[], None]:
+    """The Salesforce login works when a call was answered since the last look (the session is
+    good: no token request needed); otherwise one token request says (it costs no API call, but
+    each one is a login in the org's history, hence the cache)."""
+    answered = [-1]
+
+    def check() -> None:
+        ok = sum(n for (_kind, status), n in dict(gateway.stats.by_kind_status).items() if status == "2xx")
+        if ok > 0 and ok != answered[0]:
+            answered[0] = ok
+            return
+        gateway.tokens.fetch()
+
+    return check
+
+
 def readiness_for(state: Any, queue: Any, gateway: Any, redact: Callable[[str], str]) -> Readiness:
     """The three parts the contract names: the state store (ping, not cached: it is a local read or
-    one round trip), SQS (a GetQueueAttributes, cached 15 s) and the Salesforce login (a token
-    request, cached 60 s: it costs no API call but should not run at every probe)."""
+    one round trip), SQS (a GetQueueAttributes, cached 15 s) and the Salesforce login (cached 60 s)."""
     checks: dict[str, tuple[Callable[[], None], float]] = {"state_store": (lambda: state.ping(), 0.0)}
     if hasattr(queue, "depths"):
         checks["sqs"] = (queue.depths, 15.0)
-    tokens = getattr(gateway, "tokens", None)
-    if tokens is not None:
-        checks["salesforce_login"] = (tokens.fetch, 60.0)
+    if getattr(gateway, "tokens", None) is not None:
+        checks["salesforce_login"] = (_login_check(gateway), 60.0)
     return Readiness(checks, redact=redact)

@@ -33,6 +33,8 @@ class ConnectorMetrics:
                                  "status (2xx: answered; transport: no HTTP answer)", ["kind", "status"], registry=r)
         self.retries = Counter(f"{PREFIX}_salesforce_retries", "Salesforce API calls repeated after a "
                                "transient failure", registry=r)
+        self.sqs_retries = Counter(f"{PREFIX}_sqs_retries", "SQS requests repeated after throttling or a "
+                                   "network error", registry=r)
         self.quarantined = Gauge(f"{PREFIX}_quarantined_messages", "Quarantined messages waiting for a "
                                  "replay or a drop", registry=r)
         self.last_success = Gauge(f"{PREFIX}_last_success_timestamp_seconds", "When a batch last committed "
@@ -57,6 +59,7 @@ class ConnectorMetrics:
         self.up_since.set(time.time())
         self._calls_seen: dict[tuple[str, str], int] = {}
         self._retries_seen = 0
+        self._sqs_retries_seen = 0
 
     def resource_label(self, resource_type: str | None) -> str:
         return resource_type if resource_type in self.resource_types else "other"
@@ -78,6 +81,11 @@ class ConnectorMetrics:
         if retries > self._retries_seen:
             self.retries.inc(retries - self._retries_seen)
             self._retries_seen = retries
+
+    def read_sqs_retries(self, retries: int) -> None:
+        if retries > self._sqs_retries_seen:
+            self.sqs_retries.inc(retries - self._sqs_retries_seen)
+            self._sqs_retries_seen = retries
 
     def read_usage(self, used: int | None, limit: int | None) -> None:
         if used is not None and limit:

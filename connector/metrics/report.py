@@ -42,7 +42,7 @@ def emf_values(snap: dict[str, Any]) -> list[tuple[str, float | list[float], str
             out += [(f"{name}.{label}", float(n), "Count") for label, n in sorted(value.items())]
         elif isinstance(value, dict) and name == f"{PREFIX}_queue_messages":
             out += [(f"{name}.{q}", float(n), "Count") for q, n in sorted(value.items())]
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):   # None: not this run
             unit = "Seconds" if name.endswith("_seconds") and "timestamp" not in name else \
                 "None" if "timestamp" in name else "Count"
             out.append((name, float(value), unit))

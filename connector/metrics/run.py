@@ -111,6 +111,7 @@ class RunMetrics:
     def _read_gateway(self) -> None:
         self.metrics.read_call_stats(self.gateway.stats)
         self.metrics.read_usage(self.gateway.guard.used, self.gateway.guard.max)
+        self.metrics.read_sqs_retries(int(getattr(self.queue, "retries", 0) or 0))
 
     def refresh(self, depths: bool = True) -> None:
         """Before a scrape or a report: the gateway's counts, the quarantine, the queue depths
@@ -174,8 +175,10 @@ def snapshot(m: ConnectorMetrics, lags: list[float], durations: list[float]) -> 
         f"{PREFIX}_messages_total": m.totals(f"{PREFIX}_messages_total", "outcome"),
         f"{PREFIX}_salesforce_api_calls_total": m.totals(f"{PREFIX}_salesforce_api_calls_total", "status"),
         f"{PREFIX}_salesforce_retries_total": m.value(f"{PREFIX}_salesforce_retries_total") or 0.0,
+        f"{PREFIX}_sqs_retries_total": m.value(f"{PREFIX}_sqs_retries_total") or 0.0,
         f"{PREFIX}_quarantined_messages": m.value(f"{PREFIX}_quarantined_messages") or 0.0,
-        f"{PREFIX}_last_success_timestamp_seconds": m.value(f"{PREFIX}_last_success_timestamp_seconds") or 0.0,
+        # None (left out of the EMF record) when no batch committed in this run
+        f"{PREFIX}_last_success_timestamp_seconds": m.value(f"{PREFIX}_last_success_timestamp_seconds") or None,
         f"{PREFIX}_lag_seconds": list(lags),
         f"{PREFIX}_lag_seconds_count": m.value(f"{PREFIX}_lag_seconds_count") or 0.0,
         f"{PREFIX}_batch_duration_seconds": list(durations),

@@ -77,3 +77,23 @@ def test_readyz_names_sqs_and_the_salesforce_login(emu, tmp_path):
     failing = json.loads(body)["failing"]
     assert sorted(failing) == ["salesforce_login", "sqs"], failing
     assert "not-the-secret" not in body
+
+
+def test_sqs_retries_are_counted():
+    from connector.errors import QueueUnavailable
+    from connector.metrics.registry import ConnectorMetrics
+
+    queue = SqsQueue(SqsConfig(queue_url="http://127.0.0.1:9/123456789012/gone", region="us-east-1",
+                               endpoint_url="http://127.0.0.1:9", retry_attempts=3, retry_base_seconds=0.01,
+                               retry_max_wait_seconds=0.02))
+    try:
+        queue.receive(1, 0, 30)
+    except QueueUnavailable:
+        pass
+    else:
+        raise AssertionError("a closed port answered")
+    assert queue.retries == 2                  # three attempts: two repeats
+    m = ConnectorMetrics()
+    m.read_sqs_retries(queue.retries)
+    m.read_sqs_retries(queue.retries)          # read twice, counted once
+    assert m.value("jomablue_connector_sqs_retries_total") == 2
