@@ -147,7 +147,10 @@ def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messa
                     max_seconds=max_seconds, config_path=str(config_path))
     from connector.metrics import RunMetrics  # metrics: the listener in service mode, EMF/push at the end
 
-    runner.metrics = RunMetrics.start(cfg, wired, runner.queue, service=not (drain or dry_run))
+    try:
+        runner.metrics = RunMetrics.start(cfg, wired, runner.queue, service=not (drain or dry_run))
+    except ConfigError as exc:    # metrics.port taken
+        _config_errors(exc)
 
     async def go() -> Any:
         from connector.state.upkeep import prune_periodically

@@ -14,6 +14,7 @@ from typing import Any
 
 from connector import __version__, logs
 from connector.config import Config
+from connector.errors import ConfigError
 from connector.metrics.health import Liveness, liveness_bound, readiness_for
 from connector.metrics.registry import PREFIX, ConnectorMetrics
 from connector.metrics.server import MetricsServer, make_app
@@ -66,7 +67,11 @@ class RunMetrics:
             ready = readiness_for(self.state, queue, self.gateway, lambda text: redactor.text(text) or "")
             self.readiness = ready
             app = make_app(self.metrics.registry, self._healthz, ready.problems, before_scrape=self.refresh)
-            self.server = MetricsServer(app, cfg.metrics.port)
+            try:
+                self.server = MetricsServer(app, cfg.metrics.port)
+            except OSError as exc:     # the port is taken, or privileged
+                raise ConfigError([f"metrics.port: cannot listen on port {cfg.metrics.port} "
+                                   f"({exc.strerror or exc})"]) from None
             self.log.info("metrics_listening", port=self.server.port, paths=["/metrics", "/healthz", "/readyz"])
 
     @classmethod

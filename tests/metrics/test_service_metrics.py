@@ -165,3 +165,18 @@ def test_readyz_bodies_carry_no_email_when_redacting(emu, tmp_path, redact):
     assert ("ada.lovelace@example.com" in body) is (not redact)
     if redact:
         assert "email:" in body
+
+
+def test_a_taken_metrics_port_is_a_one_line_config_error(tmp_path, emu, memq):
+    import socket
+
+    from jbtest import cli, write_config
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = write_config(tmp_path, emu, memq, metrics__port=port)
+        res = cli("run", "--config", str(cfg))       # service mode: the listener starts first
+    assert res.returncode == 2
+    assert f"metrics.port: cannot listen on port {port}" in res.stderr
