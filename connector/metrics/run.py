@@ -49,7 +49,8 @@ class RunMetrics:
         self.log = logs.get()
         mappings = getattr(wired, "mappings", None)
         self.metrics = ConnectorMetrics(getattr(mappings, "resources", {}).keys())
-        self.metrics.build.info({"version": __version__, "mapping_version": str(getattr(mappings, "version", ""))})
+        mapping_version = str(getattr(mappings, "version", ""))[:12]     # the sha256 of the YAML files, short
+        self.metrics.build.info({"version": __version__, "mapping_version": mapping_version})
         self.metrics.budget_fraction.set(cfg.salesforce.daily_api_budget)
         self.liveness = Liveness(liveness_bound(cfg), progress=lambda: self.gateway.stats.calls)
         self._depth_at = -1e18
