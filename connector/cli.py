@@ -25,6 +25,7 @@ from connector import __version__, logs
 from connector.config import Config, load_config
 from connector.console import say
 from connector.errors import ConfigError, FatalError, StateUnavailable, StopRun
+from connector.metrics.check import check_options, run_check
 from connector.state_failures import is_backend_error, state_failed, store_location
 
 CONFIG_OPTION = click.option(
@@ -128,7 +129,8 @@ def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: f
 @main.command()
 @CONFIG_OPTION
 @FORMAT_OPTION
-def status(config_path: Path, fmt: str) -> None:
+@check_options
+def status(config_path: Path, fmt: str, check: bool, **limits: Any) -> None:
     """Counts by outcome, queue and dead-letter queue depth, quarantined messages, the last runs
     and the API usage seen. Needs no Salesforce credentials.
 
@@ -141,6 +143,8 @@ def status(config_path: Path, fmt: str) -> None:
     cfg = _load(config_path, offline=True)
     with exit_codes(cfg):
         state, redactor = _offline_state(cfg)   # the SQLite file, or the PostgreSQL store of state.url
+        if check:   # status --check: a verdict (connector/metrics/check.py)
+            sys.exit(run_check(cfg, state, fmt, limits))
         try:
             doc = status_doc(cfg, state, redactor)
         except ValueError as exc:    # a stored run summary that is not JSON: the store is damaged

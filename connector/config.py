@@ -170,6 +170,17 @@ class LoggingConfig(_Strict):
     redaction_key: SecretStr | None = None
 
 
+class MetricsConfig(_Strict):
+    """Prometheus, health probes, CloudWatch EMF and the Pushgateway (README: Monitoring)."""
+
+    port: int = Field(0, ge=0, le=65535,
+                      description="service mode: serve /metrics, /healthz and /readyz on this port "
+                                  "(all interfaces); 0: off")
+    emf: bool = Field(False, description="every run: one CloudWatch Embedded Metric Format record on stdout")
+    pushgateway_url: str | None = Field(None, description="every run: push the run's metrics to this Pushgateway")
+    namespace: str = Field("JomablueConnector", min_length=1, description="the EMF record's CloudWatch namespace")
+
+
 class Config(_Strict):
     sqs: SqsConfig
     salesforce: SalesforceConfig
@@ -177,6 +188,7 @@ class Config(_Strict):
     mapping: MappingConfig = Field(default_factory=MappingConfig)
     jomablue: JomablueConfig = Field(default_factory=JomablueConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     source_path: Path | None = Field(None, exclude=True)
     # Loaded for a command that never talks to Salesforce: its credentials may be unresolved.
     offline: bool = Field(False, exclude=True)

@@ -89,6 +89,11 @@ class _Run:
         stopped = self._preflight()
         if stopped is not None:
             return stopped
+        from connector.metrics import RunMetrics  # the listener in service mode; EMF/push at the end
+
+        # A metrics.port already taken is a ConfigError: exit 2, before any message is taken.
+        self.runner.metrics = RunMetrics.start(self.cfg, self.wired, self.runner.queue,
+                                               service=not (self.opts.drain or self.opts.dry_run))
         try:
             result = asyncio.run(self._loop())
         except ConfigError as exc:
@@ -106,6 +111,7 @@ class _Run:
             result.exit_code, result.reason = EXIT_STOPPED, stop_reason(as_unavailable(exc, self.location))
         summary = result.summary()
         getattr(logs.get(), summary_level(result.exit_code))("run_summary", **summary)
+        self.runner.metrics.finish(result)     # run_metrics log line; the EMF record, the Pushgateway push
         if self.opts.dry_run:
             _print_plan(self.wired, result)
         self._finish(result.exit_code, summary)
@@ -127,6 +133,8 @@ class _Run:
             # A stored "budget spent" is looked at again once, when there is work (Runner._budget_allows).
             return await self.runner.run()
         finally:
+            if self.runner.metrics is not None:
+                self.runner.metrics.close()    # the loop is over: the listener stops answering
             if upkeep:
                 upkeep.cancel()
 

@@ -79,6 +79,7 @@ class Runner:
         self.config_path = config_path
         self.on_batch = on_batch   # progress display (the demo)
         self.state_location = state_location   # how a state failure names the store (password masked)
+        self.metrics: Any = None   # connector.metrics.RunMetrics: told of every iteration, pause and batch
         # Without --drain the connector is a service: it waits out an outage or a spent budget.
         self._last_progress = time.monotonic()
         self.outage_pause_seconds = 60.0
@@ -152,6 +153,8 @@ class Runner:
     async def _loop(self, started: float) -> None:
         received = 0
         while not self.stop.is_set():
+            if self.metrics:
+                self.metrics.iteration()      # liveness: the loop came round
             if self.max_seconds is not None and self.clock() - started >= self.max_seconds:
                 break
             if self.max_messages is not None and received >= self.max_messages:
@@ -201,6 +204,8 @@ class Runner:
         long = isinstance(exc, BudgetExhausted | StorageFull)
         seconds = self.budget_pause_seconds if long else self.outage_pause_seconds
         self.log.warning("paused", reason=stop_reason(exc), seconds=seconds)
+        if self.metrics:
+            self.metrics.pausing(seconds)
         try:
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
         except TimeoutError:
@@ -213,6 +218,7 @@ class Runner:
                 self.log.warning("still_paused", reason=str(again))
 
     async def _process(self, batch: list[Inbound]) -> None:
+        began = time.monotonic()
         try:
             outcomes = await self.engine.process(batch)
         except BaseException as exc:
@@ -246,6 +252,8 @@ class Runner:
                 self.result.plans.append((o.message_key or ib.sqs_message_id, o.label, o.detail.get("plan") or
                                           ([o.reason] if o.reason else [])))
             self._log_outcome(ib, o)
+        if self.metrics:
+            self.metrics.batch(batch, outcomes, time.monotonic() - began)
         if self.on_batch:
             self.on_batch(self.result.counts)
         if time.monotonic() - self._last_progress >= PROGRESS_LOG_SECONDS:
