@@ -9,6 +9,8 @@ back identical rows (connector/state/rows.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
@@ -113,18 +115,18 @@ def apply_migrations(conn: psycopg.Connection) -> list[str]:
         for name, ddl in MIGRATIONS:
             if name in done:
                 continue
-            conn.execute(ddl)  # type: ignore[arg-type]  # constant DDL, several statements
+            conn.execute(ddl)   # constant DDL, several statements in one simple query
             conn.execute("insert into _migrations (name, applied_at) values (%s, %s)", [name, _now()])
             applied.append(name)
     return applied
 
 
-def _value(row: object) -> object:
+def _value(row: tuple[Any, ...] | dict[str, Any] | None) -> object:
     if row is None:
         return None
     if isinstance(row, dict):
         return next(iter(row.values()))
-    return row[0]  # type: ignore[index]
+    return row[0]
 
 
 def _now() -> str:

@@ -15,6 +15,7 @@ import pytest
 
 from connector.state import StateStore
 from connector.state import rows as R
+from stateutil import record_outcome
 
 # The `store`, `opener` and `location` fixtures (one per backend) are in conftest.py.
 
@@ -192,13 +193,13 @@ def test_records_and_campaign_statuses(store):
 # -- outcomes: small, and bodies only while quarantined ----------------------------------------
 def test_outcomes_count_attempts_and_keep_bodies_only_while_quarantined(store):
     body = "{\"x\": \"ยินดี 환영\"}"
-    store.record_outcome("m1", outcome="quarantined", reason="bad", body=body, sqs_message_id="sqs-1",
+    record_outcome(store, "m1", outcome="quarantined", reason="bad", body=body, sqs_message_id="sqs-1",
                          detail={"field": "email"})
-    store.record_outcome("m1", outcome="quarantined", reason="still bad", body=body, sqs_message_id="sqs-2")
+    record_outcome(store, "m1", outcome="quarantined", reason="still bad", body=body, sqs_message_id="sqs-2")
     [row] = store.quarantined()
     assert (row["attempts"], row["reason"], row["body"], row["sqs_message_id"]) == (2, "still bad", body, "sqs-2")
     assert store.quarantined(["m1", "nope"])[0]["message_key"] == "m1"
-    store.record_outcome("m1", outcome="synced", sqs_message_id="sqs-3", body=body, detail={"match": "email"})
+    record_outcome(store, "m1", outcome="synced", sqs_message_id="sqs-3", body=body, detail={"match": "email"})
     assert store.quarantined() == [] and store.outcome_counts() == {"synced": 1}
 
 
@@ -296,12 +297,11 @@ def test_hold_returns_the_keys_obtained_and_release_lets_them_go(store):
     store.release_held()
 
 
-def test_campaign_lock_works_with_and_async_with(store):
-    with store.campaign_lock("701A"):
-        store.put_members({"m1": _member()})
-
+def test_campaign_lock_is_an_async_context_manager(store):
     async def go() -> None:
         async with store.campaign_lock("701A"):
+            store.put_members({"m1": _member()})
+        async with store.campaign_lock("701A"):     # released: taken again
             store.put_members({"m2": _member()})
 
     asyncio.run(go())
