@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from stateutil import record_outcome
 
 from connector.state import open_state
 from connector.state.migrations import MIGRATIONS, apply_migrations
-from stateutil import record_outcome
 
 
 def test_migrations_apply_once_and_are_recorded(tmp_path):

@@ -106,10 +106,13 @@ class SqliteStateStore(SqlStateStore):
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                self.db.conn.execute("COMMIT")
             except BaseException:
-                self.db.conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR):
+                # a second ROLLBACK would fail and hide the error that matters.
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
                 raise
-            self.db.conn.execute("COMMIT")
 
     def _in(self, values: list[str]) -> Iterator[tuple[str, list[Any]]]:
         for i in range(0, len(values), CHUNK):

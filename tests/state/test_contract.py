@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stateutil import record_outcome
 
 from connector.state import StateStore
 from connector.state import rows as R
-from stateutil import record_outcome
 
 # The `store`, `opener` and `location` fixtures (one per backend) are in conftest.py.
 

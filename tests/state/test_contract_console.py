@@ -11,10 +11,10 @@ import json
 from typing import Any
 
 import pytest
+from stateutil import record_outcome
 
 from connector.state import rows as R
 from connector.sync.changes import ChangeSet
-from stateutil import record_outcome
 
 
 def _member(**changes: Any) -> dict[str, Any]:

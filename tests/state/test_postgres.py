@@ -13,9 +13,9 @@ import pytest
 from pgtest import pg_url  # noqa: F401  (fixture)
 
 from connector.config import StateConfig
+from connector.errors import StateUnavailable, StopRun
 from connector.state import open_state
 from connector.state.pg_migrations import MIGRATIONS
-from connector.errors import StateUnavailable, StopRun
 from connector.state.postgres import PostgresStateStore, redact
 from connector.state.shared_limit import SharedCallLimit
 
