@@ -334,3 +334,30 @@ def test_prune_periodically_prunes_at_once_and_survives_a_failing_prune(store, m
     asyncio.run(go())
     assert calls[:3] == [7, 7, 7]
     assert store.outcome_counts() == {}
+
+
+# -- size per kind of row (status shows it) --------------------------------------------------------
+def test_size_by_kind_names_every_table_and_adds_up_to_the_store(store):
+    store.put_people({f"p{i}": _person() for i in range(50)})
+    sizes = store.size_by_kind()
+    assert {"people", "members", "messages", "written", "resources"} <= set(sizes)
+    assert all(isinstance(v, int) and v >= 0 for v in sizes.values())
+    assert sizes["people"] > 0
+    assert sum(sizes.values()) <= store.size_bytes()
+
+
+# -- the dry run's store ---------------------------------------------------------------------------
+def test_the_dry_run_store_reads_the_real_one_and_writes_nothing(store):
+    from connector.state import DryRunStore
+    from connector.sync.changes import ChangeSet
+
+    store.put_people({"p1": _person()})
+    dry = DryRunStore(store)
+    assert dry.people(["p1"]) == store.people(["p1"])
+    dry.apply(ChangeSet(people={"p2": _person()}))
+    dry.put_member("m1", **_member())
+    dry.put_describes({"Lead": {}})
+    assert dry.start_run() == 0
+    assert store.people(["p2"]) == {} and store.members(["m1"]) == {} and store.describes() == {}
+    assert store.recent_runs() == []
+    assert dry.batches == 1 and dry.skipped == {"apply": 1, "put_member": 1, "put_describes": 1, "start_run": 1}
