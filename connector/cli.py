@@ -18,7 +18,7 @@ import psycopg
 
 from connector import __version__, logs
 from connector.config import Config, load_config
-from connector.errors import ConfigError, FatalError, StopRun
+from connector.errors import ConfigError, FatalError, StateUnavailable, StopRun
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -54,7 +54,7 @@ def _say(level: str, event: str, text: str, **fields: Any) -> None:
 # cannot be opened, read or migrated (permissions, a full disk, not a database) is a fatal error
 # (exit 1) for every command, with one line that names the path; the configuration that points at
 # it was valid. PostgreSQL errors join this tuple when the PostgreSQL store lands.
-STATE_ERRORS: tuple[type[BaseException], ...] = (OSError, sqlite3.Error, psycopg.Error)
+STATE_ERRORS: tuple[type[BaseException], ...] = (StateUnavailable, OSError, sqlite3.Error, psycopg.Error)
 
 
 def _fatal(message: str, **fields: Any) -> NoReturn:
@@ -67,6 +67,8 @@ def _fatal(message: str, **fields: Any) -> NoReturn:
 
 
 def _state_failure(cfg: Config, exc: BaseException) -> NoReturn:
+    if isinstance(exc, StateUnavailable):   # says itself what failed, at the store configured
+        _fatal(str(exc), state=exc.location)
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     _fatal(f"cannot open the state store at {cfg.state.path}: {detail}", state=str(cfg.state.path))
 
