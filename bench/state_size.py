@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--events", type=int, default=5)
+    ap.add_argument("--keep", help="copy the measured database to this path (to look inside)")
     args = ap.parse_args(argv)
     logs.configure()
     logging.getLogger().setLevel(logging.WARNING)
@@ -102,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             res = asyncio.run(Runner(wired.engine, q, cfg.sqs, drain=True).run())
             wired.state.close()
             report = measure(db, len(sent))
+            if args.keep:
+                import shutil
+
+                shutil.copy(db, args.keep)
             report["outcomes"] = dict(res.counts)
     finally:
         emu.stop()

@@ -134,12 +134,38 @@ def m005_console(db: sqlite_utils.Database) -> None:
     db.table("settings").create({"name": str, "value": str}, pk="name")
 
 
+def m006_compact_journal(db: sqlite_utils.Database) -> None:
+    """The write journal (issue 18: the store's largest kind of row, two per person) stores each
+    record's field names once per shape, not once per record: `written_shapes` holds each
+    (sobject, sorted field names) once, and a record keeps its shape's id and its values as a JSON
+    array. WITHOUT ROWID: the record id is stored once (no rowid table plus primary-key index)."""
+    import json
+
+    db.execute("create table written_shapes (id integer primary key, sobject text not null, keys text not null,"
+               " unique (sobject, keys))")
+    db.execute("create table written_new (sf_id text primary key, shape integer not null, vals text not null,"
+               " written_at text) without rowid")
+    shapes: dict[tuple[str, str], int] = {}
+    for sf_id, sobject, fields, written_at in list(db.execute("select sf_id, sobject, fields, written_at from written")):
+        values = json.loads(fields) if fields else {}
+        keys = json.dumps(sorted(values), ensure_ascii=False, separators=(",", ":"))
+        if (sobject, keys) not in shapes:
+            shapes[(sobject, keys)] = db.execute(
+                "insert into written_shapes (sobject, keys) values (?, ?)", [sobject, keys]).lastrowid or 0
+        db.execute("insert into written_new (sf_id, shape, vals, written_at) values (?, ?, ?, ?)",
+                   [sf_id, shapes[(sobject, keys)], json.dumps([values[k] for k in sorted(values)],
+                                                               ensure_ascii=False, separators=(",", ":")), written_at])
+    db.execute("drop table written")
+    db.execute("alter table written_new rename to written")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_small_outcomes", m002_small_outcomes),
     ("003_keys_stored_once", m003_keys_stored_once),
     ("004_describe_cache", m004_describe_cache),
     ("005_console", m005_console),
+    ("006_compact_journal", m006_compact_journal),
 ]
 
 

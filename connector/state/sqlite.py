@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from connector.state.sql import SqlStateStore, unavailable
 
 SQLITE_FULL = 13    # https://www.sqlite.org/rescode.html#full
 SQLITE_IOERR = 10   # https://www.sqlite.org/rescode.html#ioerr (extended codes keep it in the low byte)
+_COMPACT = (",", ":")  # JSON without spaces
 CHUNK = 500         # values per `in (...)`: well under SQLite's host-parameter limit
 
 
@@ -132,21 +133,45 @@ class SqliteStateStore(SqlStateStore):
                 f"insert or replace into messages ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
                 [tuple(r[c] for c in cols) for r in R.merge_outcomes(rows, prev, R.now())])
 
+    # -- the write journal, compact (migration 006): field names once per shape -------------------
+    def _shapes(self) -> dict[int, tuple[str, list[str]]]:
+        """Shape id → (sobject, field names); a handful of rows, read afresh in each call so a
+        shape id from a rolled-back transaction is never reused."""
+        return {r["id"]: (r["sobject"], json.loads(r["keys"])) for r in self._query(
+            "select id, sobject, keys from written_shapes")}
+
+    def written(self, sf_ids: Iterable[str]) -> dict[str, Row]:
+        rows = self._rows("written", "sf_id", sf_ids)
+        shapes = self._shapes() if rows else {}
+        out: dict[str, Row] = {}
+        for k, row in rows.items():
+            sobject, keys = shapes[row["shape"]]
+            out[k] = {"sf_id": k, "sobject": sobject, "written_at": row["written_at"],
+                      "fields": dict(zip(keys, json.loads(row["vals"]), strict=True))}
+        return out
+
     def put_written(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
         """(sf_id, sobject, fields) per record written: fields merge into what was there (a later
         value wins; None means the field was cleared)."""
         if not rows:
             return
         with self.atomic():
-            before = self._rows("written", "sf_id", [r[0] for r in rows])
-            merged: dict[str, tuple[str, dict[str, Any]]] = {
-                k: (row["sobject"], json.loads(row["fields"] or "{}")) for k, row in before.items()}
+            merged = {k: (row["sobject"], row["fields"]) for k, row in self.written(r[0] for r in rows).items()}
             for sf_id, sobject, fields in rows:
                 merged[sf_id] = (sobject, {**merged.get(sf_id, (sobject, {}))[1], **fields})
+            ids = {(sobject, json.dumps(keys, ensure_ascii=False, separators=_COMPACT)): i
+                   for i, (sobject, keys) in self._shapes().items()}
+            for sobject, fields in merged.values():
+                key = (sobject, json.dumps(sorted(fields), ensure_ascii=False, separators=_COMPACT))
+                if key not in ids:
+                    ids[key] = int(self._query("insert into written_shapes (sobject, keys) values (?, ?) returning id",
+                                               list(key))[0]["id"])
             stamp = R.now()
             self._execute_many(
-                "insert or replace into written (sf_id, sobject, fields, written_at) values (?, ?, ?, ?)",
-                [(k, sobject, R.dumps(fields), stamp) for k, (sobject, fields) in merged.items()])
+                "insert or replace into written (sf_id, shape, vals, written_at) values (?, ?, ?, ?)",
+                [(k, ids[(sobject, json.dumps(sorted(fields), ensure_ascii=False, separators=_COMPACT))],
+                  json.dumps([fields[f] for f in sorted(fields)], ensure_ascii=False, separators=_COMPACT, default=str),
+                  stamp) for k, (sobject, fields) in merged.items()])
 
     def size_by_kind(self) -> dict[str, int]:
         """Bytes per table, its indexes included (SQLite's dbstat: pages in use)."""
