@@ -159,6 +159,11 @@ def m006_compact_journal(db: sqlite_utils.Database) -> None:
     db.execute("alter table written_new rename to written")
 
 
+def m007_no_person_key_index(db: sqlite_utils.Database) -> None:
+    # No statement looks members up by person_key: its index cost ~57 bytes per member (issue 18).
+    db.execute("drop index if exists idx_members_person_key")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_small_outcomes", m002_small_outcomes),
@@ -166,6 +171,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("004_describe_cache", m004_describe_cache),
     ("005_console", m005_console),
     ("006_compact_journal", m006_compact_journal),
+    ("007_no_person_key_index", m007_no_person_key_index),
 ]
 
 

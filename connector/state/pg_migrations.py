@@ -80,10 +80,14 @@ create table dropped_messages (
 create table settings (name text primary key, value text);
 """
 
+# No statement looks members up by person_key (SQLite's 007 too).
+M004_NO_PERSON_KEY_INDEX = "drop index if exists members_person_key;"
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_call_budget", M002_CALL_BUDGET),
     ("003_console_and_describes", M003_CONSOLE_AND_DESCRIBES),
+    ("004_no_person_key_index", M004_NO_PERSON_KEY_INDEX),
 ]
 
 
