@@ -277,9 +277,20 @@ class PostgresStateStore(SqlStateStore):
         """Let every hold go (campaign locks are released by their own blocks before this); a lock
         connection that was lost took its locks with it."""
         with self._locker_mutex:
-            if self._locker is not None and not self._locker.closed and not self._locker.broken:
-                with self._failing("unlock keys in"):
-                    self._locker.execute("select pg_advisory_unlock_all()")
+            self._unlock("select pg_advisory_unlock_all()", ())
+
+    def _unlock(self, q: str, params: Sequence[Any]) -> None:
+        """An unlock on the lock connection (caller holds _locker_mutex). A connection found lost
+        here took its locks with it: that is the unlock done, not an error to report."""
+        conn = self._locker
+        if conn is None or conn.closed or conn.broken:
+            return
+        try:
+            with self._failing("unlock in"):
+                conn.execute(q, params)
+        except StateUnavailable:
+            if not conn.broken:
+                raise
 
     def campaign_lock(self, campaign_id: str) -> AbstractAsyncContextManager[None]:
         """Held (``async with``) only while that Campaign's members are written."""
@@ -316,10 +327,7 @@ class _CampaignLock(AbstractAsyncContextManager[None]):
 
     def _release(self) -> None:
         with self.store._locker_mutex:
-            conn = self.store._locker
-            if conn is not None and not conn.closed and not conn.broken:
-                with self.store._failing("unlock a Campaign in"):
-                    conn.execute(f"select pg_advisory_unlock({_CAMPAIGN_KEY})", [self.campaign_id])
+            self.store._unlock(f"select pg_advisory_unlock({_CAMPAIGN_KEY})", [self.campaign_id])
 
     async def __aenter__(self) -> None:
         while not await asyncio.to_thread(self._try):
