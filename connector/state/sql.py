@@ -409,8 +409,10 @@ class SqlStateStore(ABC):
         stamp = R.now()
         with self.atomic():
             self._execute("delete from describe_cache")
-            self._execute_many("insert into describe_cache (sobject, describe, fetched_at) values (?, ?, ?)",
-                               [(k, json.dumps(v, ensure_ascii=False), stamp) for k, v in describes.items()])
+            # An upsert, not an insert: replicas starting together each replace the cache at once.
+            self._upsert("describe_cache", ("sobject",),
+                         [{"sobject": k, "describe": json.dumps(v, ensure_ascii=False), "fetched_at": stamp}
+                          for k, v in describes.items()])
 
     # -- upkeep -------------------------------------------------------------------------------
     def setting(self, name: str, default: str) -> str:
