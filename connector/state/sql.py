@@ -378,7 +378,8 @@ class SqlStateStore(ABC):
 
     # -- runs and API usage -------------------------------------------------------------------
     def start_run(self) -> int:
-        return int(self._query("insert into runs (started_at) values (?) returning id", [R.now()])[0]["id"])
+        with self._failing("write to"):
+            return int(self._fetch("insert into runs (started_at) values (?) returning id", [R.now()])[0]["id"])
 
     def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
         self._execute("update runs set finished_at = ?, exit_code = ?, summary = ? where id = ?",
