@@ -169,6 +169,8 @@ def status_doc(cfg: Config, state: StateStore, redact: Redactor, runs: int = 5) 
         "runs": state.recent_runs(runs),
         "last_run": state.last_run(),
         "api_usage": state.api_usage(),
+        # What the store holds, per kind of row (issue 18: a store that stays small).
+        "store": {"bytes": state.size_bytes(), "by_kind": state.size_by_kind()},
     }
 
 
@@ -210,4 +212,9 @@ def status_table(doc: dict[str, Any]) -> list[str]:
     usage = doc["api_usage"]
     if usage:
         lines.append(f"API usage seen: {usage['used']:,}/{usage['max']:,} at {usage['seen_at']}")
+    store = doc.get("store")
+    if store:
+        by_size = sorted(store["by_kind"].items(), key=lambda kv: -kv[1])
+        kinds = ", ".join(f"{k} {v / 1024:,.0f} KiB" for k, v in by_size)
+        lines.append(f"State store: {store['bytes'] / 1024:,.0f} KiB" + (f" ({kinds})" if kinds else ""))
     return lines

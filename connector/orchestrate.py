@@ -33,14 +33,11 @@ from connector.wiring import Wired
 
 @contextmanager
 def run_lock(cfg: Config) -> Iterator[None]:
-    """Hold the run lock of a SQLite store for the block (StopRun, exit 75, when another run keeps
-    it past `state.lock_wait_seconds`). PostgreSQL stores are shared by replicas: no lock."""
-    from connector.state.sqlite import RunLock
+    """Hold the store's run guard for the block (a SQLite file: one run at a time, StopRun, exit 75,
+    when another run keeps it past `state.lock_wait_seconds`; PostgreSQL is shared by replicas)."""
+    from connector.state import run_lock as guard_of
 
-    if cfg.state.url is not None or str(cfg.state.path) == ":memory:":
-        yield
-        return
-    lock = RunLock(cfg.state.path)
+    lock = guard_of(cfg)
     try:
         lock.acquire(cfg.state.lock_wait_seconds)
     except StopRun as exc:

@@ -223,7 +223,7 @@ class Runner:
             outcomes = await self.engine.process(batch)
         except BaseException as exc:
             await self.held.release(batch)
-            if isinstance(exc, Exception) and is_backend_error(exc):
+            if isinstance(exc, Exception) and is_backend_error(exc) and not isinstance(exc, StateUnavailable):
                 # The batch's transaction did not commit: its messages are released, nothing lost.
                 raise as_unavailable(exc, self.state_location) from exc
             raise

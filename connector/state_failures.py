@@ -2,15 +2,13 @@
 password masked), what failed (opening it, or a write such as a full disk) and that nothing was
 lost. Used by the CLI's one error mapping, the run's orchestration and the runner.
 
-Until every backend error arrives as :class:`connector.errors.StateUnavailable` (wrapped once at
-the store's edge), the backends' own exceptions are recognised here, in one place, without
-importing the PostgreSQL driver.
+Every backend error arrives as :class:`connector.errors.StateUnavailable` (wrapped once at the
+store's edge, connector/state/sql.py); an OSError is the run lock's file beside a SQLite store.
 """
 
 from __future__ import annotations
 
 import errno
-import sqlite3
 from urllib.parse import urlsplit
 
 from connector.config import StateConfig
@@ -37,12 +35,11 @@ def store_location(state: StateConfig) -> str:
 
 
 def is_backend_error(exc: BaseException) -> bool:
-    """A state backend's own exception (or the OS's): SQLite, PostgreSQL (psycopg, by module so
-    the driver is not imported here), a file the store cannot open."""
+    """The state store failing: its StateUnavailable, or the OS refusing the run lock's file."""
     modules = {c.__module__.split(".")[0] for c in type(exc).__mro__}
     if modules & {"requests", "urllib3", "botocore"}:
         return False    # a network error of Salesforce's or SQS's client (requests' are OSErrors)
-    return isinstance(exc, StateUnavailable | OSError | sqlite3.Error) or bool(modules & {"psycopg", "psycopg_pool"})
+    return isinstance(exc, StateUnavailable | OSError)
 
 
 def _first_failure(exc: BaseException) -> BaseException:

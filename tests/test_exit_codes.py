@@ -19,6 +19,7 @@ from jbtest import cli, log_lines, make_config, sample, write_config
 
 from connector import logs
 from connector.state import open_state
+from connector.state.sql import unavailable
 from connector.state.sqlite import RunLock, SqliteStateStore
 from connector.state_failures import NO_ROOM
 
@@ -227,7 +228,8 @@ def test_a_state_write_failing_in_preflight_stops_75_before_taking_a_message(tmp
     memq.publish(sample("event"))
 
     def disk_io_error(self, describes):
-        raise sqlite3.OperationalError("disk I/O error")
+        # What the store raises when SQLite answers "disk I/O error" (its one translation).
+        raise unavailable(str(self.db_path), "write", sqlite3.OperationalError("disk I/O error"), io_error=True)
 
     monkeypatch.setattr(SqliteStateStore, "put_describes", disk_io_error)
     res = cli("run", "--config", str(cfg), "--drain")
@@ -243,14 +245,15 @@ def test_a_state_write_failing_in_preflight_stops_75_before_taking_a_message(tmp
 @pytest.mark.process
 def test_a_file_size_limit_is_exit_75_not_a_traceback(tmp_path, emu, aws):
     # The operator's reproduction (`ulimit -f` on the state's disk), made independent of the
-    # schema's size: the store is created first, then no file may grow more than 16 KiB past it
-    # (room for the run's own row). Preflight's describes or the first batch's commit hit the
-    # limit (which one depends on the describes' size); either way the run stops and keeps it all.
+    # schema's size: the store is created first, then no file may grow past 48 KiB. Every write
+    # goes to the WAL first, which holds the run's own row but not the org's describes or a batch:
+    # preflight's describes or the first batch's commit hit the limit (which one depends on the
+    # describes' size); either way the run stops and keeps it all.
     cfg = write_config(tmp_path, emu, aws)
     aws.publish(sample("event"))
     db = tmp_path / "state" / "connector.db"
     open_state(db).close()
-    ceiling = db.stat().st_size + 16 * 1024
+    ceiling = 48 * 1024
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (ceiling, resource.RLIM_INFINITY))
@@ -274,7 +277,8 @@ def test_a_disk_that_fills_mid_run_says_a_write_failed_and_nothing_was_lost(tmp_
 
     def fills_up(self, changes):
         if len(applied) == 2:
-            raise sqlite3.OperationalError("database or disk is full")
+            raise unavailable(str(self.db_path), "write", sqlite3.OperationalError("database or disk is full"),
+                              disk_full=True)
         real_apply(self, changes)
         applied.append(changes)
 
@@ -369,17 +373,3 @@ def test_the_store_is_named_as_configured_without_its_password(url, shown):
     assert store_location(StateConfig(path=Path("/state/c.db"))) == "/state/c.db"
 
 
-def test_a_failed_rollback_names_the_write_that_failed_first():
-    # SQLite under a file-size limit: the write fails, then the rollback does ("cannot rollback -
-    # no transaction is active"); the operator is told about the first one.
-    from connector.config import StateConfig
-    from connector.state_failures import state_failed
-
-    try:
-        try:
-            raise sqlite3.OperationalError("disk I/O error")
-        except sqlite3.OperationalError:
-            raise sqlite3.OperationalError("cannot rollback - no transaction is active")  # noqa: B904
-    except sqlite3.OperationalError as exc:
-        text = state_failed(exc, StateConfig(path=Path("/state/c.db")))
-    assert text == f"a write to the state store at /state/c.db failed ({NO_ROOM}): disk I/O error"

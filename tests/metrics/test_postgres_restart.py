@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import psycopg
 import pytest
@@ -36,13 +35,11 @@ def _terminate(application_name: str) -> int:
     return len(rows)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the state store's reconnect (branch state)")
 def test_the_service_rides_out_dropped_postgresql_connections(emu, tmp_path, pg_url):  # noqa: F811
-    app = "jbtest_restart_" + uuid.uuid4().hex[:8]
-    url = f"{pg_url}&application_name={app}"
-    cfg = make_config(emu, tmp_path / "unused.db", state__url=url, metrics__port=free_port(),
+    cfg = make_config(emu, tmp_path / "unused.db", state__url=pg_url, metrics__port=free_port(),
                       sqs__batch_window_seconds=0, salesforce__retry_attempts=2)
     wired = wire(cfg)
+    app = wired.state.application_name     # connector:<schema>: this test's store alone
     q = MemSqs()
     runner = Runner(wired.engine, q.queue, cfg.sqs, drain=False)
     runner.metrics = RunMetrics.start(cfg, wired, q.queue, service=True)
@@ -77,7 +74,10 @@ def test_the_service_rides_out_dropped_postgresql_connections(emu, tmp_path, pg_
 
     seen = asyncio.run(main())
     code, doc = seen["dropped"]
-    assert code == 503 and list(doc["failing"]) == ["state_store"], doc
+    # The pool checks a connection before lending it and a read is retried once on a fresh one, so
+    # a dropped connection is usually replaced before the probe notices; a probe that does notice
+    # names the store, and nothing else.
+    assert (code, doc["failing"]) == (200, {}) or (code == 503 and list(doc["failing"]) == ["state_store"]), doc
     assert seen["alive"] and not isinstance(seen["result"], Exception), f"the service ended: {seen['result']!r}"
     assert seen["result"].exit_code == 0
     assert len(q.queue) == 0
