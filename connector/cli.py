@@ -174,7 +174,7 @@ def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messa
     summary = result.summary()
     getattr(log, _summary_level(result.exit_code))("run_summary", **summary)
     if dry_run:
-        for item in wired.engine.writer.planned:
+        for item in wired.engine.planned_writes:
             click.echo(json.dumps(item, ensure_ascii=False, default=str))
         for key, label, lines in result.plans:
             click.echo(f"{key}: {label}: " + "; ".join(lines))

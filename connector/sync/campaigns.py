@@ -7,7 +7,7 @@ from connector.mapping.refs import refs
 from connector.payloads import parse_utc
 from connector.salesforce.ids import to18
 from connector.sync.changes import ChangeSet, Facts
-from connector.sync.model import Work, Write, mapping_error, settle
+from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageResult
 
 
@@ -67,7 +67,7 @@ class CampaignStage(Stage):
         fresh: set[str] = set()
         for eid, x in writes.items():
             if x.error:
-                settle(x)
+                self.verdicts.settle(x)
                 changes.events.pop(eid, None)
                 tables.pop(eid, None)
                 continue
@@ -78,7 +78,7 @@ class CampaignStage(Stage):
             changes.events.setdefault(eid, {})["campaign_id"] = cid
         changes.category_tables.update(tables)
         return StageResult(facts.learn(events=events, campaigns=campaigns, fresh_campaigns=fresh,
-                                       category_tables=tables, event_messages=event_messages), changes)
+                                       category_tables=tables, event_messages=event_messages), changes, self.verdicts)
 
     async def _send(self, writes: dict[str, Write]) -> None:
         # Each Campaign is upserted on the key its own mapping names (event.yaml, or the file whose
@@ -91,7 +91,7 @@ class CampaignStage(Stage):
             if x.record.get(key_field):
                 by_key.setdefault(key_field, []).append(x)
             else:
-                x.fail_all(mapping_error(key_field))
+                x.error = mapping_error(key_field)
         for key_field, group in by_key.items():
             await self.writer.send(group, key_field)
         await self.writer.send([x for x in writes.values() if x.op == "update"])
@@ -115,7 +115,7 @@ class SessionStage(Stage):
                        event_timezone=(facts.events.get(w.msg.event_id) or {}).get("timezone"))
             sid = sc.upsert_value(w.msg.payload, ref)
             if not sid:
-                w.fail("no session id in the message", "identifiers.session_id")
+                self.verdicts.fail(w, "no session id in the message", "identifiers.session_id")
             elif sid in known:
                 sessions[sid] = known[sid]["sf_id"]
             elif sid in writes:
@@ -127,10 +127,10 @@ class SessionStage(Stage):
         fresh: set[str] = set()
         for sid, x in writes.items():
             if x.error:
-                settle(x)
+                self.verdicts.settle(x)
                 continue
             sessions[sid] = to18(x.result_id)
             changes.records[sid] = ("Campaign", to18(x.result_id))
             if x.created:
                 fresh.add(to18(x.result_id))
-        return StageResult(facts.learn(sessions=sessions, fresh_campaigns=fresh), changes)
+        return StageResult(facts.learn(sessions=sessions, fresh_campaigns=fresh), changes, self.verdicts)

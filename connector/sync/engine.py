@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
+from typing import Any
 
 from connector import logs
 from connector.config import InstanceFilter
@@ -36,6 +37,7 @@ from connector.sync.people import PeopleStage
 from connector.sync.plan import plan_lines
 from connector.sync.stage import Stage, StageContext
 from connector.sync.statuses import StatusStage
+from connector.sync.verdicts import Verdicts
 from connector.sync.writer import PlanningWriter, Writer
 
 # Replicas: how long a batch waits for resources another replica's batch is working on.
@@ -53,7 +55,8 @@ class SyncEngine:
         self.writer = writer
         self.instances = instances or InstanceFilter()
         self.source = source or SourcePolicy()     # which envelopes and raw bodies are accepted
-        self.notes: list[str] = []          # run-summary sentences (category renames...)
+        self.notes: list[str] = []          # the last batch's run-summary sentences (category renames...)
+        self.planned_writes: list[dict[str, Any]] = []   # dry run: every write planned, for printing
 
     @property
     def gateway(self) -> SalesforceGateway:
@@ -129,26 +132,36 @@ class SyncEngine:
 
     async def _process_once(self, inbounds: list[Inbound]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(inbounds)
+        self.notes = []                               # per batch: a service's engine lives for days
         works = self._admit(inbounds, outcomes)
         works = await self._hold(works, outcomes)
         try:
             live = self._dedupe(works, outcomes)      # reads what is stored only once the batch holds it
-            changes = await self._run_stages(live) if live else ChangeSet()
+            changes, verdicts = await self._run_stages(live) if live else (ChangeSet(), Verdicts())
             for i, w in works:
                 if outcomes[i] is None:
-                    outcomes[i] = _outcome_of(w)
-            self._finish(changes, live, inbounds, outcomes)
+                    outcomes[i] = _outcome_of(w, verdicts)
+            self._finish(changes, [w for w in live if verdicts.ok(w)], inbounds, outcomes)
             self.state.apply(changes)
         finally:
             self.state.release_held()
-        if self.dry_run:
-            planned = self.writer.planned  # type: ignore[attr-defined]
-            for o in outcomes:
-                if o is not None:
-                    o.planned = True
-                    if o.status == OutcomeStatus.SYNCED:
-                        o.detail["plan"] = plan_lines(o.message_key or "", o.detail, planned)
+        if isinstance(self.writer, PlanningWriter):
+            self._plan(outcomes, self.writer.planned)
         return [o for o in outcomes if o is not None]
+
+    def _plan(self, outcomes: list[Outcome | None], planned: list[dict[str, Any]]) -> None:
+        """A dry run's outcomes say what would be written: the batch's planned writes, indexed
+        by message once (the planning writer starts each batch empty)."""
+        self.planned_writes += planned
+        by_message: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for write in planned:
+            for key in write.get("messages", ()):
+                by_message[key].append(write)
+        for o in outcomes:
+            if o is not None:
+                o.planned = True
+                if o.status == OutcomeStatus.SYNCED:
+                    o.detail["plan"] = plan_lines(o.message_key or "", o.detail, by_message.get(o.message_key or "", []))
 
     # -- admit: parse, skip what is not ours ------------------------------------------------
     def _admit(self, inbounds: list[Inbound], outcomes: list[Outcome | None]) -> list[tuple[int, Work]]:
@@ -237,16 +250,17 @@ class SyncEngine:
         return live
 
     # -- stages -----------------------------------------------------------------------------
-    async def _run_stages(self, live: list[Work]) -> ChangeSet:
-        ctx = StageContext(writer=self.writer, state=self.state, mappings=self.mappings)
-        facts, changes = Facts(), ChangeSet()
+    async def _run_stages(self, live: list[Work]) -> tuple[ChangeSet, Verdicts]:
+        ctx = StageContext(reader=self.gateway, writer=self.writer, state=self.state, mappings=self.mappings)
+        facts, changes, verdicts = Facts(), ChangeSet(), Verdicts()
         self.writer.start_batch()
         for stage in STAGES:
-            result = await stage(ctx).run([w for w in live if w.ok], facts)
+            result = await stage(ctx).run([w for w in live if verdicts.ok(w)], facts)
             facts = result.facts
             changes.merge(result.changes)
+            verdicts.merge(result.verdicts)
             self.notes.extend(result.notes)
-            refused = self.writer.org_refusals()
+            refused = {s: e for s, e in self.writer.org_refusals().items() if s not in result.explained}
             if refused:
                 # Not this batch's data: the org refuses the mapping. Stop before anything is
                 # remembered, so every message stays queued (issue #9); the next run's preflight
@@ -255,7 +269,7 @@ class SyncEngine:
                 raise MappingRejected([self._where(sobject, err) for sobject, err in refused.items()])
         # What Salesforce confirmed, for reconcile: saved in the batch's own transaction.
         changes.written = journaled(self.writer.take_written())
-        return changes
+        return changes, verdicts
 
     def _where(self, sobject: str, err: WriteError) -> str:
         """`file:line: ...` of the mapping rule that writes the refused field, when there is one."""
@@ -271,10 +285,10 @@ class SyncEngine:
                 "check `connector doctor`, then run again")
 
     # -- what the state store remembers ------------------------------------------------------
-    def _finish(self, changes: ChangeSet, live: list[Work], inbounds: list[Inbound],
+    def _finish(self, changes: ChangeSet, done: list[Work], inbounds: list[Inbound],
                 outcomes: list[Outcome | None]) -> None:
-        """Add resources and outcomes; keep only what the batch's successful messages vouch for."""
-        ok_events = {w.msg.event_id for w in live if w.msg.resource_type == "event" and w.ok}
+        """Add resources and outcomes; keep only what the batch's successful messages (`done`) vouch for."""
+        ok_events = {w.msg.event_id for w in done if w.msg.resource_type == "event"}
         for eid, fields in list(changes.events.items()):
             if fields.get("is_placeholder") == 0 and eid not in ok_events:
                 # The event message failed later (a category fan-out refused): keep only the link.
@@ -282,7 +296,6 @@ class SyncEngine:
                 if not changes.events[eid]:
                     del changes.events[eid]
         changes.category_tables = {e: t for e, t in changes.category_tables.items() if e in ok_events}
-        done = [w for w in live if w.ok]
         changes.resources = [(w.msg.resource_key, w.version, w.msg.generated_at.isoformat()) for w in done]
         for ib, o in zip(inbounds, outcomes, strict=True):
             if o is None:
@@ -312,15 +325,17 @@ def _skip(w: Work, kind: SkipReason, reason: str) -> Outcome:
                    resource_id=m.resource_id, event_id=m.event_id, detail={"skip": kind})
 
 
-def _outcome_of(w: Work) -> Outcome:
+def _outcome_of(w: Work, verdicts: Verdicts) -> Outcome:
+    """A message's outcome from what the stages decided: a failure quarantines it (even if it
+    also waits for a retry), a retry leaves it queued, else it is synced."""
     m = w.msg
-    base = dict(message_key=m.message_key, resource_type=m.resource_type, resource_id=m.resource_id,
-                event_id=m.event_id, detail=w.detail)
-    if w.failures:
-        reason = "; ".join(r for r, _ in w.failures)
-        return Outcome(OutcomeStatus.QUARANTINED, reason, w.failures[0][1], **base)
-    if w.retry_reason:
-        return Outcome(OutcomeStatus.RETRY, w.retry_reason, **base)
+    base: dict[str, Any] = dict(message_key=m.message_key, resource_type=m.resource_type, resource_id=m.resource_id,
+                                event_id=m.event_id, detail=dict(verdicts.detail(w)))
+    failures = verdicts.failures.get(m.resource_key)
+    if failures:
+        return Outcome(OutcomeStatus.QUARANTINED, "; ".join(r for r, _ in failures), failures[0][1], **base)
+    if verdicts.waits(w):
+        return Outcome(OutcomeStatus.RETRY, verdicts.retries[m.resource_key], **base)
     return Outcome(OutcomeStatus.SYNCED, None, **base)
 
 

@@ -19,7 +19,7 @@ from connector.salesforce.ids import to18
 from connector.salesforce.results import RowAction
 from connector.salesforce.soql import literal, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
-from connector.sync.model import Work, Write, settle
+from connector.sync.model import Work, Write
 from connector.sync.stage import CategoryTables, Stage, StageResult
 
 
@@ -116,17 +116,18 @@ class MemberStage(Stage):
         for x in upserts + updates:
             if x.error:
                 if not self._heal(x, plans[x.key].row, changes):
-                    settle(x)
+                    self.verdicts.settle(x)
                 continue
             plan = plans[x.key]
             row = plan.row
             row["cm_id"] = to18(x.result_id) if x.result_id else row.get("cm_id")
             changes.members[x.key] = dict(row)
+            member = {"key": x.key, "status": row["status"], "id": row["cm_id"]}
+            if plan.previous_status != row["status"]:
+                member["was"] = plan.previous_status
             for w in x.works:
-                w.detail["member"] = {"key": x.key, "status": row["status"], "id": row["cm_id"]}
-                if plan.previous_status != row["status"]:
-                    w.detail["member"]["was"] = plan.previous_status
-        return StageResult(facts.learn(members=changes.members), changes)
+                self.verdicts.note(w, "member", dict(member))
+        return StageResult(facts.learn(members=changes.members), changes, self.verdicts)
 
     # -- targets -------------------------------------------------------------------------
     @property
@@ -153,12 +154,12 @@ class MemberStage(Stage):
             if not cid:
                 continue   # the Campaign's write failed: likewise
             if cid in facts.status_errors:
-                w.fail(facts.status_errors[cid])
+                self.verdicts.fail(w, facts.status_errors[cid])
                 continue
             person_ref = refs(campaign_id=cid, session_campaign_id=cid, person=(person.sobject, person.sf_id))
             key = mm.upsert_value(w.msg.payload, person_ref)
             if not key:
-                w.fail(f"membership: the upsert key {mm.upsert_key} has no value", mm.upsert_key)
+                self.verdicts.fail(w, f"membership: the upsert key {mm.upsert_key} has no value", mm.upsert_key)
                 continue
             out.append(_Target(w, mm, person_ref, key, person, cid, is_session=rm.session_campaign is not None))
         return out
@@ -198,7 +199,7 @@ class MemberStage(Stage):
             table = self.tables(w.msg.event_id)
             names = [table[c] for c in cat_ids if c in table]
             if len(names) < len(cat_ids):
-                w.detail["pending_categories"] = [c for c in cat_ids if c not in table]
+                self.verdicts.note(w, "pending_categories", [c for c in cat_ids if c not in table])
             ref = {**t.person_ref, **refs(status=status, category_names=names,
                                           event_timezone=(facts.events.get(w.msg.event_id) or {}).get("timezone"))}
             same_target = bool(prev.get("cm_id")) and prev.get("campaign_id") == t.campaign_id and \
@@ -247,7 +248,8 @@ class MemberStage(Stage):
             # The Lead was converted since it was linked: walk the ladder again next time.
             changes.forgotten_people.add(row["person_key"])
             for w in x.works:
-                w.retry(f"{x.label}: the person's Lead was converted; it is followed to its Contact on the next delivery")
+                self.verdicts.retry(w, f"{x.label}: the person's Lead was converted; it is followed to its Contact on "
+                                    "the next delivery")
             return True
         if x.action is not RowAction.GONE:
             return False
@@ -265,14 +267,14 @@ class MemberStage(Stage):
                       f"({x.error.code if x.error else 'GONE'}); the links are forgotten and the member is created "
                       "again on the next delivery")
         for w in x.works:
-            w.retry(reason)
+            self.verdicts.retry(w, reason)
         return True
 
     async def _adopt(self, writes: list[Write]) -> None:
         """A member made outside the connector: take it over instead of failing."""
         pairs = [(x.record.get("CampaignId"), x.record.get("LeadId") or x.record.get("ContactId")) for x in writes]
         found = {}
-        for page in await self.gateway.query_many(adoption_queries(pairs)):
+        for page in await self.reader.query_many(adoption_queries(pairs)):
             for r in page:
                 who = r.get("ContactId") or r.get("LeadId")
                 found[(to18(r["CampaignId"]), to18(who))] = to18(r["Id"])
@@ -289,4 +291,4 @@ class MemberStage(Stage):
         for x, u in updates:
             x.error, x.result_id = u.error, u.result_id or u.record["Id"]
             for w in x.works:
-                w.detail["adopted"] = u.record["Id"]
+                self.verdicts.note(w, "adopted", u.record["Id"])

@@ -20,7 +20,7 @@ from connector.salesforce.results import RowAction, WriteError
 from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
-from connector.sync.model import Work, Write, mapping_error, settle
+from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageResult
 from connector.sync.writer import merge_writes
 
@@ -48,7 +48,7 @@ class PeopleStage(Stage):
                 continue
             jid = rm.person.jomablue_id(w.msg.payload)
             if not jid:
-                w.fail("no person id in the message", "identifiers.id")
+                self.verdicts.fail(w, "no person id in the message", "identifiers.id")
                 continue
             ref = PersonRef(jid, rm.person.organisation_uid(w.msg.payload), rm.person.email(w.msg.payload))
             self.sources.setdefault(jid, []).append((w, rm.person))
@@ -59,11 +59,12 @@ class PeopleStage(Stage):
                 if value and not fits(value):
                     # No query can carry it (SOQL and URL limits): this person fails alone.
                     for x in self._works(jid):
-                        x.fail(f"{name} is {len(value):,} characters: too long to look up in Salesforce", name)
+                        self.verdicts.fail(x, f"{name} is {len(value):,} characters: too long to look up in Salesforce",
+                                           name)
                     people.pop(jid, None)
                     break
         if not people:
-            return StageResult(facts)
+            return StageResult(facts, verdicts=self.verdicts)
         links = self.state.people(people.keys())
         settled = self._settled(people, links)
         for jid in settled:
@@ -76,8 +77,8 @@ class PeopleStage(Stage):
                                        use_email=m.email, create_as=m.create_as)
             except AmbiguousMatch as exc:
                 for x in self._works(jid):
-                    x.fail(exc.reason, "identifiers.email")
-                    x.detail["candidates"] = exc.candidates
+                    self.verdicts.fail(x, exc.reason, "identifiers.email")
+                    self.verdicts.note(x, "candidates", exc.candidates)
         found = await self._write(people, matches, links, lookups)
         changes = ChangeSet()
         for jid, rec in found.items():
@@ -89,7 +90,7 @@ class PeopleStage(Stage):
                                    "record_hash": rec.record_hash}
             if rec.converted_from:
                 changes.relinks.append((rec.converted_from, rec.sobject, rec.sf_id))
-        return StageResult(facts.learn(people={**settled, **found}), changes)
+        return StageResult(facts.learn(people={**settled, **found}), changes, self.verdicts)
 
     # -- helpers -----------------------------------------------------------------------------
     def _works(self, jid: str) -> list[Work]:
@@ -136,7 +137,7 @@ class PeopleStage(Stage):
 
     def _mark(self, jid: str, **match: Any) -> None:
         for x in self._works(jid):
-            x.detail["match"] = match
+            self.verdicts.note(x, "match", match)
 
     def _select(self, sobject: str) -> set[str]:
         fields = {"Id", "Email", "Jomablue_Id__c"}
@@ -174,7 +175,7 @@ class PeopleStage(Stage):
                    for soql in lookup_queries(sobject, self._select(sobject), ids[sobject], jids, emails,
                                               m.organisation_uid_field, orgs)]
         # Every query of the batch in as few calls as Salesforce allows (five per composite call).
-        results = await self.gateway.query_many([soql for _, soql in planned])
+        results = await self.reader.query_many([soql for _, soql in planned])
         for (sobject, _), records in zip(planned, results, strict=True):
             for rec in records:
                 lookups.add(sobject, rec, m.organisation_uid_field)
@@ -225,7 +226,7 @@ class PeopleStage(Stage):
                                 label=f"new {rec_map.object} for {jid}", stands_for=[jid])
             create_key[rec_map.object] = rec_map.upsert_key
             if not record.get(rec_map.upsert_key):
-                creates[gk].fail_all(mapping_error(rec_map.upsert_key))
+                creates[gk].error = mapping_error(rec_map.upsert_key)
         updates = merge_writes(updates, None)   # two registrations of one record: one write
         for sobject in ("Lead", "Contact"):
             await self.writer.send([u for u in updates if u.sobject == sobject])
@@ -237,7 +238,7 @@ class PeopleStage(Stage):
             await self._follow_conversions(converted, people, found)
         for w in writes:
             if w.error and w.action is not RowAction.CONVERTED_LEAD:
-                settle(w)
+                self.verdicts.settle(w)
                 for jid in w.stands_for:
                     found.pop(jid, None)
                 continue
@@ -256,7 +257,7 @@ class PeopleStage(Stage):
         ids = [w.record["Id"] for w in writes if "Id" in w.record]
         keys = [w.record[lead_key] for w in writes if "Id" not in w.record and w.record.get(lead_key)]
         soqls = pack_or(f"SELECT Id, {lead_key}, ConvertedContactId FROM Lead WHERE ", [("Id", ids), (lead_key, keys)])
-        rows = [r for page in await self.gateway.query_many(soqls) for r in page]
+        rows = [r for page in await self.reader.query_many(soqls) for r in page]
         contact_of: dict[str, str] = {}
         for rec in rows:
             if rec.get("ConvertedContactId"):
@@ -282,6 +283,6 @@ class PeopleStage(Stage):
         await self.writer.send(contact_writes)
         for cw in contact_writes:
             if cw.error:
-                cw.fail_all(cw.error)
+                self.verdicts.fail_write(cw)
                 for jid in cw.stands_for:
                     found.pop(jid, None)

@@ -46,14 +46,14 @@ class StatusStage(Stage):
                 errors[cid] = f"{x.label}: {x.error.code} {x.error.message}"
         changes.statuses = {(c, label) for c in need for label in existing.get(c, {})
                             if label in labels and (c, label) not in have}
-        return StageResult(facts.learn(status_errors=errors), changes)
+        return StageResult(facts.learn(status_errors=errors), changes, self.verdicts)
 
     async def _read(self, campaign_ids) -> dict[str, dict[str, int]]:   # type: ignore[no-untyped-def]
         """Label → SortOrder of every status of these Campaigns."""
         ids = sorted(set(campaign_ids))
         found: dict[str, dict[str, int]] = {c: {} for c in ids}
         soqls = pack_or("SELECT CampaignId, Label, SortOrder FROM CampaignMemberStatus WHERE ", [("CampaignId", ids)])
-        for records in await self.gateway.query_many(soqls):
+        for records in await self.reader.query_many(soqls):
             for r in records:
                 found.setdefault(to18(r["CampaignId"]), {})[r["Label"]] = int(r.get("SortOrder") or 0)
         return found
