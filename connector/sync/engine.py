@@ -2,8 +2,8 @@
 
     admit   parse each body; a bad one is quarantined, an unknown or skipped one counted
     dedupe  per resource the newest message wins; identical or older ones cost zero calls
-    stages  campaigns → sessions → statuses → people → members → captures → categories,
-            each batched per object: run(works, facts) -> (facts, changes, notes)
+    stages  campaigns → sessions → people → statuses → members → captures → categories,
+            each batched per object: run(works, facts) -> (facts, changes, verdicts, notes)
     apply   the state store applies the batch's ChangeSet in one transaction
     outcomes one per message; the runner deletes from SQS only the ones that leave the queue
 
@@ -43,7 +43,7 @@ from connector.sync.writer import PlanningWriter, Writer
 # Replicas: how long a batch waits for resources another replica's batch is working on.
 HOLD_WAIT_SECONDS = 15.0
 
-STAGES: tuple[type[Stage], ...] = (CampaignStage, SessionStage, StatusStage, PeopleStage, MemberStage,
+STAGES: tuple[type[Stage], ...] = (CampaignStage, SessionStage, PeopleStage, StatusStage, MemberStage,
                                    CaptureStage, CategoryStage)
 
 
