@@ -51,6 +51,7 @@ class PeopleStage(Stage):
         m = self.mappings.matching
         self.changes = ChangeSet()
         self.notes: list[str] = []
+        self.explained: set[str] = set()     # objects whose refusals a read explained (deleted, merged)
         self.sources: dict[str, list[tuple[Work, PersonMapping]]] = {}   # every message per person, oldest first
         self._hashes: dict[tuple[str, str, str], dict[str, str]] = {}
         people: dict[str, _Who] = {}
@@ -118,7 +119,7 @@ class PeopleStage(Stage):
             self.notes.append(f"{refused:,} messages synced without their person's field update: Salesforce refuses "
                               "the integration user edit access to those records (outcome detail `not_updated`)")
         return StageResult(facts.learn(people={**settled, **found}, status_reads=status_reads), changes,
-                           self.verdicts, self.notes)
+                           self.verdicts, self.notes, frozenset(self.explained))
 
     # -- helpers -----------------------------------------------------------------------------
     def _works(self, jid: str) -> list[Work]:
@@ -357,6 +358,7 @@ class PeopleStage(Stage):
                 why = f"{w.label}: Salesforce said deleted, a read finds it: tried again on the next delivery"
             else:
                 continue     # the field's problem: settled (quarantined) with the org's message
+            self.explained.add(w.sobject)
             for x in w.works:
                 self.verdicts.retry(x, why)
 
