@@ -44,7 +44,7 @@ class Facts:
     events: Mapping[str, dict[str, Any]] = field(default_factory=_empty)    # stored rows of the batch's events
     campaigns: Mapping[str, str] = field(default_factory=_empty)            # event id → Campaign Id
     sessions: Mapping[str, str] = field(default_factory=_empty)             # session id → child Campaign Id
-    fresh_campaigns: frozenset[str] = frozenset()          # created by this batch: default statuses only
+    fresh_campaigns: frozenset[str] = frozenset()          # created by this batch
     status_errors: Mapping[str, str] = field(default_factory=_empty)        # Campaign Id → why statuses are missing
     people: Mapping[str, PersonRecord] = field(default_factory=_empty)      # Jomablue person id → record
     # event id → category table from this batch's event message

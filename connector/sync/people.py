@@ -29,7 +29,7 @@ from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
 from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageResult
-from connector.sync.statuses import status_queries, statuses_read
+from connector.sync.statuses import campaigns_needing_statuses, status_queries, statuses_read
 from connector.sync.survivors import Survivor, trace
 from connector.sync.writer import merge_writes
 
@@ -82,7 +82,9 @@ class PeopleStage(Stage):
         settled = self._settled(people, links)
         for jid in settled:
             people.pop(jid)
-        lookups, status_reads = await self._lookup(people, links, facts.fresh_campaigns) if people else (Lookups(), {})
+        statuses_needed, _have = campaigns_needing_statuses(works, facts, self.state,
+                                                            [s.label for s in self.mappings.statuses])
+        lookups, status_reads = await self._lookup(people, links, statuses_needed) if people else (Lookups(), {})
         moved = await self._follow_merges(people, links, lookups) if people else {}
         # The ladder sees a merged-away link as a link to its survivor.
         ladder_links = {**links, **{jid: {**links[jid], "sobject": s.sobject, "sf_id": s.sf_id}
@@ -183,9 +185,9 @@ class PeopleStage(Stage):
         return fields
 
     async def _lookup(self, people: dict[str, _Who], links: dict[str, dict[str, Any]],
-                      fresh_campaigns: frozenset[str]) -> tuple[Lookups, dict[str, dict[str, int]]]:
+                      status_campaigns: list[str]) -> tuple[Lookups, dict[str, dict[str, int]]]:
         """The batch's candidates; and, riding in the same call when it has room, the statuses of the
-        Campaigns this batch created (the status stage numbers new statuses after them)."""
+        Campaigns whose statuses the status stage must complete (it numbers new ones after them)."""
         m = self.mappings.matching
         ids: dict[str, set[str]] = {"Lead": set(), "Contact": set()}
         jids, emails, orgs = set(), set(), set()
@@ -207,7 +209,7 @@ class PeopleStage(Stage):
                    for soql in lookup_queries(sobject, self._select(sobject), ids[sobject], jids, emails,
                                               m.organisation_uid_field, orgs)]
         soqls = [soql for _, soql in planned]
-        riders = status_queries(fresh_campaigns)
+        riders = status_queries(status_campaigns)
         if riders and -(-(len(soqls) + len(riders)) // COMPOSITE_QUERY_LIMIT) > -(-len(soqls) // COMPOSITE_QUERY_LIMIT):
             riders = []    # no room: the status stage reads them itself
         # Every query of the batch in as few calls as Salesforce allows (five per composite call).
@@ -215,7 +217,7 @@ class PeopleStage(Stage):
         for (sobject, _), records in zip(planned, results[:len(soqls)], strict=True):
             for rec in records:
                 lookups.add(sobject, rec, m.organisation_uid_field)
-        return lookups, (statuses_read(fresh_campaigns, results[len(soqls):]) if riders else {})
+        return lookups, (statuses_read(status_campaigns, results[len(soqls):]) if riders else {})
 
     async def _follow_merges(self, people: dict[str, _Who], links: dict[str, dict[str, Any]],
                              lookups: Lookups) -> dict[str, tuple[str, Survivor]]:

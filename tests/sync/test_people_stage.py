@@ -7,7 +7,7 @@ from connector.salesforce.ids import to18
 from connector.sync.changes import Facts
 from connector.sync.people import PeopleStage
 
-from .fakes import bad_reference, no_access, person, ports, work
+from .fakes import EVENT_ID, bad_reference, mappings, no_access, person, ports, work
 
 
 def _lead(p, email: str = "jane.doe@example.com", **fields) -> str:
@@ -121,10 +121,13 @@ def test_an_invalid_reference_to_a_record_a_read_finds_gone_forgets_the_link_and
     assert "p1" in result.changes.forgotten_people and "p1" not in result.facts.people
 
 
-def test_a_new_campaigns_statuses_ride_in_the_lookup_call():
+def test_the_statuses_of_a_campaign_members_go_to_ride_in_the_lookup_call():
     p = ports()
     cid = to18(p.org.insert("Campaign", {"Name": "Summit"}))
-    p.org.insert("CampaignMemberStatus", {"CampaignId": cid, "Label": "Invited", "SortOrder": 3})
-    result = p.run(PeopleStage, [work(person("p1"))], Facts(fresh_campaigns=frozenset({cid})))
+    p.org.insert("CampaignMemberStatus", {"CampaignId": cid, "Label": "Invited", "SortOrder": 3})   # the org's flow
+    result = p.run(PeopleStage, [work(person("p1"))], Facts(campaigns={EVENT_ID: cid}))
     assert p.reader.calls == 1
     assert result.facts.status_reads[cid] == {"Sent": 1, "Responded": 2, "Invited": 3}
+    p.state.statuses_ |= {(cid, s.label) for s in mappings().statuses}       # the store knows them all: no read
+    again = p.run(PeopleStage, [work(person("p2", email="p2@example.com"))], Facts(campaigns={EVENT_ID: cid}))
+    assert not again.facts.status_reads
