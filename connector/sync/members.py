@@ -277,7 +277,7 @@ class MemberStage(Stage):
         adopted: never a second CampaignMember."""
         resend: list[Write] = []
         for x in writes:
-            who = next((f for f in _WHO if x.record.get(f)), None)
+            who = next((f for f in _WHO if x.record.get(f)), "")
             survivor = found.moved(x.record[who]) if who else None
             if survivor is None or found.gone(x.record.get("CampaignId") or ""):
                 continue
@@ -322,8 +322,8 @@ class MemberStage(Stage):
             reason = f"{x.label} was deleted in Salesforce; it is created again on the next delivery"
         else:
             cid = x.record.get("CampaignId")
-            who = next((x.record[f] for f in _WHO if x.record.get(f)), None)
-            campaign_gone, person_gone = bool(cid) and found.gone(cid), bool(who) and found.gone(who or "")
+            who = next((str(x.record[f]) for f in _WHO if x.record.get(f)), "")
+            campaign_gone, person_gone = bool(cid) and found.gone(str(cid)), bool(who) and found.gone(who)
             if not cid or not (campaign_gone or person_gone or confirmed):
                 return False
             if campaign_gone or not person_gone:    # unexplained ENTITY_IS_DELETED: forget both, as before
@@ -348,7 +348,7 @@ class MemberStage(Stage):
                 found[(to18(r["CampaignId"]), to18(who))] = (to18(r["Id"]), r.get("Status"))
         updates = []
         for x, (c, p) in zip(writes, pairs, strict=True):
-            cm_id, held = found.get((to18(c), to18(p))) if c and p else (None, None)
+            cm_id, held = found.get((to18(c), to18(p)), (None, None)) if c and p else (None, None)
             if not cm_id:
                 continue
             # Keep what we meant to write, minus the fields Salesforce won't update.

@@ -234,7 +234,7 @@ class PeopleStage(Stage):
         found = await trace(self.reader, stale, {s: self._select(s) for s in stale})
         moved: dict[str, tuple[str, Survivor]] = {}
         for jid in people:
-            loser = (links.get(jid) or {}).get("sf_id")
+            loser = (links.get(jid) or {}).get("sf_id") or ""
             survivor = found.moved(loser) if loser in found.survivors else None
             if survivor is not None:
                 lookups.add(survivor.sobject, dict(survivor.record), self.mappings.matching.organisation_uid_field)

@@ -48,8 +48,8 @@ def campaigns_needing_statuses(works: Iterable[Work], facts: Facts, state: Stage
                                labels: Sequence[str]) -> tuple[list[str], set[tuple[str, str]]]:
     """The Campaigns this batch's members go to that lack one of the mapping's statuses (as far
     as the store knows), and the (Campaign, label) pairs the store knows."""
-    cids = {facts.campaigns.get(w.msg.event_id) for w in works if w.msg.resource_type != "event"}
-    cids = {c for c in cids | set(facts.sessions.values()) if c}
+    events = {w.msg.event_id for w in works if w.msg.resource_type != "event"}
+    cids = {c for c in [*(facts.campaigns.get(e) for e in events), *facts.sessions.values()] if c}
     if not cids or not labels:
         return [], set()
     have = state.campaign_statuses(cids)
