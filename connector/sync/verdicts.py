@@ -14,8 +14,10 @@ from typing import Any
 from connector.salesforce.results import RowAction
 from connector.sync.model import Work, Write
 
-# Actions that mean "the same write may succeed later": the message waits in the queue.
-RETRY_ACTIONS = frozenset({RowAction.RETRY_LATER, RowAction.RETRY_SMALLER})
+# Actions that mean "the same write may succeed later": the message waits in the queue. A full
+# org (ORG_FULL) normally stops the run before any stage sees it (StorageFull); should one row
+# still carry it, its message waits too: storage is never a reason to quarantine a message.
+RETRY_ACTIONS = frozenset({RowAction.RETRY_LATER, RowAction.RETRY_SMALLER, RowAction.ORG_FULL})
 
 
 @dataclass

@@ -89,6 +89,10 @@ def test_verdicts_a_transient_refusal_waits_a_rejection_quarantines_and_a_failur
     assert _outcome_of(w1, v).status == OutcomeStatus.RETRY
     v.fail(w1, "bad", "f")
     assert _outcome_of(w1, v).status == OutcomeStatus.QUARANTINED
+    full = Write("Lead", "update", {"Id": "w"}, [w3 := work(person("p3"))], label="Lead w",
+                 error=WriteError("STORAGE_LIMIT_EXCEEDED", "storage limit exceeded", (), RowAction.ORG_FULL))
+    v.settle(full)
+    assert _outcome_of(w3, v).status == OutcomeStatus.RETRY
     merged = Verdicts().merge(v)
     merged.note(w2, "member", {"key": "p2"})
     assert merged.detail(w2) == {"member": {"key": "p2"}} and not v.detail(w2)
