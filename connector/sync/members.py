@@ -123,10 +123,10 @@ class MemberStage(Stage):
             await self.writer.send(upserts, ext, serial=True)
             await self.writer.send(updates, serial=True)
         missing = [x for x in upserts + updates if x.action in _MISSING]
-        found = await self._read_missing(missing) if missing else Trace()
+        found = await self._read_missing(missing, plans) if missing else Trace()
         if missing:
-            await self._follow_merges([x for x in missing if x.op == "upsert"], plans, found, changes, ext)
-        adopt = [x for x in upserts if x.action is RowAction.ALREADY_A_MEMBER]
+            await self._follow_merges(missing, plans, found, changes, ext)
+        adopt = [x for x in upserts + updates if x.action is RowAction.ALREADY_A_MEMBER]
         if adopt:
             await self._adopt(adopt, plans)
         for x in upserts + updates:
@@ -254,13 +254,18 @@ class MemberStage(Stage):
         return plans
 
     # -- results -------------------------------------------------------------------------
-    async def _read_missing(self, writes: list[Write]) -> Trace:
+    async def _read_missing(self, writes: list[Write], plans: dict[str, _Member]) -> Trace:
         """The records refused writes name, read by Id through queryAll in one call (a merged
         person followed to its survivor): what is really gone, what moved, what is still there."""
         ids: dict[str, set[str]] = {}
         for x in writes:
             if x.op == "update":
                 ids.setdefault("CampaignMember", set()).add(x.record["Id"])
+                row = plans[x.key].row
+                if row.get("person_sf_id") and row.get("campaign_id"):   # for a merge that deleted it
+                    person = row["person_sf_id"]
+                    ids.setdefault("Lead" if person.startswith("00Q") else "Contact", set()).add(person)
+                    ids.setdefault("Campaign", set()).add(row["campaign_id"])
                 continue
             if x.record.get("CampaignId"):
                 ids.setdefault("Campaign", set()).add(x.record["CampaignId"])
@@ -277,6 +282,16 @@ class MemberStage(Stage):
         adopted: never a second CampaignMember."""
         resend: list[Write] = []
         for x in writes:
+            person = plans[x.key].row.get("person_sf_id") or ""
+            if x.op == "update" and found.gone(x.record["Id"]) and found.moved(person):
+                # The survivor was already a member: the merge deleted the loser's membership
+                # (the one we update). Write the member afresh: it is the survivor's, adopted.
+                x.op = "upsert"
+                x.record = {**{k: v for k, v in x.record.items() if k != "Id"}, ext: x.key,
+                            "CampaignId": plans[x.key].row["campaign_id"],
+                            "LeadId" if person.startswith("00Q") else "ContactId": person}
+            if x.op != "upsert":
+                continue
             who = next((f for f in _WHO if x.record.get(f)), "")
             survivor = found.moved(x.record[who]) if who else None
             if survivor is None or found.gone(x.record.get("CampaignId") or ""):

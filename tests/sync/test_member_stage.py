@@ -113,3 +113,22 @@ def test_a_campaign_whose_statuses_are_missing_quarantines_its_members():
     result = p.run(MemberStage, [w], facts)
     assert result.verdicts.failures[w.msg.resource_key] == [("member status 'Registered' on Campaign: refused", None)]
     assert not p.writer.sent
+
+
+def test_a_merge_that_deleted_the_membership_we_update_adopts_the_survivors_in_the_same_batch():
+    p = ports()
+    cid = _campaign(p)
+    survivor, loser = _lead(p, "jane@other.example"), _lead(p)
+    own = to18(p.org.insert("CampaignMember", {"CampaignId": cid, "LeadId": survivor, "Status": "Attended"}))
+    ours = to18(p.org.insert("CampaignMember", {"CampaignId": cid, "LeadId": loser, "Status": "Registered",
+                                                "Jomablue_Id__c": "p1"}))
+    p.state.members_["p1"] = {"event_id": EVENT_ID, "campaign_id": cid, "person_key": "p1", "person_sf_id": loser,
+                              "status": "Registered", "cm_id": ours, "category_ids": [], "record_hash": "old"}
+    p.org.merge(survivor, loser)                                # the survivor's membership wins; ours is deleted
+    w = work(person("p1", job_title="CTO"))
+    result = p.run(MemberStage, [w], _facts(cid, p1=loser))     # an update by our membership's Id
+    assert result.verdicts.ok(w), result.verdicts.retries
+    [m] = _members(p, cid)
+    assert (to18(m["Id"]), m["Status"], m["Jomablue_Id__c"]) == (own, "Attended", "p1")
+    assert result.changes.members["p1"]["cm_id"] == own and not result.changes.forgotten_members
+    assert (loser, "Lead", survivor) in result.changes.relinks
