@@ -67,6 +67,7 @@ class _Member:
     old_cm: str | None = None   # a membership of the record the person no longer matches
     unchanged: bool = False
     previous_status: str | None = None   # what the member had before this batch
+    merged: bool = False     # the person's stored record was merged into this batch's (people stage)
 
 
 @asynccontextmanager
@@ -243,7 +244,8 @@ class MemberStage(Stage):
             if plan is None:
                 old_cm = prev.get("cm_id") if prev.get("cm_id") and not same_target else None
                 plan = plans[key] = _Member(key, mm, row, record, mode, [w], old_cm,
-                                            previous_status=(stored.get(key) or {}).get("status"))
+                                            previous_status=(stored.get(key) or {}).get("status"),
+                                            merged=t.person.merged_from is not None)
             else:
                 keep = ("cm_id",) if w.msg.resource_type == "person" else ("cm_id", "category_ids", "categories_text")
                 plan.row.update({k: v for k, v in row.items() if k not in keep})
@@ -282,14 +284,19 @@ class MemberStage(Stage):
         adopted: never a second CampaignMember."""
         resend: list[Write] = []
         for x in writes:
-            person = plans[x.key].row.get("person_sf_id") or ""
-            if x.op == "update" and found.gone(x.record["Id"]) and found.moved(person):
+            plan = plans[x.key]
+            person = plan.row.get("person_sf_id") or ""
+            if x.op == "update" and found.gone(x.record["Id"]) and (plan.merged or found.moved(person)):
                 # The survivor was already a member: the merge deleted the loser's membership
                 # (the one we update). Write the member afresh: it is the survivor's, adopted.
                 x.op = "upsert"
                 x.record = {**{k: v for k, v in x.record.items() if k != "Id"}, ext: x.key,
-                            "CampaignId": plans[x.key].row["campaign_id"],
+                            "CampaignId": plan.row["campaign_id"],
                             "LeadId" if person.startswith("00Q") else "ContactId": person}
+                x.error, x.label = None, f"{x.label} (its person's record was merged)"
+                if not found.moved(person):
+                    resend.append(x)      # the people stage already followed the merge
+                    continue
             if x.op != "upsert":
                 continue
             who = next((f for f in _WHO if x.record.get(f)), "")
@@ -301,7 +308,7 @@ class MemberStage(Stage):
             x.record = {k: v for k, v in x.record.items() if k not in _WHO}
             x.record["LeadId" if survivor.sobject == "Lead" else "ContactId"] = survivor.sf_id
             x.error, x.label = None, f"{x.label} (its person merged into {survivor.sf_id})"
-            plans[x.key].row["person_sf_id"] = survivor.sf_id
+            plan.row["person_sf_id"] = survivor.sf_id
             for w in x.works:
                 self.verdicts.note(w, "merged", {"from": loser, "to": survivor.sf_id, "sobject": survivor.sobject})
             resend.append(x)

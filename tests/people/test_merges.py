@@ -40,3 +40,19 @@ def test_a_check_in_after_the_merge_moves_the_survivors_membership_forward(emu, 
     [again] = c.run(person(JID, at=at(3)))            # an older state of the registration: never backwards
     assert again.status in ("synced", "skipped")
     assert members(emu)[0]["Status"] == "Attended" and len(emu.org.records("Lead")) == 1
+
+
+def test_a_survivor_that_was_already_a_member_keeps_its_membership_and_status(emu, connector):
+    c = connector("state.db")
+    [first] = c.run(person(JID, at=at(1)))
+    assert first.status == "synced", first.reason
+    [loser] = emu.org.records("Lead")
+    [ours] = members(emu)
+    survivor = emu.org.insert("Lead", {"LastName": "Doe", "Company": "Acme", "Email": "jane@elsewhere.example"})
+    own = emu.org.insert("CampaignMember", {"CampaignId": ours["CampaignId"], "LeadId": survivor, "Status": "Attended"})
+    emu.org.merge(survivor, loser["Id"])                      # the survivor's membership wins, ours is deleted
+    [out] = c.run(person(JID, at=at(2), job_title="CTO"))
+    assert out.status == "synced", out.reason
+    [cm] = members(emu)
+    assert (cm["Id"][:15], cm["Status"], cm["Jomablue_Id__c"]) == (own[:15], "Attended", JID)
+    assert len(emu.org.records("Lead")) == 1
