@@ -50,8 +50,8 @@ class CategoryStage(Stage):
             names = [table[c] for c in r.get("category_ids") or [] if c in table]
             text = ";".join(names) or None
             if text != (r.get("categories_text") or None):
-                # REST clears a field with JSON null (fieldsToNull is a SOAP-only key that a
-                # real org refuses: salesforce-recorded-responses.md §6).
+                # REST clears a field with JSON null; fieldsToNull is a SOAP-only property
+                # (jsforce issue #80: a REST update with `Field: null` resets it; NetCoreForce #54).
                 writes.append(Write("CampaignMember", "update", {"Id": r["cm_id"], field: text}, list(event_messages),
                                     key=key, label=f"categories of CampaignMember {r['cm_id']}"))
         return writes
