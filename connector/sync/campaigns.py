@@ -6,9 +6,13 @@ from __future__ import annotations
 from connector.mapping.refs import refs
 from connector.payloads import parse_utc
 from connector.salesforce.ids import to18
+from connector.salesforce.results import RowAction
 from connector.sync.changes import ChangeSet, Facts
 from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageResult
+from connector.sync.survivors import trace
+
+_MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)
 
 
 def _data(w: Work) -> dict:
@@ -63,11 +67,20 @@ class CampaignStage(Stage):
                 changes.events[eid] = {"metadata": ctx.get("event_metadata"),
                                        "metadata_at": w.msg.generated_at.isoformat()}
         await self._send(writes)
+        gone = await self._deleted_campaigns(writes)
         campaigns: dict[str, str] = {eid: ev["campaign_id"] for eid, ev in events.items() if ev.get("campaign_id")}
         fresh: set[str] = set()
         for eid, x in writes.items():
-            if x.error:
+            if x.error and x.record.get("Id") in gone:
+                # The stored Campaign was deleted in Salesforce: forget it; the next delivery
+                # makes it again (upserted on the event's Jomablue id: never a duplicate).
+                changes.forgotten_campaigns.add(x.record["Id"])
+                campaigns.pop(eid, None)
+                for w in x.works:
+                    self.verdicts.retry(w, f"{x.label}: deleted in Salesforce; made again on the next delivery")
+            elif x.error:
                 self.verdicts.settle(x)
+            if x.error:
                 changes.events.pop(eid, None)
                 tables.pop(eid, None)
                 continue
@@ -79,6 +92,16 @@ class CampaignStage(Stage):
         changes.category_tables.update(tables)
         return StageResult(facts.learn(events=events, campaigns=campaigns, fresh_campaigns=fresh,
                                        category_tables=tables, event_messages=event_messages), changes, self.verdicts)
+
+    async def _deleted_campaigns(self, writes: dict[str, Write]) -> set[str]:
+        """Stored Campaigns an update found missing (ENTITY_IS_DELETED, or INVALID_CROSS_REFERENCE_KEY,
+        which also names a record type the user may not use), confirmed gone by a read through
+        queryAll; one refused for anything else is the field's problem."""
+        ids = {x.record["Id"] for x in writes.values() if x.op == "update" and x.action in _MISSING}
+        if not ids:
+            return set()
+        found = await trace(self.reader, {"Campaign": ids})
+        return {i for i in ids if found.gone(i)}
 
     async def _send(self, writes: dict[str, Write]) -> None:
         # Each Campaign is upserted on the key its own mapping names (event.yaml, or the file whose

@@ -124,3 +124,34 @@ def test_a_status_the_campaign_refuses_fails_that_campaigns_members_later():
     result = p.run(StatusStage, [work(person("p1"))], Facts(campaigns={EVENT_ID: cid}))
     assert "bad status" in result.facts.status_errors[cid]
     assert (cid, "Attended") not in result.changes.statuses and (cid, "Registered") in result.changes.statuses
+
+
+def _metadata_update(p, cid: str):
+    """A person message saying the event's metadata changed: the stored Campaign is updated by Id."""
+    msg = person("p1")
+    msg["context"]["event_metadata"] = {"region": "EMEA"}
+    p.state.events_[EVENT_ID] = {"campaign_id": cid, "metadata": {"region": "APAC"}, "metadata_at": None}
+    return work(msg)
+
+
+def test_a_stored_campaign_deleted_in_salesforce_is_forgotten_and_the_message_retried():
+    p = ports()
+    cid = to18(p.org.insert("Campaign", {"Name": "Summit"}))
+    p.org.delete(cid)
+    w = _metadata_update(p, cid)
+    result = p.run(CampaignStage, [w])
+    assert [x.op for x in p.writer.sent] == ["update"]
+    assert result.verdicts.waits(w) and result.changes.forgotten_campaigns == {cid}
+    assert EVENT_ID not in result.facts.campaigns
+
+
+def test_an_invalid_reference_on_a_live_campaign_is_the_fields_problem():
+    p = ports()
+    cid = to18(p.org.insert("Campaign", {"Name": "Summit"}))
+    p.writer.refuse(lambda x: x.sobject == "Campaign",
+                    WriteError("INVALID_CROSS_REFERENCE_KEY", "Record Type ID: this ID value isn't valid for the user",
+                               ("RecordTypeId",), RowAction.BAD_REFERENCE))
+    w = _metadata_update(p, cid)
+    result = p.run(CampaignStage, [w])
+    assert result.verdicts.failures[w.msg.resource_key][0][1] == "RecordTypeId"
+    assert not result.changes.forgotten_campaigns
