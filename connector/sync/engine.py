@@ -35,6 +35,7 @@ from connector.sync.members import MemberStage
 from connector.sync.model import Inbound, Outcome, OutcomeStatus, SkipReason, Work
 from connector.sync.people import PeopleStage
 from connector.sync.plan import plan_lines
+from connector.sync.refusals import WatchedWriter
 from connector.sync.stage import Stage, StageContext
 from connector.sync.statuses import StatusStage
 from connector.sync.verdicts import Verdicts
@@ -251,8 +252,10 @@ class SyncEngine:
 
     # -- stages -----------------------------------------------------------------------------
     async def _run_stages(self, live: list[Work]) -> tuple[ChangeSet, Verdicts]:
-        ctx = StageContext(reader=self.gateway, writer=self.writer, state=self.state, mappings=self.mappings)
+        watched = WatchedWriter(self.writer)
+        ctx = StageContext(reader=self.gateway, writer=watched, state=self.state, mappings=self.mappings)
         facts, changes, verdicts = Facts(), ChangeSet(), Verdicts()
+        explained: set[str] = set()
         self.writer.start_batch()
         for stage in STAGES:
             result = await stage(ctx).run([w for w in live if verdicts.ok(w)], facts)
@@ -260,7 +263,9 @@ class SyncEngine:
             changes.merge(result.changes)
             verdicts.merge(result.verdicts)
             self.notes.extend(result.notes)
-            refused = {s: e for s, e in self.writer.org_refusals().items() if s not in result.explained}
+            explained |= result.explained
+            refused = {s: e for s, e in self.writer.org_refusals().items() if s not in explained}
+            refused.update(watched.refused_alike(explained))
             if refused:
                 # Not this batch's data: the org refuses the mapping. Stop before anything is
                 # remembered, so every message stays queued (issue #9); the next run's preflight
