@@ -189,7 +189,7 @@ class _Run:
 
 def _print_plan(wired: Wired, result: RunResult) -> None:
     """A dry run's output on stdout: each planned write (JSON), each message's plan, one total line."""
-    for item in getattr(wired.engine.writer, "planned", []):   # a dry run's PlanningWriter keeps them
+    for item in wired.engine.planned_writes:   # every batch's planned writes (the writer's reset per batch)
         click.echo(json.dumps(item, ensure_ascii=False, default=str))
     for key, label, lines in result.plans:
         click.echo(f"{key}: {label}: " + "; ".join(lines))

@@ -146,7 +146,6 @@ class Runner:
             # What the run saw last, also when it stopped on the budget before any commit.
             self.engine.state.put_api_usage(guard.used, guard.max)
         self.result.seconds = self.clock() - started
-        self.result.notes = self.engine.notes
         self.result.api_calls = self.engine.gateway.stats.calls
         return self.result
 
@@ -246,6 +245,7 @@ class Runner:
                 failed = await asyncio.to_thread(self.queue.change_visibility, [ib.handle], delay)
                 log_failures(self.log, "retry_delay_failed", failed, note="visible again at its visibility timeout")
         self._retries_pending += len(later)
+        self.result.notes += self.engine.notes      # the engine keeps only its last batch's
         for ib, o in zip(batch, outcomes, strict=True):
             self.result.counts[o.label] += 1
             if o.planned:

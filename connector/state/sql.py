@@ -168,7 +168,9 @@ class SqlStateStore(ABC):
                 self.add_campaign_statuses(changes.statuses)
                 self.put_people(changes.people)
                 for old_id, sobject, new_id in changes.relinks:
-                    self.relink_person_records(old_id, sobject, new_id)
+                    # A merge or a conversion: the registrations and their memberships (which
+                    # Salesforce moved with the record) now name the surviving record.
+                    self.relink_person(old_id, sobject, new_id)
                 self.put_members(changes.members)
                 self.forget_members(changes.forgotten_members)
                 self.forget_campaigns(changes.forgotten_campaigns)
