@@ -63,8 +63,8 @@ async def read_by_id(reader: Reader, ids: Mapping[str, Iterable[str]],
     """id18 → record, every object in one call, deleted records included (queryAll)."""
     planned: list[tuple[str, str]] = []
     for sobject, wanted in sorted(ids.items()):
-        wanted = {"Id", "IsDeleted", *_TRACE_FIELDS.get(sobject, ()), *(fields or {}).get(sobject, ())}
-        select = ", ".join(sorted(wanted))
+        columns = {"Id", "IsDeleted", *_TRACE_FIELDS.get(sobject, ()), *(fields or {}).get(sobject, ())}
+        select = ", ".join(sorted(columns))
         planned += [(sobject, q) for q in pack_or(f"SELECT {select} FROM {sobject} WHERE ", [("Id", wanted)])]
     if not planned:
         return {}
