@@ -77,6 +77,10 @@ class StateStore(Protocol):
     def describes(self) -> dict[str, dict[str, Any]]: ...
     def put_describes(self, describes: dict[str, dict[str, Any] | None]) -> None: ...
 
+    # `connector import` (issue 20): archive objects finished, per scope (the run's filters and mapping).
+    def finished_imports(self, scopes: Iterable[str]) -> set[str]: ...
+    def put_finished_import(self, object_uri: str, scope: str, lines: int) -> None: ...
+
     # Upkeep: delete outcome rows older than keep_days (quarantined ones stay); the store's size.
     def prune(self, keep_days: float) -> int: ...
     def size_bytes(self) -> int: ...
@@ -134,6 +138,9 @@ class DryRunStore:
 
     def start_run(self) -> int:
         return 0
+
+    def put_finished_import(self, object_uri: str, scope: str, lines: int) -> None:
+        pass
 
     def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
         pass

@@ -134,12 +134,20 @@ def m005_console(db: sqlite_utils.Database) -> None:
     db["settings"].create({"name": str, "value": str}, pk="name")
 
 
+def m006_import_ledger(db: sqlite_utils.Database) -> None:
+    """`connector import` (issue 20): the archive objects an import finished, so a second run
+    resumes where the first stopped. `scope` is the run's filters ('' for none)."""
+    db["imported_objects"].create({"object_uri": str, "scope": str, "lines": int, "finished_at": str},
+                                  pk=("object_uri", "scope"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_small_outcomes", m002_small_outcomes),
     ("003_keys_stored_once", m003_keys_stored_once),
     ("004_describe_cache", m004_describe_cache),
     ("005_console", m005_console),
+    ("006_import_ledger", m006_import_ledger),
 ]
 
 

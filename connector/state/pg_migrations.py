@@ -78,10 +78,17 @@ create table dropped_messages (
 create table settings (name text primary key, value text);
 """
 
+# SQLite's 006_import_ledger: the archive objects `connector import` finished (issue 20).
+M004_IMPORT_LEDGER = """
+create table imported_objects (object_uri text, scope text, lines integer, finished_at text,
+    primary key (object_uri, scope));
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_call_budget", M002_CALL_BUDGET),
     ("003_console_and_describes", M003_CONSOLE_AND_DESCRIBES),
+    ("004_import_ledger", M004_IMPORT_LEDGER),
 ]
 
 

@@ -502,6 +502,17 @@ class PostgresStateStore(ChangeSetWriter):
             return str(rows[0]["value"])
         return str(self._query("select value from settings where name = %s", [name])[0]["value"])
 
+    # -- connector import: the archive objects finished (issue 20) ---------------------------
+    def finished_imports(self, scopes: Iterable[str]) -> set[str]:
+        """Object URIs an import finished under any of these scopes (its filters and mapping)."""
+        return {str(r["object_uri"]) for r in self._query(
+            "select object_uri from imported_objects where scope = any(%s::text[])", [list(scopes)])}
+
+    def put_finished_import(self, object_uri: str, scope: str, lines: int) -> None:
+        self._execute("insert into imported_objects (object_uri, scope, lines, finished_at) values (%s, %s, %s, %s) "
+                      "on conflict (object_uri, scope) do update set lines = excluded.lines, "
+                      "finished_at = excluded.finished_at", [object_uri, scope, lines, R.now()])
+
     # -- upkeep -----------------------------------------------------------------------------
     def prune(self, keep_days: float) -> int:
         """Delete outcome rows last seen more than keep_days ago (quarantined ones stay), and old runs."""

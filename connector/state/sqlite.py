@@ -448,6 +448,19 @@ class SqliteStateStore(ChangeSetWriter):
             self.db.execute("insert or ignore into settings (name, value) values (?, ?)", [name, default])
             return next(iter(self.db.query("select value from settings where name = ?", [name])))["value"]
 
+    # -- connector import: the archive objects finished (issue 20) ---------------------------
+    def finished_imports(self, scopes: Iterable[str]) -> set[str]:
+        """Object URIs an import finished under any of these scopes (its filters and mapping)."""
+        wanted = list(scopes)
+        with self._lock:
+            return {r["object_uri"] for r in self.db.query(
+                f"select object_uri from imported_objects where scope in ({','.join('?' * len(wanted))})", wanted)}
+
+    def put_finished_import(self, object_uri: str, scope: str, lines: int) -> None:
+        with self._lock:
+            self.db.execute("insert or replace into imported_objects (object_uri, scope, lines, finished_at) "
+                            "values (?, ?, ?, ?)", [object_uri, scope, lines, R.now()])
+
     # -- upkeep: the store stays small ---------------------------------------------------
     def prune(self, keep_days: float) -> int:
         """Delete outcome rows last seen more than keep_days ago (quarantined ones stay), and old runs.

@@ -1,0 +1,151 @@
+"""`connector import`: archived or exported Jomablue messages through the queue's own engine.
+
+Exit codes (operator-contract.md): 0 every line imported, skipped or quarantined; 75 stopped
+early (budget, Salesforce unavailable, --max-messages, a stop signal): a rerun continues where
+this one stopped; 1 fatal; 2 bad configuration, bad options or an unreadable SOURCE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from connector import logs
+from connector.config import Config
+from connector.errors import ConfigError, StopRun
+from connector.importer.archive_queue import HOLD_SECONDS, ArchiveQueue
+from connector.importer.filters import FilterError, LineFilter, parse_moment
+from connector.importer.source import ArchiveObject, Source, SourceError, open_source
+from connector.progress import progress
+from connector.runner import EXIT_CONFIG, EXIT_OK, EXIT_STOPPED, Runner, RunResult
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    source: str
+    since: str | None = None
+    until: str | None = None
+    event_id: str | None = None
+    dry_run: bool = False
+    max_messages: int | None = None
+
+
+def _refuse(text: str) -> NoReturn:
+    """Bad options or an unreadable SOURCE: one line, exit 2."""
+    from connector.cli import _say
+
+    _say("error", "import_refused", f"import: {text}")
+    sys.exit(EXIT_CONFIG)
+
+
+def run_import(cfg: Config, config_path: Path, opts: ImportOptions) -> NoReturn:
+    """The whole command after the configuration loaded; exits with the contract's code."""
+    from connector.cli import STATE_ERRORS, _config_errors, _state_failure
+    from connector.state.sqlite import RunLock
+
+    try:
+        line_filter = LineFilter(parse_moment("--since", opts.since), parse_moment("--until", opts.until),
+                                 opts.event_id)
+    except FilterError as exc:
+        _refuse(str(exc))
+    if line_filter.since and line_filter.until and line_filter.since >= line_filter.until:
+        _refuse("--since must be earlier than --until")
+    try:
+        source = open_source(opts.source, cfg)
+        objects = source.objects()
+    except SourceError as exc:
+        _refuse(str(exc))
+    if not objects:
+        _refuse(f"{opts.source}: no object to read there (check the bucket and prefix)")
+    # One writer per SQLite store, as for `connector run` (an import writes the same state).
+    lock = RunLock(cfg.state.path)
+    with ExitStack() as stack:
+        if cfg.state.url is None and str(cfg.state.path) != ":memory:" and not opts.dry_run:
+            try:
+                lock.acquire(cfg.state.lock_wait_seconds)
+            except StopRun as exc:
+                click.echo(f"stopped: {exc}", err=True)
+                sys.exit(EXIT_STOPPED)
+            stack.callback(lock.release)
+        try:
+            code = _wired_import(cfg, config_path, opts, source, objects, line_filter)
+        except ConfigError as exc:
+            _config_errors(exc)
+        except STATE_ERRORS as exc:
+            _state_failure(cfg, exc)
+        except Exception as exc:  # noqa: BLE001 - a defect: say so at level error, with the traceback, exit 1
+            logs.get().exception("import_failed", reason=f"{type(exc).__name__}: {exc}"[:500])
+            sys.exit(1)
+    sys.exit(code)
+
+
+def _wired_import(cfg: Config, config_path: Path, opts: ImportOptions, source: Source,
+                  objects: list[ArchiveObject], line_filter: LineFilter) -> int:
+    from connector.cli import _preflight_or_exit
+    from connector.redact import redactor_for
+    from connector.wiring import wire
+
+    wired = wire(cfg, dry_run=opts.dry_run)
+    run_id = wired.state.start_run()
+    logs.set_redactor(redactor_for(cfg, wired.state))
+    # Finished means "applied under this mapping": after a mapping change every object is read
+    # again (and re-applied, as the engine's unchanged check includes the mapping's version).
+    unfiltered = f"mapping={wired.mappings.version}"
+    scope = ";".join(p for p in (unfiltered, line_filter.scope) if p)
+    finished = wired.state.finished_imports([scope, unfiltered])
+    todo = [o for o in objects if o.uri not in finished]
+    _preflight_or_exit(wired, run_id)
+    record = None if opts.dry_run else (lambda uri, lines: wired.state.put_finished_import(uri, scope, lines))
+    queue = ArchiveQueue(source, todo, line_filter, record)
+    sqs = cfg.sqs.model_copy(update={"visibility_timeout": HOLD_SECONDS, "wait_seconds": 0})
+    total = sum(o.size or 0 for o in todo) if all(o.size is not None for o in todo) else None
+    log = logs.get()
+    log.info("import_start", source=opts.source, objects=len(objects), skipped_finished_objects=len(objects) - len(todo),
+             filters=line_filter.scope or None, dry_run=opts.dry_run)
+    with progress("import", total, unit="bytes") as bar:
+        def on_batch(counts: Any) -> None:
+            bar.update(queue.bytes_read, messages=sum(counts.values()), calls=wired.gateway.stats.calls)
+
+        runner = Runner(wired.engine, queue, sqs, drain=True, max_messages=opts.max_messages,
+                        config_path=str(config_path), on_batch=on_batch)
+
+        async def go() -> RunResult:
+            runner.install_signals()
+            return await runner.run()
+
+        result = asyncio.run(go())
+        bar.update(queue.bytes_read, messages=sum(result.counts.values()), calls=result.api_calls)
+    if result.exit_code == EXIT_OK and not queue.exhausted:
+        result.exit_code = EXIT_STOPPED
+        result.reason = "stopped before the end of the source; run the same import again to continue"
+    summary = {**result.summary(), "source": opts.source, "objects": len(objects),
+               "skipped_finished_objects": len(objects) - len(todo), **queue.counts,
+               "messages_per_second": round(sum(result.counts.values()) / result.seconds, 1) if result.seconds else None}
+    getattr(log, {0: "info", 75: "warning"}.get(result.exit_code, "error"))("import_summary", **summary)
+    wired.state.finish_run(run_id, result.exit_code, summary)
+    _report(result, summary, opts.dry_run)
+    return result.exit_code
+
+
+def _report(result: RunResult, summary: dict[str, Any], dry_run: bool) -> None:
+    """What a person at a terminal reads (the JSON summary line carries it for log collectors)."""
+    counts = ", ".join(f"{n:,} {k}" for k, n in sorted(result.counts.items())) or "no message"
+    if dry_run:
+        for key, label, lines in result.plans:
+            click.echo(f"{key}: {label}: " + "; ".join(lines))
+    if not sys.stderr.isatty():
+        return
+    click.echo(f"import{' (dry run: nothing written, nothing recorded)' if dry_run else ''}: {counts}; "
+               f"{summary.get('filtered_out', 0):,} filtered out; {summary['skipped_finished_objects']:,} of "
+               f"{summary['objects']:,} objects skipped as finished; {result.api_calls:,} Salesforce API call(s)",
+               err=True)
+    for note in result.notes:
+        click.echo(note, err=True)
+    if result.reason:
+        click.echo(f"stopped: {result.reason}", err=True)
