@@ -327,7 +327,8 @@ def quarantine_show(message_id: str, config_path: Path, reveal: bool) -> None:
     r = rows[0]
     click.echo(f"Message     {r['message_key']}")
     click.echo(f"About       {what(r)}" + (f" in event {r['event_id']}" if r["event_id"] else ""))
-    click.echo(f"SQS id      {r['sqs_message_id'] or '-'}")
+    origin = r["sqs_message_id"] or "-"     # an imported line's origin: <object uri>#L<line> (issue 20)
+    click.echo(f"{'Origin' if '#L' in origin else 'SQS id'}      {origin}")
     click.echo(f"Attempts    {r['attempts']} (first {r['first_seen']}, last {r['last_seen']})")
     history = json.loads(r["reasons"]) if r.get("reasons") else []
     if not history:
@@ -373,6 +374,9 @@ def quarantine_drop(message_id: str, reason: str, config_path: Path) -> None:
     click.echo(f"{message_id}: dropped by {who} at {audit['dropped_at']} ({reason})")
 
 
+REPLAY_STEP = 500   # messages a replay batch takes (progress is shown between batches)
+
+
 @main.command()
 @CONFIG_OPTION
 @click.option("--all", "all_", is_flag=True, help="Replay every quarantined message.")
@@ -409,8 +413,10 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
                 for r in rows]
     try:
         async def go() -> Any:
+            from connector.progress import in_steps
+
             await wired.gateway.recheck_spent_budget()
-            return await wired.engine.process(inbounds)
+            return await in_steps("replay", inbounds, REPLAY_STEP, wired.engine.process)   # a bar, or log lines
 
         outcomes = asyncio.run(go()) if inbounds else []
     except STATE_ERRORS as exc:
@@ -487,8 +493,11 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
     wired.gateway.on_written = WriteJournal(wired.state)
 
     async def go() -> Any:
+        from connector.progress import watching
+
         await wired.gateway.recheck_spent_budget()
-        return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix, redactor=redactor)
+        async with watching("reconcile", lambda: wired.gateway.stats.calls, "calls"):   # a bar, or log lines
+            return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix, redactor=redactor)
 
     try:
         report = asyncio.run(go())

@@ -8,10 +8,11 @@ move: done, total when known, the rate and the ETA. stdout is left alone either 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from connector import logs
@@ -32,7 +33,7 @@ class Progress:
         self.started = clock()
         self.log_every = log_every
         self._last_log = self.started
-        self.done = 0.0
+        self.done: float = 0
         self.extra: dict[str, Any] = {}
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.bar: Any = None
@@ -103,7 +104,32 @@ def progress(task: str, total: float | None = None, unit: str = "messages", **kw
         p.close()
 
 
-def in_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    """`items` in slices of `size`: a long job done a slice at a time can show its progress."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+async def in_steps(task: str, items: list[Any], size: int,
+                   work: Callable[[list[Any]], Awaitable[list[Any]]]) -> list[Any]:
+    """`work` on `items` a slice of `size` at a time (each slice one batch), with progress shown;
+    the results in order. `replay --all` uses it: hundreds of messages, minutes of calls."""
+    out: list[Any] = []
+    with progress(task, len(items)) as p:
+        for start in range(0, len(items), size):
+            out.extend(await work(items[start:start + size]))
+            p.update(len(out))
+    return out
+
+
+@asynccontextmanager
+async def watching(task: str, done: Callable[[], float], unit: str, total: float | None = None,
+                   every: float = 0.5) -> AsyncIterator[Progress]:
+    """Progress of a job that only counts as it goes (`done()`, e.g. the API calls made so far):
+    read every `every` seconds while the body runs (`reconcile`: its reads are one long gather)."""
+    with progress(task, total, unit) as p:
+        async def tick() -> None:
+            while True:
+                p.update(done())
+                await asyncio.sleep(every)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            yield p
+        finally:
+            ticker.cancel()
+            p.update(done())
