@@ -24,6 +24,7 @@ from connector.importer.filters import FilterError, LineFilter, parse_moment
 from connector.importer.source import ArchiveObject, Source, SourceError, open_source
 from connector.progress import progress
 from connector.runner import EXIT_CONFIG, EXIT_OK, EXIT_STOPPED, Runner, RunResult
+from connector.wiring import Wired
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,8 @@ def _wired_import(cfg: Config, config_path: Path, opts: ImportOptions, source: S
     wired = wire(cfg, dry_run=opts.dry_run)
     run_id = wired.state.start_run()
     logs.set_redactor(redactor_for(cfg, wired.state))
-    # Finished means "applied under this mapping": after a mapping change every object is read
-    # again (and re-applied, as the engine's unchanged check includes the mapping's version).
-    unfiltered = f"mapping={wired.mappings.version}"
-    scope = ";".join(p for p in (unfiltered, line_filter.scope) if p)
-    finished = wired.state.finished_imports([scope, unfiltered])
-    todo = [o for o in objects if o.uri not in finished]
+    queue, todo = archive_queue(wired, source, objects, line_filter, dry_run=opts.dry_run)
     _preflight_or_exit(wired, run_id)
-    record = None if opts.dry_run else (lambda uri, lines: wired.state.put_finished_import(uri, scope, lines))
-    queue = ArchiveQueue(source, todo, line_filter, record)
-    sqs = cfg.sqs.model_copy(update={"visibility_timeout": HOLD_SECONDS, "wait_seconds": 0})
     total = sum(o.size or 0 for o in todo) if all(o.size is not None for o in todo) else None
     log = logs.get()
     log.info("import_start", source=opts.source, objects=len(objects), skipped_finished_objects=len(objects) - len(todo),
@@ -112,8 +105,8 @@ def _wired_import(cfg: Config, config_path: Path, opts: ImportOptions, source: S
         def on_batch(counts: Any) -> None:
             bar.update(queue.bytes_read, messages=sum(counts.values()), calls=wired.gateway.stats.calls)
 
-        runner = Runner(wired.engine, queue, sqs, drain=True, max_messages=opts.max_messages,
-                        config_path=str(config_path), on_batch=on_batch)
+        runner = import_runner(wired, queue, max_messages=opts.max_messages, config_path=str(config_path),
+                               on_batch=on_batch)
 
         async def go() -> RunResult:
             runner.install_signals()
@@ -131,6 +124,27 @@ def _wired_import(cfg: Config, config_path: Path, opts: ImportOptions, source: S
     wired.state.finish_run(run_id, result.exit_code, summary)
     _report(result, summary, opts.dry_run)
     return result.exit_code
+
+
+def archive_queue(wired: Wired, source: Source, objects: list[ArchiveObject], line_filter: LineFilter, *,
+                  dry_run: bool) -> tuple[ArchiveQueue, list[ArchiveObject]]:
+    """The archive as a queue, and the objects it will read (those not finished before)."""
+    # Finished means "applied under this mapping": after a mapping change every object is read
+    # again (and re-applied, as the engine's unchanged check includes the mapping's version).
+    unfiltered = f"mapping={wired.mappings.version}"
+    scope = ";".join(p for p in (unfiltered, line_filter.scope) if p)
+    finished = wired.state.finished_imports([scope, unfiltered])
+    todo = [o for o in objects if o.uri not in finished]
+    record = None if dry_run else (lambda uri, lines: wired.state.put_finished_import(uri, scope, lines))
+    return ArchiveQueue(source, todo, line_filter, record), todo
+
+
+def import_runner(wired: Wired, queue: ArchiveQueue, *, max_messages: int | None = None,
+                  config_path: str = "CONFIG", on_batch: Any = None) -> Runner:
+    """The queue's own Runner over the archive, as `run --drain` drives it (also the bench's)."""
+    sqs = wired.cfg.sqs.model_copy(update={"visibility_timeout": HOLD_SECONDS, "wait_seconds": 0})
+    return Runner(wired.engine, queue, sqs, drain=True, max_messages=max_messages, config_path=config_path,
+                  on_batch=on_batch)
 
 
 def _report(result: RunResult, summary: dict[str, Any], dry_run: bool) -> None:
