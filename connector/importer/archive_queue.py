@@ -25,7 +25,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from connector import logs
+from connector.errors import QueueUnavailable
 from connector.importer.filters import LineFilter
 from connector.importer.source import ArchiveObject, Line, Reader, Source
 from connector.queue import Failed
@@ -61,6 +64,7 @@ class ArchiveQueue:
         self._lock = threading.Lock()
         self._bytes_closed = 0
         self._stopped = False
+        self._reading = ""                    # the object being opened or read (errors name it)
         self.exhausted = False                # every object was read to its end
         self.counts: Counter[str] = Counter()
         self.log = logs.get()
@@ -75,24 +79,33 @@ class ArchiveQueue:
     def receive(self, max_messages: int, wait_seconds: int, visibility_timeout: int) -> list[Inbound]:
         out: list[Inbound] = []
         with self._lock:
-            while len(out) < max_messages and not self._stopped:
-                if self._open is None and not self._next_object():
-                    break
-                assert self._open is not None
-                state, reader, lines = self._open
-                line = next(lines, None)
-                if line is None:
-                    self._close_current()
-                    continue
-                self.counts["lines"] += 1
-                if not self.filter.keeps(line.text):
-                    self.counts["filtered_out"] += 1
-                    continue
-                state.outstanding.add(line.number)
-                state.lines += 1
-                out.append(Inbound(handle=(state.obj.uri, line.number), body=line.text,
-                                   sqs_message_id=origin(state.obj.uri, line.number)))
+            try:
+                self._take(out, max_messages)
+            except (BotoCoreError, ClientError) as exc:
+                # S3 failed while listing was fine (throttled past botocore's retries, the network,
+                # an object expired by the lifecycle rule meanwhile): stop; the rerun continues.
+                where, self._open = self._reading, None
+                raise QueueUnavailable(f"reading {where}: {type(exc).__name__}: {exc}"[:300]) from None
         return out
+
+    def _take(self, out: list[Inbound], max_messages: int) -> None:
+        while len(out) < max_messages and not self._stopped:
+            if self._open is None and not self._next_object():
+                break
+            assert self._open is not None
+            state, reader, lines = self._open
+            line = next(lines, None)
+            if line is None:
+                self._close_current()
+                continue
+            self.counts["lines"] += 1
+            if not self.filter.keeps(line.text):
+                self.counts["filtered_out"] += 1
+                continue
+            state.outstanding.add(line.number)
+            state.lines += 1
+            out.append(Inbound(handle=(state.obj.uri, line.number), body=line.text,
+                               sqs_message_id=origin(state.obj.uri, line.number)))
 
     def delete(self, handles: list[Any]) -> list[Failed]:
         with self._lock:
@@ -128,6 +141,7 @@ class ArchiveQueue:
             self.exhausted = True
             return False
         self.counts["objects_opened"] += 1
+        self._reading = obj.uri
         reader = Reader(self.source.open(obj))
         state = _ObjectState(obj)
         self._states[obj.uri] = state
