@@ -122,3 +122,21 @@ def test_bad_options_and_an_unreadable_source_exit_2(tmp_path, emu, args, says):
     res = cli("import", "--config", str(cfg), *[a.replace("{export}", str(export)) for a in args])
     assert res.returncode == 2, res.stderr
     assert says in res.stderr and emu.api_calls == 0
+
+
+def test_an_imported_line_refused_by_the_allow_list_syncs_on_replay_once_the_config_is_fixed(tmp_path, emu):
+    from .archive import TOPIC
+
+    other = "arn:aws:sns:us-east-1:123456789012:someone-else"
+    cfg = write_config(tmp_path, emu, None, sqs__allowed_topic_arns=[other])
+    path = _export(tmp_path, [envelope(event(), "2026-11-23T00:00:00.000Z"),
+                              envelope(person(7), "2026-11-23T00:00:01.000Z")])
+    res = cli("import", "--config", str(cfg), "--from", str(path))
+    assert res.returncode == 0 and _summary(res.stderr)["counts"] == {"quarantined": 2}
+    assert emu.org.records("Lead") == []
+
+    fixed = write_config(tmp_path, emu, None, sqs__allowed_topic_arns=[other, TOPIC])
+    replayed = cli("replay", "--config", str(fixed), "--all")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert [r["Jomablue_Id__c"] for r in emu.org.records("Lead")] == ["acme/event_person/7"]
+    assert replayed.stdout.count(": synced") == 2
