@@ -41,6 +41,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--live", action="store_true", help="producer at fixed rates, runner in service mode")
     mode.add_argument("--soak", action="store_true", help="a long run: RSS, state-store bytes, messages/s")
+    mode.add_argument("--import", dest="import_", action="store_true",
+                      help="connector import of an archive: msgs/s, calls/1k, RSS (100,000; --quick 10,000)")
     mode.add_argument("--scenario", choices=["people", "naive", "rename", "all"], help="the original scenarios")
     ap.add_argument("--quick", action="store_true", help="shorter live windows (15 s) and a 10,000-message soak")
     ap.add_argument("--latency-ms", type=int, default=None,
@@ -82,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench --live: {settings_line(latency)}", flush=True)
         md, data = run_live(latency, duration, rates, windows, args.seed, args.wait_seconds, args.batch_messages)
         mode = "live"
+    elif args.import_:
+        from import_bench import run_import_bench
+
+        latency = 20 if args.latency_ms is None else args.latency_ms
+        n = args.soak_n or (10_000 if args.quick else 100_000)
+        step = args.soak_step or (1_000 if args.quick else 10_000)
+        print(f"bench --import: {settings_line(latency)}", flush=True)
+        md, data = run_import_bench(latency, n, step, args.seed)
+        mode = "import"
     elif args.soak:
         from soak import run_soak
 

@@ -138,7 +138,8 @@ def quarantine_show_lines(r: dict[str, Any], redactor: Redactor, reveal: bool, c
     unless `reveal`), and the commands that replay or discard it."""
     lines = [f"Message     {r['message_key']}",
              f"About       {what(r)}" + (f" in event {r['event_id']}" if r["event_id"] else ""),
-             f"SQS id      {r['sqs_message_id'] or '-'}",
+             # an imported line's origin: <object uri>#L<line> (issue 20)
+             f"{'Origin' if '#L' in (r['sqs_message_id'] or '') else 'SQS id'}      {r['sqs_message_id'] or '-'}",
              f"Attempts    {r['attempts']} (first {r['first_seen']}, last {r['last_seen']})",
              "Reasons"]
     history = json.loads(r["reasons"]) if r.get("reasons") else []

@@ -136,55 +136,62 @@ class _Run:
                 upkeep.cancel()
 
     def _preflight(self) -> int | None:
-        """Check the mapping against the org's describes before taking any message (issue 9).
+        return preflight_or_stop(self.wired, self.run_id, self.location)
 
-        Exit 2 naming file:line on an error, 75 when the org cannot be reached, the budget is
-        spent or the state store fails (the describes are cached there), 1 when Salesforce
-        refuses the login or the describe; in every case no message was received, and the run's
-        summary says why. None: go on.
-        """
-        from connector.preflight import preflight
+    def _finish(self, code: int, summary: dict[str, Any]) -> None:
+        finish_run(self.wired, self.run_id, code, summary)
 
-        async def check() -> Any:
-            await self.wired.gateway.recheck_spent_budget()    # a stored "spent" reading is looked at again once
-            return await preflight(self.wired.gateway, self.wired.state, self.wired.mappings)
 
-        try:
-            report = asyncio.run(check())
-        except StopRun as exc:
-            return self._stop_before_messages(EXIT_STOPPED, stop_reason(exc, taken=False))
-        except FatalError as exc:
-            return self._stop_before_messages(EXIT_FATAL, f"preflight could not read the org: {exc}")
-        except Exception as exc:  # noqa: BLE001 - only a state failure is handled here
-            if not is_backend_error(exc):
-                raise
-            return self._stop_before_messages(EXIT_STOPPED,
-                                              stop_reason(as_unavailable(exc, self.location, taken=False)))
-        for problem in report.problems:
-            say("warning" if problem.severity != "error" else "error", "preflight", f"preflight: {problem}")
-        if report.errors:
-            return self._stop_before_messages(
-                2, f"preflight: {len(report.errors)} error(s) against the org's describe; no message was taken "
-                   "(fix the mapping or the org, then run again)")
-        return None
+def preflight_or_stop(wired: Wired, run_id: int, location: str) -> int | None:
+    """Check the mapping against the org's describes before taking any message (issue 9); also
+    `connector import`'s first step.
 
-    def _stop_before_messages(self, code: int, reason: str) -> int:
+    Exit 2 naming file:line on an error, 75 when the org cannot be reached, the budget is spent
+    or the state store fails (the describes are cached there), 1 when Salesforce refuses the
+    login or the describe; in every case no message was received, and the run's summary says
+    why. None: go on.
+    """
+    from connector.preflight import preflight
+
+    async def check() -> Any:
+        await wired.gateway.recheck_spent_budget()    # a stored "spent" reading is looked at again once
+        return await preflight(wired.gateway, wired.state, wired.mappings)
+
+    def stop(code: int, reason: str) -> int:
         summary = {"exit_code": code, "counts": {}, "reason": reason, "phase": "preflight"}
         getattr(logs.get(), summary_level(code))("run_summary", **summary)
-        self._finish(code, summary)
+        finish_run(wired, run_id, code, summary)
         if sys.stderr.isatty():
             click.echo(f"stopped before taking messages: {reason}", err=True)
         return code
 
-    def _finish(self, code: int, summary: dict[str, Any]) -> None:
-        """Record the run's end; a store that cannot take even that (the disk still full) is
-        logged, not raised: the summary line already said what happened."""
-        try:
-            self.wired.state.finish_run(self.run_id, code, summary)
-        except Exception as exc:  # noqa: BLE001
-            if not is_backend_error(exc):
-                raise
-            logs.get().warning("run_not_recorded", reason=f"the state store could not record the run's end: {exc}")
+    try:
+        report = asyncio.run(check())
+    except StopRun as exc:
+        return stop(EXIT_STOPPED, stop_reason(exc, taken=False))
+    except FatalError as exc:
+        return stop(EXIT_FATAL, f"preflight could not read the org: {exc}")
+    except Exception as exc:  # noqa: BLE001 - only a state failure is handled here
+        if not is_backend_error(exc):
+            raise
+        return stop(EXIT_STOPPED, stop_reason(as_unavailable(exc, location, taken=False)))
+    for problem in report.problems:
+        say("warning" if problem.severity != "error" else "error", "preflight", f"preflight: {problem}")
+    if report.errors:
+        return stop(2, f"preflight: {len(report.errors)} error(s) against the org's describe; no message was taken "
+                       "(fix the mapping or the org, then run again)")
+    return None
+
+
+def finish_run(wired: Wired, run_id: int, code: int, summary: dict[str, Any]) -> None:
+    """Record the run's end; a store that cannot take even that (the disk still full) is logged,
+    not raised: the summary line already said what happened."""
+    try:
+        wired.state.finish_run(run_id, code, summary)
+    except Exception as exc:  # noqa: BLE001
+        if not is_backend_error(exc):
+            raise
+        logs.get().warning("run_not_recorded", reason=f"the state store could not record the run's end: {exc}")
 
 
 def _print_plan(wired: Wired, result: RunResult) -> None:
@@ -198,6 +205,9 @@ def _print_plan(wired: Wired, result: RunResult) -> None:
 
 
 # -- replay ----------------------------------------------------------------------------------------
+REPLAY_STEP = 500   # messages a replay batch takes (progress is shown between batches)
+
+
 def replay(cfg: Config, message_ids: list[str] | None) -> int:
     """`connector replay`: re-process quarantined messages (all of them when `message_ids` is None)
     under the run lock. 0 when every one synced or was skipped, 1 when some still fail or are unknown."""
@@ -213,8 +223,10 @@ def replay(cfg: Config, message_ids: list[str] | None) -> int:
                     for r in rows]
 
         async def go() -> Any:
+            from connector.progress import in_steps
+
             await wired.gateway.recheck_spent_budget()
-            return await wired.engine.process(inbounds)
+            return await in_steps("replay", inbounds, REPLAY_STEP, wired.engine.process)   # a bar, or log lines
 
         outcomes = asyncio.run(go()) if inbounds else []
     failing = 0
@@ -238,8 +250,12 @@ def reconcile(cfg: Config, event_id: str | None, fix: bool) -> Any:
         wired.gateway.on_written = WriteJournal(wired.state)
 
         async def go() -> Any:
+            from connector.progress import watching
+
             await wired.gateway.recheck_spent_budget()
-            return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix, redactor=redactor)
+            async with watching("reconcile", lambda: wired.gateway.stats.calls, "calls"):   # a bar, or log lines
+                return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix,
+                                          redactor=redactor)
 
         try:
             return asyncio.run(go())

@@ -135,5 +135,13 @@ class Upkeep(Protocol):
     def close(self) -> None: ...
 
 
-class StateStore(EngineState, RunLog, ConsoleQueries, Repairs, DescribeCache, Upkeep, Protocol):
+class ImportLedger(Protocol):
+    """`connector import` (issue 20): the archive objects an import finished, per scope (the run's
+    filters and mapping version), so a second run resumes where the first stopped."""
+
+    def finished_imports(self, scopes: Iterable[str]) -> set[str]: ...
+    def put_finished_import(self, object_uri: str, scope: str, lines: int) -> None: ...
+
+
+class StateStore(EngineState, RunLog, ConsoleQueries, Repairs, DescribeCache, Upkeep, ImportLedger, Protocol):
     """The whole store: what every backend implements."""

@@ -73,6 +73,9 @@ class DryRunStore(StateStore):
     def put_describes(self, describes: dict[str, dict[str, Any] | None]) -> None:
         self._skip("put_describes")
 
+    def put_finished_import(self, object_uri: str, scope: str, lines: int) -> None:
+        self._skip("put_finished_import")
+
     def prune(self, keep_days: float) -> int:
         self._skip("prune")
         return 0
@@ -158,6 +161,9 @@ class DryRunStore(StateStore):
 
     def describes(self) -> dict[str, Row]:
         return self._real.describes()
+
+    def finished_imports(self, scopes: Iterable[str]) -> set[str]:
+        return self._real.finished_imports(scopes)
 
     def setting(self, name: str, default: str) -> str:
         # The redaction key: the one write a dry run lets through (stored the first time), so

@@ -165,6 +165,13 @@ def m007_no_person_key_index(db: sqlite_utils.Database) -> None:
     db.execute("drop index if exists idx_members_person_key")
 
 
+def m008_import_ledger(db: sqlite_utils.Database) -> None:
+    """`connector import` (issue 20): the archive objects an import finished, so a second run
+    resumes where the first stopped. `scope` is the run's filters and mapping version."""
+    db["imported_objects"].create({"object_uri": str, "scope": str, "lines": int, "finished_at": str},
+                                  pk=("object_uri", "scope"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_small_outcomes", m002_small_outcomes),
@@ -173,6 +180,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("005_console", m005_console),
     ("006_compact_journal", m006_compact_journal),
     ("007_no_person_key_index", m007_no_person_key_index),
+    ("008_import_ledger", m008_import_ledger),
 ]
 
 

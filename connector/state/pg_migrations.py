@@ -83,11 +83,18 @@ create table settings (name text primary key, value text);
 # No statement looks members up by person_key (SQLite's 007 too).
 M004_NO_PERSON_KEY_INDEX = "drop index if exists members_person_key;"
 
+# SQLite's 008_import_ledger: the archive objects `connector import` finished (issue 20).
+M005_IMPORT_LEDGER = """
+create table imported_objects (object_uri text, scope text, lines integer, finished_at text,
+    primary key (object_uri, scope));
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_call_budget", M002_CALL_BUDGET),
     ("003_console_and_describes", M003_CONSOLE_AND_DESCRIBES),
     ("004_no_person_key_index", M004_NO_PERSON_KEY_INDEX),
+    ("005_import_ledger", M005_IMPORT_LEDGER),
 ]
 
 

@@ -40,6 +40,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "dropped_messages": ("message_key", "resource_type", "resource_id", "event_id", "quarantine_reason", "field",
                          "body_sha256", "attempts", "first_seen", "dropped_by", "dropped_reason", "dropped_at"),
     "settings": ("name", "value"),
+    "imported_objects": ("object_uri", "scope", "lines", "finished_at"),
 }
 
 

@@ -417,6 +417,16 @@ class SqlStateStore(ABC):
                          [{"sobject": k, "describe": json.dumps(v, ensure_ascii=False), "fetched_at": stamp}
                           for k, v in describes.items()])
 
+    # -- connector import: the archive objects finished (issue 20) ---------------------------
+    def finished_imports(self, scopes: Iterable[str]) -> set[str]:
+        """Object URIs an import finished under any of these scopes (its filters and mapping)."""
+        return {str(r["object_uri"]) for clause, params in self._in(R.unique(scopes))
+                for r in self._query(f"select object_uri from imported_objects where scope {clause}", params)}
+
+    def put_finished_import(self, object_uri: str, scope: str, lines: int) -> None:
+        self._upsert("imported_objects", ("object_uri", "scope"),
+                     [{"object_uri": object_uri, "scope": scope, "lines": lines, "finished_at": R.now()}])
+
     # -- upkeep -------------------------------------------------------------------------------
     def setting(self, name: str, default: str) -> str:
         """The stored value of a setting; `default` is stored and returned the first time."""
