@@ -268,6 +268,11 @@ class SyncEngine:
                     if rule.field.lower() in {f.lower() for f in err.fields} or rule.field in err.message:
                         return (f"{rec.file}:{rule.line}: {sobject}.{rule.field}: Salesforce refuses it for every "
                                 f"record ({err.code}: {err.message}); fix the mapping or the org, then run again")
+        for name in err.fields:      # RecordTypeId: the mapping's `record_type` line
+            where = self.mappings.locate(sobject, name)
+            if where:
+                return (f"{where}: {sobject}.{name}: Salesforce refuses it for every record ({err.code}: "
+                        f"{err.message}); fix the mapping or the org, then run again")
         return (f"{sobject}: Salesforce refuses every record ({err.code}: {err.message}); "
                 "check `connector doctor`, then run again")
 

@@ -15,9 +15,11 @@ import json
 from typing import Any
 
 import pytest
-from jbtest import cli, log_lines, sample, write_config
+from jbtest import cli, log_lines, open_config_state, sample, write_config
+from mapping.test_org_life import _add_record_type, _mappings
 
 from connector.salesforce.classify import STORAGE_FULL_REASON
+from connector_devkit.emulator import recordtypes
 from connector_devkit.emulator.errors import RecordError
 from connector_devkit.emulator.orglife import TriggerFailure
 
@@ -195,3 +197,39 @@ def test_full_storage_stops_the_run_with_75_keeps_every_message_and_the_next_run
     assert leads(emu) == members(emu) == ids(1, 2, 3)        # no duplicate of anything written before the stop
     assert [r["Title"] for r in emu.org.records("Lead") if r["Jomablue_Id__c"] == "acme/event_person/1"] == [
         "Head of Marketing"]
+
+
+# -- a record type the integration user may no longer use -------------------------------------
+
+
+def test_a_record_type_taken_away_after_preflight_stops_the_run_naming_the_mapping_line(tmp_path, emu, memq):
+    """INVALID_CROSS_REFERENCE_KEY on RecordTypeId is org setup, not a deleted record: exit 2 with
+    the mapping's `record_type` line, every message kept, nothing forgotten or quarantined. (Read
+    as a bad reference, the same refusal quarantined each new person one by one: exit 0.)"""
+    recordtypes.add_record_type(emu.org, "Lead", "Partner_Lead")
+    folder = _mappings(tmp_path)
+    line = _add_record_type(folder, "person.yaml", "Lead", "Partner_Lead")
+    cfg = synced_event(tmp_path, emu, memq, mapping__path=str(folder))   # preflight cached the describes
+    [kind] = emu.org.objects["Lead"]["record_types"]
+    kind["available"] = False                    # the admin takes the record type away from the user
+    memq.publish_many([person(n) for n in (1, 2)])
+    res = run(cfg)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert (f"{folder / 'person.yaml'}:{line}: Lead.RecordTypeId: Salesforce refuses it for every record "
+            "(INVALID_CROSS_REFERENCE_KEY: Record Type ID: this ID value isn't valid for the user") in res.stderr
+    assert memq.depth() == 2 and quarantined(cfg) == [] and leads(emu) == []
+    state = open_config_state(cfg)
+    try:
+        assert state.describes() == {}           # the next preflight reads the org afresh
+    finally:
+        state.close()
+
+    res = run(cfg)                               # preflight now names the record type itself
+    assert res.returncode == 2 and (f"person.yaml:{line}: record type Lead.Partner_Lead is not available "
+                                     "to the integration user") in res.stderr
+    assert memq.depth() == 2
+
+    kind["available"] = True                     # the admin gives it back
+    res = run(cfg)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert leads(emu) == members(emu) == ids(1, 2) and memq.depth() == 0
