@@ -89,10 +89,12 @@ def test_a_trigger_that_fails_once_with_a_wrapped_row_lock_is_retried_then_synce
     assert memq.depth() == 0 and quarantined(cfg) == []
 
 
-def test_too_many_soql_queries_on_a_big_collection_is_retried_in_smaller_ones(tmp_path, emu, memq):
+@pytest.mark.parametrize("cause", ["soql", "cpu"])
+def test_a_governor_limit_on_a_big_collection_is_retried_in_smaller_ones(tmp_path, emu, memq, cause):
     cfg = synced_event(tmp_path, emu, memq)
-    # The trigger queries per record: any call writing more than 3 Leads runs out of SOQL queries.
-    trigger = emu.org.fail_trigger("Lead", times=None, cause="soql", batch_over=3)
+    # The trigger works per record: any call writing more than 3 Leads runs out of SOQL queries
+    # (or CPU time), every time; only smaller collections can succeed.
+    trigger = emu.org.fail_trigger("Lead", times=None, cause=cause, batch_over=3)
     memq.publish_many([person(n) for n in range(8)])
     res = run(cfg)
     assert res.returncode == 0, res.stderr
@@ -100,6 +102,21 @@ def test_too_many_soql_queries_on_a_big_collection_is_retried_in_smaller_ones(tm
     assert set(outcomes(res.stderr).values()) == {"synced"}  # ... and smaller ones went through
     assert leads(emu) == members(emu) == ids(*range(8))
     assert quarantined(cfg) == []
+
+
+def test_a_row_lock_that_outlasts_the_retries_keeps_the_messages_for_the_next_run(tmp_path, emu, memq):
+    cfg = synced_event(tmp_path, emu, memq)
+    trigger = emu.org.fail_trigger("Lead", times=None)        # locked through every retry of this run
+    memq.publish_many([person(n) for n in (1, 2)])
+    res = run(cfg)
+    assert res.returncode == 75, res.stdout + res.stderr       # messages left to retry (operator contract)
+    assert set(outcomes(res.stderr).values()) == {"retry"}
+    assert memq.depth() == 2 and quarantined(cfg) == [] and leads(emu) == []
+    emu.org.life.trigger_failures.remove(trigger)             # the lock is gone
+    memq.clock.advance(24 * 3600)                             # the retry backoff has passed
+    res = run(cfg)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert leads(emu) == members(emu) == ids(1, 2) and memq.depth() == 0
 
 
 class NullPointerTrigger(TriggerFailure):
