@@ -1,11 +1,11 @@
-# The runtime only (`pip install .`: no emulator, demo or test dependencies), as a numeric UID,
+# The runtime only (`pip install .`: no emulator, demo or test dependencies, and no devkit code:
+# connector_devkit/ is not copied, so the wheel built here has none), as a numeric UID,
 # state on the /state volume (or state.url: postgresql://... with no volume at all). The root
 # filesystem can be mounted read-only: the connector writes only to the state path and /tmp.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY connector ./connector
-COPY connector_devkit ./connector_devkit
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/*.whl
 
 FROM python:3.11-slim

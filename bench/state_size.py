@@ -5,7 +5,8 @@
 Syncs N new people (one person message each, over a few events) through the real pipeline
 (MemoryQueue → Runner → SyncEngine → gateway → the bundled emulator, no latency), then reports
 the database's bytes per message, in total and per table/index (SQLite's dbstat), after a
-checkpoint and a VACUUM so free pages do not count.
+checkpoint and a VACUUM so free pages do not count, and the bytes per person kept: everything
+but the outcome rows (pruned after state.keep_days), per synced person.
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ def measure(db_path: str, messages: int) -> dict[str, Any]:
     rows = {t: conn.execute(f"select count(*) from [{t}]").fetchone()[0]
             for (t,) in conn.execute("select name from sqlite_master where type = 'table'")}
     conn.close()
+    # What stays for a year of events: everything but the outcome rows, which are pruned after
+    # state.keep_days (issue 18's target: at most 500 bytes per synced person kept).
+    people = rows.get("people") or 1
+    kept = total - sum(v for k, v in by_name.items() if k in ("messages", "messages_quarantined"))
     return {"messages": messages, "bytes": total, "bytes_per_message": round(total / messages, 1),
+            "bytes_per_person_kept": round(kept / people, 1),
             "by_table": {k: {"bytes": v, "per_message": round(v / messages, 1)} for k, v in by_name.items()},
             "rows": rows}
 
@@ -80,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--events", type=int, default=5)
+    ap.add_argument("--keep", help="copy the measured database to this path (to look inside)")
     args = ap.parse_args(argv)
     logs.configure()
     logging.getLogger().setLevel(logging.WARNING)
@@ -102,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             res = asyncio.run(Runner(wired.engine, q, cfg.sqs, drain=True).run())
             wired.state.close()
             report = measure(db, len(sent))
+            if args.keep:
+                import shutil
+
+                shutil.copy(db, args.keep)
             report["outcomes"] = dict(res.counts)
     finally:
         emu.stop()

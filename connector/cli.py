@@ -1,60 +1,47 @@
-"""The `connector` command line. Thin: parse options, call wiring, map errors to exit codes.
+"""The `connector` command line. Thin: parse options, call the orchestration or a reader, map
+errors to exit codes in ONE place (:func:`exit_codes`).
 
-Exit codes (operator-contract.md): 0 ok, 1 fatal / drift / still failing, 2 bad config or
+Exit codes (the operator contract): 0 ok, 1 fatal / drift / still failing, 2 bad config or
 mapping, 75 stopped early with messages left in the queue.
+
+Adding a command: a click function that loads the configuration with `_load`, does its work
+inside `with exit_codes(cfg):` (the run-like ones call `connector.orchestrate`, which takes the
+run lock when the command writes to the state store) and returns, or `sys.exit`s with its own
+code. Import heavy modules inside the function: `connector --help` stays fast.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import psycopg
 
 from connector import __version__, logs
 from connector.config import Config, load_config
-from connector.errors import ConfigError, FatalError, StopRun
+from connector.console import say
+from connector.errors import ConfigError, FatalError, StateUnavailable, StopRun
+from connector.metrics.check import check_options, run_check
+from connector.state_failures import is_backend_error, state_failed, store_location
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
     help="The connector's YAML configuration file.")
+FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+                             show_default=True)
+
+EXIT_FATAL, EXIT_CONFIG, EXIT_STOPPED = 1, 2, 75
 
 
 def _load(config_path: Path, offline: bool = False) -> Config:
     """The configuration, or exit 2. `offline`: the command never calls Salesforce, so its
     credentials (and their environment variables) are not needed."""
-    try:
+    with exit_codes(prefix="config error: "):
         return load_config(config_path, offline=offline)
-    except ConfigError as exc:
-        _config_errors(exc, prefix="config error: ")
-
-
-def _config_errors(exc: ConfigError, prefix: str = "") -> NoReturn:
-    for p in exc.problems:
-        _say("error", "config_error", f"{prefix}{p}")
-    sys.exit(2)
-
-
-def _say(level: str, event: str, text: str, **fields: Any) -> None:
-    """A line for the operator on stderr: plain text on a terminal, else a JSON log line at `level`
-    (stderr carries JSON lines only, when it is not a terminal: operator-contract.md, Logs)."""
-    if sys.stderr.isatty():
-        click.echo(text, err=True)
-    else:
-        getattr(logs.get(), level)(event, reason=text, **fields)
-
-
-# -- exit codes for failures around a run (issue 11) ---------------------------------------------
-# The state store is an operational resource like Salesforce, not configuration: a file that
-# cannot be opened, read or migrated (permissions, a full disk, not a database) is a fatal error
-# (exit 1) for every command, with one line that names the path; the configuration that points at
-# it was valid. PostgreSQL errors join this tuple when the PostgreSQL store lands.
-STATE_ERRORS: tuple[type[BaseException], ...] = (OSError, sqlite3.Error, psycopg.Error)
 
 
 def _fatal(message: str, **fields: Any) -> NoReturn:
@@ -63,17 +50,41 @@ def _fatal(message: str, **fields: Any) -> NoReturn:
         click.echo(f"fatal: {message}", err=True)
     else:
         logs.get().error("fatal", reason=message, **fields)
-    sys.exit(1)
+    sys.exit(EXIT_FATAL)
 
 
-def _state_failure(cfg: Config, exc: BaseException) -> NoReturn:
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    _fatal(f"cannot open the state store at {cfg.state.path}: {detail}", state=str(cfg.state.path))
+@contextmanager
+def exit_codes(cfg: Config | None = None, *, prefix: str = "", stop_code: int = EXIT_STOPPED,
+               stop_text: str = "stopped", fatal_text: str = "fatal") -> Iterator[None]:
+    """The one mapping from what a command raises to its exit code and its one line on stderr.
 
+    - ConfigError: every problem, exit 2 (`prefix` before each).
+    - The state store failing (StateUnavailable or a backend's own error): one line naming the
+      store actually configured (a PostgreSQL URL with its password masked), exit 1. The store
+      is an operational resource like Salesforce, not configuration: the configuration that
+      points at it was valid. (A failure while a run holds messages is the run's: exit 75.)
+    - StopRun: `stop_text: reason`, exit `stop_code` (75; a command whose contract has no 75 passes 1).
+    - FatalError: `fatal_text: reason`, exit 1.
+    Anything else is a defect and escapes with its traceback.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        for p in exc.problems:
+            say("error", "config_error", f"{prefix}{p}")
+        sys.exit(EXIT_CONFIG)
+    except Exception as exc:
+        if cfg is not None and is_backend_error(exc):
+            _fatal(state_failed(exc, cfg.state), state=store_location(cfg.state))
+        if isinstance(exc, StopRun):
+            from connector.runner import stop_reason  # the run's wording (a full org, a full disk)
 
-def _summary_level(exit_code: int) -> str:
-    """run_summary's level: error for a fatal run, warning when messages were left queued."""
-    return {0: "info", 75: "warning"}.get(exit_code, "error")
+            say("warning", "stopped", f"{stop_text}: {stop_reason(exc)}")
+            sys.exit(stop_code)
+        if isinstance(exc, FatalError):
+            say("error", "fatal", f"{fatal_text}: {exc}")
+            sys.exit(EXIT_FATAL)
+        raise
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,141 +104,33 @@ def main() -> None:
 @click.option("--drain", is_flag=True, help="Stop once the queue is empty (the scheduled-container mode).")
 @click.option("--max-messages", type=click.IntRange(min=1), help="Stop after receiving this many messages.")
 @click.option("--max-seconds", type=click.FloatRange(min=0), help="Stop after this many seconds.")
-@click.option("--dry-run", is_flag=True, help="Read and plan; print what would be written; write and delete nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Read and plan; print what would be written; write and delete nothing.")
 def run(config_path: Path, drain: bool, max_messages: int | None, max_seconds: float | None, dry_run: bool) -> None:
     """Consume the queue and sync to Salesforce.
 
     Without --drain it keeps polling until SIGTERM/SIGINT, then finishes or releases the
     messages it holds and exits 0. Exit 75: stopped early with messages left in the queue
-    (Salesforce unavailable, daily API budget reached).
+    (Salesforce unavailable, daily API budget reached, the org's data storage full).
 
     Example:
 
         connector run --config /config/config.yaml --drain --max-seconds 600
     """
+    from connector import orchestrate
+
     cfg = _load(config_path)
-    # -- one run per SQLite state store (issue 11): a second one waits, then exits 75 ----------
-    from connector.state.sqlite import RunLock
-
-    run_lock = RunLock(cfg.state.path)
-    try:
-        if getattr(cfg.state, "url", None) is None and str(cfg.state.path) != ":memory:":  # PostgreSQL: replicas
-            run_lock.acquire(cfg.state.lock_wait_seconds)
-    except StopRun as exc:
-        logs.get().warning("run_locked", reason=str(exc))
-        click.echo(f"stopped: {exc}", err=True)
-        sys.exit(75)
-    except OSError as exc:
-        click.echo(f"fatal: cannot open the state store at {cfg.state.path} (its run lock): {exc}", err=True)
-        sys.exit(1)
-    # ----------------------------------------------------------------------------------------
-    try:
-        _run_holding_the_lock(cfg, config_path, drain, max_messages, max_seconds, dry_run)
-    finally:
-        run_lock.release()   # also when the command runs inside another process (tests, embedding)
-
-
-def _run_holding_the_lock(cfg: Config, config_path: Path, drain: bool, max_messages: int | None,
-                          max_seconds: float | None, dry_run: bool) -> None:
-    from connector.redact import redactor_for
-    from connector.runner import Runner
-    from connector.wiring import build_queue, wire
-
-    try:
-        wired = wire(cfg, dry_run=dry_run)
-        run_id = wired.state.start_run()
-    except ConfigError as exc:
-        _config_errors(exc)
-    except STATE_ERRORS as exc:
-        _state_failure(cfg, exc)
-    logs.set_redactor(redactor_for(cfg, wired.state))
-    _preflight_or_exit(wired, run_id)
-    runner = Runner(wired.engine, build_queue(cfg), cfg.sqs, drain=drain, max_messages=max_messages,
-                    max_seconds=max_seconds, config_path=str(config_path))
-
-    async def go() -> Any:
-        from connector.state.upkeep import prune_periodically
-
-        runner.install_signals()
-        # Outcome rows older than state.keep_days go, at start and every hour (not in a dry run).
-        upkeep = None if dry_run else asyncio.create_task(prune_periodically(wired.state, cfg.state.keep_days))
-        try:
-            # A stored "budget spent" is looked at again once, when there is work (Runner._budget_allows).
-            return await runner.run()
-        finally:
-            if upkeep:
-                upkeep.cancel()
-
-    log = logs.get()
-    try:
-        result = asyncio.run(go())
-    except ConfigError as exc:
-        # The org refuses what the mapping writes (found while writing): the batch was
-        # released, every message stays queued; same exit as a bad mapping at start-up.
-        wired.state.finish_run(run_id, 2, {"exit_code": 2, "reason": "; ".join(exc.problems)})
-        _config_errors(exc)
-    except STATE_ERRORS as exc:
-        _state_failure(cfg, exc)
-    except Exception as exc:  # noqa: BLE001 - a defect: say so at level error, with the traceback, exit 1
-        log.exception("run_failed", reason=f"{type(exc).__name__}: {exc}"[:500])
-        sys.exit(1)
-    summary = result.summary()
-    getattr(log, _summary_level(result.exit_code))("run_summary", **summary)
-    if dry_run:
-        for item in wired.engine.writer.planned:
-            click.echo(json.dumps(item, ensure_ascii=False, default=str))
-        for key, label, lines in result.plans:
-            click.echo(f"{key}: {label}: " + "; ".join(lines))
-        click.echo("dry run: " + ", ".join(f"{n:,} {k}" for k, n in sorted(result.counts.items()))
-                   + f"; {result.api_calls:,} read calls to Salesforce, nothing written, nothing deleted")
-    wired.state.finish_run(run_id, result.exit_code, summary)
-    if sys.stderr.isatty():   # the summary line carries both for log collectors
-        for note in result.notes:
-            click.echo(note, err=True)
-        if result.reason:
-            click.echo(f"stopped: {result.reason}", err=True)
-    sys.exit(result.exit_code)
-
-
-def _preflight_or_exit(wired: Any, run_id: int) -> None:
-    """Check the mapping against the org's describes before taking any message (issue 9).
-
-    Exit 2 naming file:line on an error, 75 when the org cannot be reached or the budget is
-    spent, 1 when Salesforce refuses the login or the describe; in every case no message was
-    received, and the run's summary says why.
-    """
-    from connector.preflight import preflight
-
-    def end(code: int, reason: str) -> NoReturn:
-        summary = {"exit_code": code, "counts": {}, "reason": reason, "phase": "preflight"}
-        getattr(logs.get(), _summary_level(code))("run_summary", **summary)
-        wired.state.finish_run(run_id, code, summary)
-        if sys.stderr.isatty():
-            click.echo(f"stopped before taking messages: {reason}", err=True)
-        sys.exit(code)
-
-    async def check() -> Any:
-
-        await wired.gateway.recheck_spent_budget()    # a stored "spent" reading is looked at again once
-        return await preflight(wired.gateway, wired.state, wired.mappings)
-
-    try:
-        report = asyncio.run(check())
-    except StopRun as exc:
-        end(75, str(exc))
-    except FatalError as exc:
-        end(1, f"preflight could not read the org: {exc}")
-    for problem in report.problems:
-        _say("warning" if problem.severity != "error" else "error", "preflight", f"preflight: {problem}")
-    if report.errors:
-        end(2, f"preflight: {len(report.errors)} error(s) against the org's describe; no message was taken "
-               "(fix the mapping or the org, then run again)")
+    with exit_codes(cfg):
+        code = orchestrate.run(cfg, config_path, orchestrate.RunOptions(
+            drain=drain, max_messages=max_messages, max_seconds=max_seconds, dry_run=dry_run))
+    sys.exit(code)
 
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def status(config_path: Path, fmt: str) -> None:
+@FORMAT_OPTION
+@check_options
+def status(config_path: Path, fmt: str, check: bool, **limits: Any) -> None:
     """Counts by outcome, queue and dead-letter queue depth, quarantined messages, the last runs
     and the API usage seen. Needs no Salesforce credentials.
 
@@ -238,11 +141,14 @@ def status(config_path: Path, fmt: str) -> None:
     from connector.console import status_doc, status_table
 
     cfg = _load(config_path, offline=True)
-    try:
+    with exit_codes(cfg):
         state, redactor = _offline_state(cfg)   # the SQLite file, or the PostgreSQL store of state.url
-        doc = status_doc(cfg, state, redactor)
-    except (*STATE_ERRORS, ValueError) as exc:    # ValueError: a run summary that is not JSON
-        _state_failure(cfg, exc)
+        if check:   # status --check: a verdict (connector/metrics/check.py)
+            sys.exit(run_check(cfg, state, fmt, limits))
+        try:
+            doc = status_doc(cfg, state, redactor)
+        except ValueError as exc:    # a stored run summary that is not JSON: the store is damaged
+            raise StateUnavailable(str(exc), cause=str(exc)) from exc
     if fmt == "json":
         click.echo(json.dumps(doc, ensure_ascii=False, default=str))
         return
@@ -255,11 +161,9 @@ def _offline_state(cfg: Config) -> tuple[Any, Any]:
     from connector.redact import redactor_for
     from connector.wiring import open_store
 
-    try:
+    with exit_codes(cfg):
         state = open_store(cfg)    # the SQLite file, or the PostgreSQL store of state.url
         redactor = redactor_for(cfg, state)
-    except STATE_ERRORS as exc:
-        _state_failure(cfg, exc)
     logs.set_redactor(redactor)
     return state, redactor
 
@@ -277,7 +181,7 @@ def quarantine() -> None:
 
 @quarantine.command("list")
 @CONFIG_OPTION
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@FORMAT_OPTION
 def quarantine_list(config_path: Path, fmt: str) -> None:
     """Every quarantined message: id, what it is about, attempts, last seen, reason.
 
@@ -285,22 +189,18 @@ def quarantine_list(config_path: Path, fmt: str) -> None:
 
         connector quarantine list --config config.yaml
     """
-    from connector.console import quarantine_row, what
+    from connector.console import quarantine_list_lines, quarantine_row
 
     cfg = _load(config_path, offline=True)
     state, redactor = _offline_state(cfg)
-    rows = [quarantine_row(r, redactor) for r in state.quarantined()]
+    with exit_codes(cfg):
+        rows = [quarantine_row(r, redactor) for r in state.quarantined()]
+        dropped = state.dropped() if fmt == "json" else []
     if fmt == "json":
-        click.echo(json.dumps({"quarantined": rows, "dropped": state.dropped()}, ensure_ascii=False, default=str))
+        click.echo(json.dumps({"quarantined": rows, "dropped": dropped}, ensure_ascii=False, default=str))
         return
-    if not rows:
-        click.echo("No quarantined messages.")
-    for q in rows:
-        click.echo(f"{q['message_id']}  {what(q)}  event {q['event_id'] or '-'}  attempts {q['attempts']}  "
-                   f"last seen {q['last_seen']}")
-        click.echo(f"    {q['reason']}" + (f" [field {q['field']}]" if q["field"] else ""))
-    if rows:
-        click.echo(f"{len(rows)} quarantined. Look at one: connector quarantine show ID --config {config_path}")
+    for line in quarantine_list_lines(rows, config_path):
+        click.echo(line)
 
 
 @quarantine.command("show")
@@ -316,33 +216,17 @@ def quarantine_show(message_id: str, config_path: Path, reveal: bool) -> None:
 
         connector quarantine show 3f1c2a9e-8d4b-5c6e-9f01-2a3b4c5d6e7f --config config.yaml
     """
-    from connector.console import pretty_body, what
+    from connector.console import quarantine_show_lines
 
     cfg = _load(config_path, offline=True)
     state, redactor = _offline_state(cfg)
-    rows = state.quarantined([message_id])
+    with exit_codes(cfg):
+        rows = state.quarantined([message_id])
     if not rows:
         click.echo(f"{message_id}: not a quarantined message (see: connector quarantine list)", err=True)
         sys.exit(1)
-    r = rows[0]
-    click.echo(f"Message     {r['message_key']}")
-    click.echo(f"About       {what(r)}" + (f" in event {r['event_id']}" if r["event_id"] else ""))
-    click.echo(f"SQS id      {r['sqs_message_id'] or '-'}")
-    click.echo(f"Attempts    {r['attempts']} (first {r['first_seen']}, last {r['last_seen']})")
-    history = json.loads(r["reasons"]) if r.get("reasons") else []
-    if not history:
-        history = [{"at": r["last_seen"], "reason": r["reason"], "field": r["field"]}]
-    click.echo("Reasons")
-    for h in history:
-        click.echo(f"  {h['at']}  {redactor.text(h['reason'])}" + (f"  [field {h['field']}]" if h.get("field") else ""))
-    if r.get("detail"):
-        click.echo(f"Detail      {redactor.text(r['detail'])}")
-    body = r["body"] or ""
-    click.echo("Body" + (" (personal data redacted; --reveal shows it as stored)" if redactor.enabled and not reveal
-                         else ""))
-    click.echo(pretty_body(body if reveal else (redactor.body(body) or "")))
-    click.echo(f"\nReplay it: connector replay --config {config_path} --message-id {r['message_key']}")
-    click.echo(f"Discard it: connector quarantine drop {r['message_key']} --reason TEXT --config {config_path}")
+    for line in quarantine_show_lines(rows[0], redactor, reveal, config_path):
+        click.echo(line)
 
 
 @quarantine.command("drop")
@@ -365,7 +249,8 @@ def quarantine_drop(message_id: str, reason: str, config_path: Path) -> None:
         who = getpass.getuser()
     except (KeyError, OSError):
         who = "unknown"
-    audit = state.drop_quarantined(message_id, reason=reason, who=who)
+    with exit_codes(cfg):
+        audit = state.drop_quarantined(message_id, reason=reason, who=who)
     if audit is None:
         click.echo(f"{message_id}: not a quarantined message (see: connector quarantine list)", err=True)
         sys.exit(1)
@@ -386,53 +271,23 @@ def replay(config_path: Path, all_: bool, message_ids: tuple[str, ...]) -> None:
 
         connector replay --config config.yaml --message-id 3f1c2a9e-8d4b-5c6e-9f01-2a3b4c5d6e7f
     """
-    from connector.redact import redactor_for
-    from connector.sync.model import Inbound
-    from connector.wiring import wire
+    from connector import orchestrate
 
     if not all_ and not message_ids:
         raise click.UsageError("give --all or at least one --message-id")
     cfg = _load(config_path)
-    try:
-        wired = wire(cfg)
-        rows = wired.state.quarantined(None if all_ else list(message_ids))
-    except ConfigError as exc:
-        _config_errors(exc)
-    except STATE_ERRORS as exc:
-        _state_failure(cfg, exc)
-    redactor = redactor_for(cfg, wired.state)
-    logs.set_redactor(redactor)
-    missing = set(message_ids) - {r["message_key"] for r in rows}
-    for m in sorted(missing):
-        click.echo(f"{m}: not a quarantined message", err=True)
-    inbounds = [Inbound(handle=r["message_key"], body=r["body"] or "", sqs_message_id=r["sqs_message_id"] or "")
-                for r in rows]
-    try:
-        async def go() -> Any:
-            await wired.gateway.recheck_spent_budget()
-            return await wired.engine.process(inbounds)
-
-        outcomes = asyncio.run(go()) if inbounds else []
-    except STATE_ERRORS as exc:
-        _state_failure(cfg, exc)
-    except StopRun as exc:
-        click.echo(f"stopped: {exc}", err=True)
-        sys.exit(75)
-    except FatalError as exc:
-        click.echo(f"fatal: {exc}", err=True)
-        sys.exit(1)
-    failing = 0
-    for ib, o in zip(inbounds, outcomes, strict=True):
-        click.echo(f"{ib.handle}: {o.status}" + (f" ({redactor.text(o.reason)})" if o.reason else ""))
-        failing += o.status in ("quarantined", "retry")
-    sys.exit(1 if failing or missing else 0)
+    with exit_codes(cfg):
+        code = orchestrate.replay(cfg, None if all_ else list(message_ids))
+    sys.exit(code)
 
 
 @main.command()
 @CONFIG_OPTION
 @click.option("--event", "event_id", help="Only this Jomablue event id (e.g. acme/event/521).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here instead of stdout.")
 @click.option("--fix", is_flag=True, help="Repair what drifted (within the API budget) and report what could not be.")
 def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | None, fix: bool) -> None:
     """Compare what the connector synced with what Salesforce holds.
@@ -443,43 +298,14 @@ def reconcile(config_path: Path, event_id: str | None, fmt: str, output: Path | 
 
         connector reconcile --config config.yaml --event acme/event/521 --format html --output report.html
     """
-    from connector.reconcile import UnknownEvent, render
-    from connector.reconcile import reconcile as do_reconcile
-    from connector.redact import redactor_for
-    from connector.wiring import wire
+    from connector import orchestrate
+    from connector.reconcile import render
 
     cfg = _load(config_path)
-    try:
-        wired = wire(cfg)
-    except ConfigError as exc:
-        _config_errors(exc)
-    except STATE_ERRORS as exc:
-        _state_failure(cfg, exc)
-    redactor = redactor_for(cfg, wired.state)
-    logs.set_redactor(redactor)
-
-    from connector.reconcile.journal import WriteJournal
-
-    # --fix writes outside a batch: its repairs reach the write journal as Salesforce confirms them.
-    wired.gateway.on_written = WriteJournal(wired.state)
-
-    async def go() -> Any:
-        await wired.gateway.recheck_spent_budget()
-        return await do_reconcile(wired.gateway, wired.state, wired.mappings, event_id, fix, redactor=redactor)
-
-    try:
-        report = asyncio.run(go())
-    except UnknownEvent:
-        known = [e["event_id"] for e in wired.state.all_events()]
-        click.echo(f"unknown event {event_id!r}: the connector has synced no event with that id"
-                   + (f" (known: {', '.join(known[:10])}{' …' if len(known) > 10 else ''})" if known else
-                      " (it has synced no event yet)"), err=True)
-        sys.exit(2)
-    except STATE_ERRORS as exc:
-        _state_failure(cfg, exc)
-    except (StopRun, FatalError) as exc:
-        click.echo(f"cannot reconcile: {exc}", err=True)
-        sys.exit(1)
+    # The contract's reconcile exits 0, 1 or 2: a stop (Salesforce down, the budget, another run
+    # holding the lock for --fix) is "cannot reconcile", exit 1.
+    with exit_codes(cfg, stop_code=EXIT_FATAL, stop_text="cannot reconcile", fatal_text="cannot reconcile"):
+        report = orchestrate.reconcile(cfg, event_id, fix)
     text = render(report, fmt)
     if output:
         output.write_text(text + "\n", encoding="utf-8")
@@ -503,7 +329,8 @@ def mapping() -> None:
 
 @mapping.command("validate")
 @CONFIG_OPTION
-@click.option("--against-org", is_flag=True, help="Also check objects, fields, types and picklists against the org's describe.")
+@click.option("--against-org", is_flag=True,
+              help="Also check objects, fields, types and picklists against the org's describe.")
 def mapping_validate(config_path: Path, against_org: bool) -> None:
     """Check the mappings; print every problem as file:line: message; exit 2 if any is an error.
 
@@ -511,6 +338,8 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
 
         connector mapping validate --config config.yaml --against-org
     """
+    import asyncio
+
     from connector.mapping import validate_mapping_folder
     from connector.wiring import build_gateway
 
@@ -525,11 +354,8 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
                 cache[sobject] = asyncio.run(gateway.describe(sobject))
             return cache[sobject]
 
-    try:
+    with exit_codes(cfg, stop_code=EXIT_FATAL, stop_text="cannot reach the org", fatal_text="cannot reach the org"):
         problems = validate_mapping_folder(cfg.mapping.path, describe)
-    except (FatalError, StopRun) as exc:
-        click.echo(f"cannot reach the org: {exc}", err=True)
-        sys.exit(1)
     for p in problems:
         click.echo(str(p), err=p.severity == "error")
     errors = [p for p in problems if p.severity == "error"]
@@ -569,7 +395,8 @@ def mapping_init(folder: Path, force: bool) -> None:
         dst.write_bytes(src.read_bytes())
         click.echo(f"wrote {dst}")
     click.echo(f"\nNext: set `mapping: {{path: {folder}}}` in your configuration, edit, then check with "
-               "`connector mapping validate --config FILE` and `connector mapping preview --config FILE --message FILE`.")
+               "`connector mapping validate --config FILE` and "
+               "`connector mapping preview --config FILE --message FILE`.")
 
 
 @mapping.command("preview")
@@ -592,10 +419,8 @@ def mapping_preview(config_path: Path, message_path: Path, fmt: str) -> None:
     from connector.wiring import load_mappings
 
     cfg = _load(config_path, offline=True)
-    try:
+    with exit_codes(cfg):
         mappings = load_mappings(cfg)
-    except ConfigError as exc:
-        _config_errors(exc)
     try:
         body = message_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -625,7 +450,7 @@ def mapping_preview(config_path: Path, message_path: Path, fmt: str) -> None:
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@FORMAT_OPTION
 def doctor(config_path: Path, fmt: str) -> None:
     """Check the org before go-live and after every org change; each line ok / warning / error.
 
@@ -642,11 +467,8 @@ def doctor(config_path: Path, fmt: str) -> None:
     from connector.wiring import build_gateway, load_mappings
 
     cfg = _load(config_path)
-    try:
-        mappings = load_mappings(cfg)
-    except ConfigError as exc:
-        _config_errors(exc)
-    checks = run_doctor(cfg, build_gateway(cfg), mappings)
+    with exit_codes(cfg, stop_code=EXIT_FATAL):    # doctor's contract: 0, 1 or 2
+        checks = run_doctor(cfg, build_gateway(cfg), load_mappings(cfg))
     click.echo(render(checks, fmt))
     sys.exit(exit_code(checks))
 
@@ -669,10 +491,8 @@ def sns_filter_policy(config_path: Path) -> None:
     from connector.wiring import load_mappings
 
     cfg = _load(config_path)
-    try:
+    with exit_codes(cfg):
         mappings = load_mappings(cfg)
-    except ConfigError as exc:
-        _config_errors(exc)
     click.echo(json.dumps({"resource_type": sorted(mappings.resources)}))
     click.echo("FilterPolicyScope: MessageAttributes (the default); Jomablue sets resource_type as a "
                "message attribute", err=True)
@@ -682,7 +502,8 @@ def sns_filter_policy(config_path: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--cert-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the CA certificate.")
-@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0), help="Delay added to every API call.")
+@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Delay added to every API call.")
 @click.option("--fail-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of API calls answered 503 SERVER_UNAVAILABLE.")
 @click.option("--daily-limit", default=100_000, show_default=True, type=click.IntRange(min=1),
@@ -699,7 +520,7 @@ def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_
     """
     import time
 
-    Emulator = _devkit("connector_devkit.emulator", "emulator").Emulator
+    Emulator = _devkit("emulator", "connector_devkit.emulator", needs=("trustme",)).Emulator
 
     emu = Emulator(host=host, port=port, cert_dir=str(cert_dir) if cert_dir else None, daily_limit=daily_limit,
                    metadata_dir=metadata_dir or True).start()
@@ -719,7 +540,8 @@ def emulator(host: str, port: int, cert_dir: Path | None, latency_ms: int, fail_
 
 
 @main.command()
-@click.option("--messages", default=None, type=int, help="How many extra person messages to generate (default: the built-in mix).")
+@click.option("--messages", default=None, type=int,
+              help="How many extra person messages to generate (default: the built-in mix).")
 def demo(messages: int | None) -> None:
     """The whole pipeline on embedded SQS (moto) and the bundled Salesforce emulator.
 
@@ -730,18 +552,29 @@ def demo(messages: int | None) -> None:
 
         connector demo
     """
-    run_demo = _devkit("connector_devkit.demo", "demo").run_demo
+    run_demo = _devkit("demo", "connector_devkit.demo", needs=("trustme", "moto")).run_demo
     sys.exit(run_demo(extra_people=messages))
 
 
-def _devkit(module: str, command: str) -> Any:
-    """Import a development-kit module, or say which extra brings it (exit 2)."""
-    import importlib
+# The devkit is the `devkit` extra of this distribution (README, "Migration notes"): its code is
+# in the wheel, its libraries (moto, trustme) come with the extra and are imported lazily by the
+# devkit, so they are looked for here, before anything starts.
+DEVKIT_INSTALL = "pip install 'jomablue-salesforce-connector[devkit]'"
 
+
+def _devkit(command: str, module: str, needs: tuple[str, ...]) -> Any:
+    """Import a development-kit module once every library it needs is installed; else one line
+    naming the extra to install, exit 2."""
+    import importlib
+    import importlib.util
+
+    missing = [name for name in ("connector_devkit", *needs) if importlib.util.find_spec(name) is None]
     try:
-        return importlib.import_module(module)
+        found = None if missing else importlib.import_module(module)
     except ImportError as exc:
-        click.echo(f"`connector {command}` needs the development kit, which is not installed ({exc.name} is "
-                   "missing): pip install 'jomablue-salesforce-connector[devkit]' (from a clone: "
-                   "pip install '.[devkit]')", err=True)
-        sys.exit(2)
+        missing = [exc.name or module]
+    if missing or found is None:
+        say("error", "devkit_missing", f"`connector {command}` needs the development kit ({', '.join(missing)} "
+            f"not installed): {DEVKIT_INSTALL} (from a clone: pip install '.[devkit]')")
+        sys.exit(EXIT_CONFIG)
+    return found

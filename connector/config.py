@@ -42,7 +42,8 @@ class SqsConfig(_Strict):
     raw_delivery: bool = False
     # Additions to the contract (optional, with safe defaults):
     wait_seconds: int = Field(20, ge=0, le=20, description="long-poll wait")
-    visibility_timeout: int = Field(120, ge=10, le=43200, description="seconds a held message stays hidden; renewed while held")
+    visibility_timeout: int = Field(120, ge=10, le=43200,
+                                    description="seconds a held message stays hidden; renewed while held")
     # 1,000: five 200-record collections, so one /composite write call per object and batch.
     batch_messages: int = Field(1000, ge=1, le=5000, description="messages gathered into one plan/apply cycle")
     parallel_receives: int = Field(4, ge=1, le=20, description="receive calls in flight when the backlog is large")
@@ -169,6 +170,17 @@ class LoggingConfig(_Strict):
     redaction_key: SecretStr | None = None
 
 
+class MetricsConfig(_Strict):
+    """Prometheus, health probes, CloudWatch EMF and the Pushgateway (README: Monitoring)."""
+
+    port: int = Field(0, ge=0, le=65535,
+                      description="service mode: serve /metrics, /healthz and /readyz on this port "
+                                  "(all interfaces); 0: off")
+    emf: bool = Field(False, description="every run: one CloudWatch Embedded Metric Format record on stdout")
+    pushgateway_url: str | None = Field(None, description="every run: push the run's metrics to this Pushgateway")
+    namespace: str = Field("JomablueConnector", min_length=1, description="the EMF record's CloudWatch namespace")
+
+
 class Config(_Strict):
     sqs: SqsConfig
     salesforce: SalesforceConfig
@@ -176,6 +188,7 @@ class Config(_Strict):
     mapping: MappingConfig = Field(default_factory=MappingConfig)
     jomablue: JomablueConfig = Field(default_factory=JomablueConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     source_path: Path | None = Field(None, exclude=True)
     # Loaded for a command that never talks to Salesforce: its credentials may be unresolved.
     offline: bool = Field(False, exclude=True)
@@ -212,6 +225,18 @@ def _resolve(base: Path, p: Path | None) -> Path | None:
         return None
     p = p.expanduser()
     return p if p.is_absolute() else (base / p).resolve()
+
+
+def _unreadable(config: Path, key: str, p: Path) -> str | None:
+    """Why the file a setting names cannot be used, or None. `is_file()` itself raises when a
+    folder on the way may not be searched; a file this process may not read fails only later."""
+    try:
+        if not p.is_file():
+            return f"{config}: {key}: no such file: {p}"
+        with p.open("rb"):
+            return None
+    except OSError as exc:
+        return f"{config}: {key}: cannot read {p} ({exc.strerror or exc}); give the connector's user read access"
 
 
 def load_config(path: Path | str, *, offline: bool = False) -> Config:
@@ -256,9 +281,9 @@ def load_config(path: Path | str, *, offline: bool = False) -> Config:
     files = [("salesforce.ca_bundle", sf.ca_bundle)]
     if auth.method == "jwt":
         files.append(("salesforce.auth.private_key_file", auth.private_key_file))
-    missing = [f"{path}: {key}: no such file: {p}" for key, p in files if p is not None and not p.is_file()]
-    if missing:
-        raise ConfigError(missing)
+    unreadable = [problem for key, p in files if p is not None and (problem := _unreadable(path, key, p))]
+    if unreadable:
+        raise ConfigError(unreadable)
     return cfg.model_copy(
         update={
             "salesforce": sf,

@@ -1,15 +1,45 @@
-"""What `connector status` and `connector quarantine` show: state store reads, queue depths
-from SQS, personal data redacted when configured. None of it needs Salesforce credentials.
+"""What the operator sees: `connector status` and `connector quarantine` (state store reads,
+queue depths from SQS, personal data redacted when configured; none of it needs Salesforce
+credentials), and the one-line notices on stderr every command gives.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
+import click
+
+from connector import logs
 from connector.config import Config, SqsConfig
 from connector.redact import Redactor
 from connector.state.base import StateStore
+from connector.sync.model import SkipReason
+
+# What each skip means, for the status table (connector.sync.model.SkipReason).
+SKIP_MEANING = {
+    SkipReason.DUPLICATE: "the same content twice in one batch",
+    SkipReason.STALE: "older than what was applied",
+    SkipReason.UNCHANGED: "the same content as last applied",
+    SkipReason.UNKNOWN_TYPE: "a resource_type the connector does not know",
+    SkipReason.INSTANCE: "an instance the configuration skips",
+    SkipReason.UNMAPPED: "no mapping file for its resource type",
+}
+
+
+def say(level: str, event: str, text: str, **fields: Any) -> None:
+    """A line for the operator on stderr: plain text on a terminal, else a JSON log line at `level`
+    (stderr carries JSON lines only, when it is not a terminal: the operator contract, Logs)."""
+    if sys.stderr.isatty():
+        click.echo(text, err=True)
+    else:
+        getattr(logs.get(), level)(event, reason=text, **fields)
+
+
+def summary_level(exit_code: int) -> str:
+    """run_summary's level: error for a fatal run, warning when messages were left queued."""
+    return {0: "info", 75: "warning"}.get(exit_code, "error")
 
 
 def _sqs_client(cfg: SqsConfig) -> Any:
@@ -85,21 +115,72 @@ def what(q: dict[str, Any]) -> str:
     return "unreadable body"
 
 
+def skipped_by_reason(counts: dict[str, int]) -> dict[str, int]:
+    """Skipped messages per reason (`skipped_unmapped` → `unmapped`), from the outcome counts."""
+    return {k.removeprefix("skipped_"): n for k, n in sorted(counts.items()) if k.startswith("skipped_")}
+
+
+def quarantine_list_lines(rows: list[dict[str, Any]], config_path: object) -> list[str]:
+    """`quarantine list` as a table: two lines a message (what, attempts, last seen; the reason)."""
+    if not rows:
+        return ["No quarantined messages."]
+    lines = []
+    for q in rows:
+        lines.append(f"{q['message_id']}  {what(q)}  event {q['event_id'] or '-'}  attempts {q['attempts']}  "
+                     f"last seen {q['last_seen']}")
+        lines.append(f"    {q['reason']}" + (f" [field {q['field']}]" if q["field"] else ""))
+    lines.append(f"{len(rows)} quarantined. Look at one: connector quarantine show ID --config {config_path}")
+    return lines
+
+
+def quarantine_show_lines(r: dict[str, Any], redactor: Redactor, reveal: bool, config_path: object) -> list[str]:
+    """`quarantine show`: one stored message, every reason it was quarantined for, its body (redacted
+    unless `reveal`), and the commands that replay or discard it."""
+    lines = [f"Message     {r['message_key']}",
+             f"About       {what(r)}" + (f" in event {r['event_id']}" if r["event_id"] else ""),
+             f"SQS id      {r['sqs_message_id'] or '-'}",
+             f"Attempts    {r['attempts']} (first {r['first_seen']}, last {r['last_seen']})",
+             "Reasons"]
+    history = json.loads(r["reasons"]) if r.get("reasons") else []
+    if not history:
+        history = [{"at": r["last_seen"], "reason": r["reason"], "field": r["field"]}]
+    for h in history:
+        field = f"  [field {h['field']}]" if h.get("field") else ""
+        lines.append(f"  {h['at']}  {redactor.text(h['reason'])}{field}")
+    if r.get("detail"):
+        lines.append(f"Detail      {redactor.text(r['detail'])}")
+    body = r["body"] or ""
+    lines.append("Body" + (" (personal data redacted; --reveal shows it as stored)"
+                           if redactor.enabled and not reveal else ""))
+    lines.append(pretty_body(body if reveal else (redactor.body(body) or "")))
+    lines.append(f"\nReplay it: connector replay --config {config_path} --message-id {r['message_key']}")
+    lines.append(f"Discard it: connector quarantine drop {r['message_key']} --reason TEXT --config {config_path}")
+    return lines
+
+
 def status_doc(cfg: Config, state: StateStore, redact: Redactor, runs: int = 5) -> dict[str, Any]:
+    counts = state.outcome_counts()
     return {
-        "counts": state.outcome_counts(),
+        "counts": counts,
+        "skipped": skipped_by_reason(counts),
         "quarantined": [quarantine_row(r, redact) for r in state.quarantined()],
         "dropped": len(state.dropped()),
         "sqs": queue_depths(cfg.sqs),
         "runs": state.recent_runs(runs),
         "last_run": state.last_run(),
         "api_usage": state.api_usage(),
+        # What the store holds, per kind of row (issue 18: a store that stays small).
+        "store": {"bytes": state.size_bytes(), "by_kind": state.size_by_kind()},
     }
 
 
 def status_table(doc: dict[str, Any]) -> list[str]:
     lines = ["Outcomes"]
     lines += [f"  {k:<28} {v:>8}" for k, v in doc["counts"].items()] or ["  (no messages yet)"]
+    skipped = doc.get("skipped") or {}
+    if skipped:
+        lines.append(f"Skipped: {sum(skipped.values()):,}")
+        lines += [f"  {reason:<28} {n:>8}  {SKIP_MEANING.get(reason, '')}".rstrip() for reason, n in skipped.items()]
     sqs = doc["sqs"]
     if sqs.get("error"):
         lines.append(f"Queue: not reachable ({sqs['error']})")
@@ -131,4 +212,9 @@ def status_table(doc: dict[str, Any]) -> list[str]:
     usage = doc["api_usage"]
     if usage:
         lines.append(f"API usage seen: {usage['used']:,}/{usage['max']:,} at {usage['seen_at']}")
+    store = doc.get("store")
+    if store:
+        by_size = sorted(store["by_kind"].items(), key=lambda kv: -kv[1])
+        kinds = ", ".join(f"{k} {v / 1024:,.0f} KiB" for k, v in by_size)
+        lines.append(f"State store: {store['bytes'] / 1024:,.0f} KiB" + (f" ({kinds})" if kinds else ""))
     return lines

@@ -64,6 +64,22 @@ TRANSIENT_CODES = frozenset({
 })
 
 
+@dataclass(frozen=True)
+class Received(Inbound):
+    """A message as the queue delivered it: `sent_at` (epoch seconds) is SQS's SentTimestamp, the
+    publish-to-commit lag's start when the body carries no SNS envelope Timestamp (metrics)."""
+
+    sent_at: float | None = None
+
+
+class Depths(NamedTuple):
+    """Messages waiting in the queue and in its dead-letter queue (None: the queue has none)."""
+
+    visible: int
+    in_flight: int
+    dead_letter: int | None
+
+
 class Failed(NamedTuple):
     """One entry a delete or visibility call could not apply."""
 
@@ -141,6 +157,8 @@ class SqsQueue:
         self.cfg = cfg
         self.log = logs.get()
         self._interrupted = threading.Event()
+        self._dlq_url: str | None = None
+        self.retries = 0           # SQS requests repeated after a transient failure (metrics)
 
     def interrupt(self) -> None:
         """A stop was requested: cut retry back-offs short (the call in flight still finishes)."""
@@ -160,6 +178,7 @@ class SqsQueue:
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            self.retries += 1
             self.log.warning("sqs_retry", op=op, queue=self.url, attempt=state.attempt_number,
                              error_code=getattr(getattr(exc, "problem", None), "code", None),
                              wait_seconds=round(state.upcoming_sleep, 2))
@@ -186,13 +205,32 @@ class SqsQueue:
         resp = self._call_or_stop(
             "receive_message", MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_timeout, MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
         return [
-            Inbound(handle=m["ReceiptHandle"], body=m["Body"], sqs_message_id=m["MessageId"],
-                    receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)))
+            Received(handle=m["ReceiptHandle"], body=m["Body"], sqs_message_id=m["MessageId"],
+                     receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+                     sent_at=_epoch_ms(m.get("Attributes", {}).get("SentTimestamp")))
             for m in resp.get("Messages", [])
         ]
+
+    def depths(self) -> Depths:
+        """One look at the queue and its dead-letter queue (from the RedrivePolicy), no retries:
+        for readiness and the depth gauges, which call it at most once a minute. Raises on failure."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "RedrivePolicy"]
+        attrs = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)["Attributes"]
+        dead = None
+        if attrs.get("RedrivePolicy"):
+            arn = str(json.loads(attrs["RedrivePolicy"]).get("deadLetterTargetArn", ""))
+            parts = arn.split(":")     # arn:aws:sqs:REGION:ACCOUNT:NAME
+            if len(parts) == 6:
+                dlq_url = self._dlq_url or self.client.get_queue_url(
+                    QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+                self._dlq_url = dlq_url
+                dead = int(self.client.get_queue_attributes(
+                    QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+                    .get("ApproximateNumberOfMessages", 0))
+        return Depths(int(attrs.get(names[0], 0)), int(attrs.get(names[1], 0)), dead)
 
     def max_receive_count(self) -> int | None:
         """The redrive policy's maxReceiveCount (None: the queue has no dead-letter queue)."""
@@ -226,6 +264,10 @@ class SqsQueue:
         return self._batched("change_message_visibility_batch", handles, VisibilityTimeout=seconds)
 
 
+def _epoch_ms(value: str | None) -> float | None:
+    return int(value) / 1000 if value and value.isdigit() else None
+
+
 class ManualClock:
     """Virtual time for tests: a MemoryQueue long poll on it returns at once, moving the time on."""
 
@@ -245,6 +287,7 @@ class _Held:
     message_id: str
     receives: int = 0
     visible_at: float = 0.0
+    sent_at: float = field(default_factory=time.time)    # wall clock, like SQS's SentTimestamp
 
 
 @dataclass
@@ -289,9 +332,16 @@ class MemoryQueue:
     def max_receive_count(self) -> int | None:
         return self.max_receives
 
+    def depths(self) -> Depths:
+        with self._cond:
+            now = self._now()
+            visible = sum(1 for h in self._msgs.values() if h.visible_at <= now)
+            return Depths(visible, len(self._msgs) - visible,
+                          len(self.dead_letters) if self.max_receives is not None else None)
+
     def _take(self, max_messages: int, visibility_timeout: int) -> list[Inbound]:
         now = self._now()
-        out = []
+        out: list[Inbound] = []
         for mid in list(self._order):
             if len(out) >= max_messages:
                 break
@@ -305,8 +355,8 @@ class MemoryQueue:
                 continue
             held.receives += 1
             held.visible_at = now + visibility_timeout
-            out.append(Inbound(handle=(mid, held.receives), body=held.body, sqs_message_id=mid,
-                               receive_count=held.receives))
+            out.append(Received(handle=(mid, held.receives), body=held.body, sqs_message_id=mid,
+                                receive_count=held.receives, sent_at=held.sent_at))
         return out
 
     def receive(self, max_messages: int, wait_seconds: int, visibility_timeout: int) -> list[Inbound]:

@@ -20,9 +20,10 @@ from typing import Any
 
 from connector import logs
 from connector.config import SqsConfig
-from connector.errors import BudgetExhausted, FatalError, StopRun
+from connector.errors import BudgetExhausted, FatalError, StateUnavailable, StopRun, StorageFull
 from connector.gather import Gatherer, Held, log_failures
 from connector.queue import Queue
+from connector.state_failures import as_unavailable, is_backend_error, write_failed
 from connector.sync.engine import SyncEngine
 from connector.sync.model import Inbound, Outcome
 
@@ -30,6 +31,23 @@ EXIT_OK, EXIT_FATAL, EXIT_CONFIG, EXIT_STOPPED = 0, 1, 2, 75
 RETRY_BACKOFF_SECONDS = 30
 HELD_BACKOFF_SECONDS = 2
 PROGRESS_LOG_SECONDS = 60
+
+
+def stop_reason(exc: StopRun, *, taken: bool = True) -> str:
+    """Why a run stopped early (exit 75), as an admin reads it in the run summary and the exit line.
+
+    `taken`: messages had been received (False: the run stopped before taking any).
+    """
+    if isinstance(exc, StorageFull):
+        # STORAGE_LIMIT_EXCEEDED: the org's data storage allocation is used up; every create fails
+        # until an admin frees space (Salesforce Help, "Data and File Storage Allocations";
+        # SOAP API Developer Guide, "StatusCode": STORAGE_LIMIT_EXCEEDED).
+        kept = "every message not yet synced stays in the queue" if taken else "no message was taken"
+        return (f"the Salesforce org's data storage is full ({exc}): an admin must free space or buy more "
+                f"(Setup > Storage Usage); {kept}, and the next run after that continues")
+    if isinstance(exc, StateUnavailable):
+        return str(exc) if "nothing was lost" in str(exc) else write_failed(exc, exc.location, taken=taken)
+    return str(exc)
 
 
 @dataclass
@@ -51,7 +69,7 @@ class Runner:
     def __init__(self, engine: SyncEngine, queue: Queue, sqs: SqsConfig, *, drain: bool = False,
                  max_messages: int | None = None, max_seconds: float | None = None,
                  config_path: str = "CONFIG", on_batch: Any = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, state_location: str = "") -> None:
         self.engine = engine
         self.queue = queue
         self.sqs = sqs
@@ -60,6 +78,8 @@ class Runner:
         self.max_seconds = max_seconds
         self.config_path = config_path
         self.on_batch = on_batch   # progress display (the demo)
+        self.state_location = state_location   # how a state failure names the store (password masked)
+        self.metrics: Any = None   # connector.metrics.RunMetrics: told of every iteration, pause and batch
         # Without --drain the connector is a service: it waits out an outage or a spent budget.
         self._last_progress = time.monotonic()
         self.outage_pause_seconds = 60.0
@@ -88,8 +108,8 @@ class Runner:
     def _log_outcome(self, ib: Inbound, o: Outcome) -> None:
         fields: dict[str, Any] = {
             "message_id": o.message_key or ib.sqs_message_id, "sqs_message_id": ib.sqs_message_id,
-            "outcome": f"would_{o.status}" if o.planned else o.status, "resource_type": o.resource_type, "resource_id": o.resource_id,
-            "event_id": o.event_id,
+            "outcome": f"would_{o.status}" if o.planned else o.status,
+            "resource_type": o.resource_type, "resource_id": o.resource_id, "event_id": o.event_id,
         }
         if o.reason:
             fields["reason"] = o.reason
@@ -126,13 +146,14 @@ class Runner:
             # What the run saw last, also when it stopped on the budget before any commit.
             self.engine.state.put_api_usage(guard.used, guard.max)
         self.result.seconds = self.clock() - started
-        self.result.notes = self.engine.notes
         self.result.api_calls = self.engine.gateway.stats.calls
         return self.result
 
     async def _loop(self, started: float) -> None:
         received = 0
         while not self.stop.is_set():
+            if self.metrics:
+                self.metrics.iteration()      # liveness: the loop came round
             if self.max_seconds is not None and self.clock() - started >= self.max_seconds:
                 break
             if self.max_messages is not None and received >= self.max_messages:
@@ -156,7 +177,7 @@ class Runner:
                 await self._process(batch)
             except StopRun as exc:
                 if self.drain or self.engine.dry_run:
-                    self.result.exit_code, self.result.reason = EXIT_STOPPED, str(exc)
+                    self.result.exit_code, self.result.reason = EXIT_STOPPED, stop_reason(exc)
                     break
                 await self._pause(exc)      # a long-running service waits instead of exiting
             except FatalError as exc:
@@ -178,8 +199,12 @@ class Runner:
 
     async def _pause(self, exc: StopRun) -> None:
         """Salesforce or SQS down, or the budget spent: wait (interruptibly), then look again."""
-        seconds = self.budget_pause_seconds if isinstance(exc, BudgetExhausted) else self.outage_pause_seconds
-        self.log.warning("paused", reason=str(exc), seconds=seconds)
+        # A full org waits as long as a spent budget: an admin has to act, a minute will not do.
+        long = isinstance(exc, BudgetExhausted | StorageFull)
+        seconds = self.budget_pause_seconds if long else self.outage_pause_seconds
+        self.log.warning("paused", reason=stop_reason(exc), seconds=seconds)
+        if self.metrics:
+            self.metrics.pausing(seconds)
         try:
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
         except TimeoutError:
@@ -192,10 +217,14 @@ class Runner:
                 self.log.warning("still_paused", reason=str(again))
 
     async def _process(self, batch: list[Inbound]) -> None:
+        began = time.monotonic()
         try:
             outcomes = await self.engine.process(batch)
-        except BaseException:
+        except BaseException as exc:
             await self.held.release(batch)
+            if isinstance(exc, Exception) and is_backend_error(exc) and not isinstance(exc, StateUnavailable):
+                # The batch's transaction did not commit: its messages are released, nothing lost.
+                raise as_unavailable(exc, self.state_location) from exc
             raise
         done = [ib for ib, o in zip(batch, outcomes, strict=True) if o.leaves_queue]
         later = [ib for ib, o in zip(batch, outcomes, strict=True) if not o.leaves_queue]
@@ -216,12 +245,15 @@ class Runner:
                 failed = await asyncio.to_thread(self.queue.change_visibility, [ib.handle], delay)
                 log_failures(self.log, "retry_delay_failed", failed, note="visible again at its visibility timeout")
         self._retries_pending += len(later)
+        self.result.notes += self.engine.notes      # the engine keeps only its last batch's
         for ib, o in zip(batch, outcomes, strict=True):
             self.result.counts[o.label] += 1
             if o.planned:
                 self.result.plans.append((o.message_key or ib.sqs_message_id, o.label, o.detail.get("plan") or
                                           ([o.reason] if o.reason else [])))
             self._log_outcome(ib, o)
+        if self.metrics:
+            self.metrics.batch(batch, outcomes, time.monotonic() - began)
         if self.on_batch:
             self.on_batch(self.result.counts)
         if time.monotonic() - self._last_progress >= PROGRESS_LOG_SECONDS:

@@ -12,8 +12,7 @@ from connector.payloads import SourcePolicy
 from connector.queue import SqsQueue
 from connector.salesforce.auth import TokenSource
 from connector.salesforce.gateway import PinnedSession, SalesforceGateway, UsageGuard
-from connector.state import StateStore, is_postgres_url, open_state
-from connector.state.base import DryRunStore
+from connector.state import DryRunStore, StateStore, open_state
 from connector.sync.engine import SyncEngine
 from connector.sync.writer import PlanningWriter, SalesforceWriter, Writer
 
@@ -35,19 +34,8 @@ def load_mappings(cfg: Config) -> MappingSet:
 
 
 def open_store(cfg: Config) -> StateStore:
-    """The configured state store: PostgreSQL when state.url is set, else the SQLite file."""
-    # A pool big enough for every in-flight call's shared-limit slot, a commit and a lock or two.
-    return open_state(cfg.state.location, pool_size=cfg.salesforce.max_in_flight + 4)
-
-
-def _shared_limit(cfg: Config, state: StateStore | None) -> object | None:
-    """With PostgreSQL, one rate limit and in-flight cap for every replica (README: Replicas)."""
-    if state is None or not is_postgres_url(cfg.state.url):
-        return None
-    from connector.state.shared_limit import SharedCallLimit
-
-    sf = cfg.salesforce
-    return SharedCallLimit(state.pool, sf.requests_per_second, sf.max_in_flight)  # type: ignore[attr-defined]
+    """The configured state store (kept for callers; the factory is connector.state.open_state)."""
+    return open_state(cfg)
 
 
 def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGateway:
@@ -69,13 +57,14 @@ def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGat
         requests_per_second=sf.requests_per_second, max_in_flight=sf.max_in_flight, guard=guard,
         timeout=sf.timeout_seconds, retry_attempts=sf.retry_attempts, retry_max_wait=sf.retry_max_wait_seconds,
         retry_base_wait=sf.retry_base_seconds, write_headers=sf.write_headers(),
-        shared_limit=_shared_limit(cfg, state),
+        # With PostgreSQL, one rate limit and in-flight cap for every replica (README: Replicas).
+        shared_limit=state.shared_call_limit(sf.requests_per_second, sf.max_in_flight) if state else None,
     )
 
 
 def wire(cfg: Config, dry_run: bool = False) -> Wired:
     mappings = load_mappings(cfg)
-    state = open_store(cfg)
+    state = open_state(cfg)
     gateway = build_gateway(cfg, state)
     # A dry run plans instead of writing and remembers nothing; reads still go to Salesforce.
     writer: Writer = PlanningWriter(gateway) if dry_run else SalesforceWriter(gateway)

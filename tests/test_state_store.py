@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from stateutil import record_outcome
 
 from connector.state import open_state
 from connector.state.migrations import MIGRATIONS, apply_migrations
@@ -31,11 +32,11 @@ def test_atomic_rolls_back_everything_on_error(tmp_path):
 
 def test_outcomes_count_attempts_and_keep_only_quarantined_bodies(tmp_path):
     store = open_state(tmp_path / "s.db")
-    store.record_outcome("m1", outcome="quarantined", reason="bad", body="{\"x\": \"ยินดี\"}")
-    store.record_outcome("m1", outcome="quarantined", reason="still bad", body="{\"x\": \"ยินดี\"}")
+    record_outcome(store, "m1", outcome="quarantined", reason="bad", body="{\"x\": \"ยินดี\"}")
+    record_outcome(store, "m1", outcome="quarantined", reason="still bad", body="{\"x\": \"ยินดี\"}")
     [row] = store.quarantined()
     assert (row["attempts"], row["reason"], row["body"]) == (2, "still bad", "{\"x\": \"ยินดี\"}")
-    store.record_outcome("m1", outcome="synced")
+    record_outcome(store, "m1", outcome="synced")
     assert store.quarantined() == [] and store.outcome_counts() == {"synced": 1}
     assert list(store.db.query("select body from messages"))[0]["body"] is None
 

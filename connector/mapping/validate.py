@@ -2,9 +2,10 @@
 
 CumulusCI's split: the offline compile runs first (always), then these checks, which need each
 object's describe: objects and fields exist, permissions fit the overwrite policy, upsert keys
-are External IDs, record types exist and are available to the user, value types fit, picklist values exist (a value missing from a restricted
-picklist is an error, from an open one a warning), truncate lengths are known, and the campaign
-member statuses can be created. Field names match case-insensitively, as Salesforce's do.
+are External IDs, record types exist and are available to the user, value types fit, picklist
+values exist (a value missing from a restricted picklist is an error, from an open one a
+warning), truncate lengths are known, and the campaign member statuses can be created. Field
+names match case-insensitively, as Salesforce's do.
 
 The same checks run before every ``run`` (connector/preflight.py) and in ``connector doctor``.
 """

@@ -228,12 +228,8 @@ ROW_TABLE: tuple[RowRule, ...] = (
     # A write naming a deleted record: ENTITY_IS_DELETED with an empty `fields` list
     # (forcedotcom/sf-fx-runtime-java, delete-already-deleted.json).
     RowRule(RowAction.GONE, "ENTITY_IS_DELETED"),
-    # The same code for a record type the user may not use: "Record Type ID: this ID value isn't
-    # valid for the user: 012…", fields ["RecordTypeId"] (a real answer pasted in public issues;
-    # REST API Developer Guide, "sObject Describe": recordTypeInfos' `available`). The record type
-    # is the mapping's, never a message's data: org setup (the run stops, nothing quarantined).
-    RowRule(RowAction.ORG_SETUP, "INVALID_CROSS_REFERENCE_KEY", ("Record Type ID",)),
-    # Otherwise a reference (or an owner) refused: gone only when a read says so.
+    # Also answered for a record type or owner the user may not use ("Record Type ID: this ID
+    # value isn't valid for the user", fields ["RecordTypeId"]): gone only when a read says so.
     RowRule(RowAction.BAD_REFERENCE, "INVALID_CROSS_REFERENCE_KEY"),
     # Record-level sharing: "insufficient access rights on object id" for one record another
     # user owns (SalesforceFoundation/NPSP #1628). Object-level refusal is preflight's (describe).
@@ -247,9 +243,7 @@ ROW_TABLE: tuple[RowRule, ...] = (
 # Of the org-setup codes, those no message's data can cause: one refusal of an object's writes
 # is enough to say the org refuses the mapping (a restricted picklist may be one message's odd
 # value). Record-level refusals (NO_ACCESS, BAD_REFERENCE) are one record's, never org-wide.
-# INVALID_CROSS_REFERENCE_KEY is ORG_SETUP only for a record type (the row above).
-_NEVER_DATA = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "INVALID_TYPE", "NOT_FOUND",
-                         "INVALID_CROSS_REFERENCE_KEY"})
+_NEVER_DATA = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "INVALID_TYPE", "NOT_FOUND"})
 
 
 def row_rule(code: str | None, message: str, *, shrinkable: bool = True) -> RowRule | None:

@@ -136,7 +136,8 @@ class CollectionsWriter:
         return Outcome(final, stop)
 
     async def _group(self, kind: str, method: str, path: str, records: list[dict[str, Any]],
-                     group: list[list[int]], serial: bool) -> list[tuple[list[int], list[RowResult], ConnectorError | None]]:
+                     group: list[list[int]],
+                     serial: bool) -> list[tuple[list[int], list[RowResult], ConnectorError | None]]:
         """One call for up to five chunks: (chunk, its rows, the org-wide error its subrequest raised)."""
         headers = {"headers": dict(self.write_headers)} if self.write_headers else {}
         if len(group) == 1:
@@ -157,7 +158,8 @@ class CollectionsWriter:
             if failure is Failure.RETRY:
                 # Its records were not written: sent again with the locked rows (issue #17: a
                 # 5xx or a concurrency limit inside a composite is retried as on top).
-                row = RowResult.failed(code or f"HTTP_{status}", msg or "subrequest failed", action=RowAction.RETRY_LATER)
+                row = RowResult.failed(code or f"HTTP_{status}", msg or "subrequest failed",
+                                       action=RowAction.RETRY_LATER)
                 out.append((idx, [row] * len(idx), None))
             else:
                 out.append((idx, [], request_error(failure, f"{kind} in composite", status, code, msg)))

@@ -19,6 +19,7 @@ Per-record failures are not exceptions: each RowResult carries the RowAction the
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -122,7 +123,7 @@ class SalesforceGateway:
                     result, usage = await asyncio.to_thread(self.client.request, kind, method, path,
                                                             verb=verb, **kwargs)
                 finally:
-                    self.stats.count(kind)
+                    self.stats.count(kind, sys.exc_info()[1])    # the failure this call raises, if any
             if usage is not None:
                 self.guard.observe(*usage)
             return check(result) if check is not None else result

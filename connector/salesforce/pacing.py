@@ -57,10 +57,14 @@ class CallStats:
     calls: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     retries: int = 0
+    # (kind, HTTP status) -> calls, for the metrics: "2xx" answered, "transport" no HTTP answer.
+    by_kind_status: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def count(self, kind: str) -> None:
+    def count(self, kind: str, failure: BaseException | None = None) -> None:
         self.calls += 1
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+        status = "2xx" if failure is None else str(getattr(failure, "status", None) or "transport")
+        self.by_kind_status[(kind, status)] = self.by_kind_status.get((kind, status), 0) + 1
 
 
 class Pacer:

@@ -66,7 +66,8 @@ class RowResult:
         return self.error.fields if self.error else ()
 
     @classmethod
-    def failed(cls, code: str, message: str, fields: tuple[str, ...] = (), action: RowAction | None = None) -> RowResult:
+    def failed(cls, code: str, message: str, fields: tuple[str, ...] = (),
+               action: RowAction | None = None) -> RowResult:
         error = WriteError.of(code, message, fields)
         return cls(False, error=error if action is None else replace(error, action=action))
 

@@ -13,7 +13,7 @@ Migration = Callable[[sqlite_utils.Database], None]
 
 
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["messages"].create(
+    db.table("messages").create(
         {
             "message_key": str, "sqs_message_id": str, "resource_type": str, "resource_id": str,
             "event_id": str, "outcome": str, "reason": str, "field": str, "body": str,
@@ -21,44 +21,44 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="message_key",
     )
-    db["messages"].create_index(["outcome"])
-    db["resources"].create(
+    db.table("messages").create_index(["outcome"])
+    db.table("resources").create(
         {"resource_key": str, "content_hash": str, "generated_at": str, "applied_at": str},
         pk="resource_key",
     )
-    db["people"].create(
+    db.table("people").create(
         {"jomablue_id": str, "sobject": str, "sf_id": str, "rung": str, "organisation_uid": str,
          "email": str, "record_hash": str, "updated_at": str},
         pk="jomablue_id",
     )
-    db["events"].create(
+    db.table("events").create(
         {"event_id": str, "campaign_id": str, "name": str, "timezone": str, "metadata": str,
          "metadata_at": str, "is_placeholder": int, "updated_at": str},
         pk="event_id",
     )
-    db["categories"].create(
+    db.table("categories").create(
         {"event_id": str, "category_id": str, "name": str}, pk=("event_id", "category_id")
     )
-    db["members"].create(
+    db.table("members").create(
         {"member_key": str, "event_id": str, "campaign_id": str, "cm_id": str, "person_key": str,
          "person_sf_id": str, "status": str, "status_at": str, "category_ids": str,
          "categories_text": str, "record_hash": str, "updated_at": str},
         pk="member_key",
     )
-    db["members"].create_index(["event_id"])
-    db["members"].create_index(["person_key"])
-    db["sessions"].create(
+    db.table("members").create_index(["event_id"])
+    db.table("members").create_index(["person_key"])
+    db.table("sessions").create(
         {"session_id": str, "event_id": str, "campaign_id": str, "updated_at": str}, pk="session_id"
     )
-    db["records"].create(
+    db.table("records").create(
         {"jomablue_id": str, "sobject": str, "sf_id": str, "updated_at": str}, pk="jomablue_id"
     )
-    db["campaign_statuses"].create({"campaign_id": str, "label": str}, pk=("campaign_id", "label"))
-    db["runs"].create(
+    db.table("campaign_statuses").create({"campaign_id": str, "label": str}, pk=("campaign_id", "label"))
+    db.table("runs").create(
         {"id": int, "started_at": str, "finished_at": str, "exit_code": int, "summary": str},
         pk="id",
     )
-    db["api_usage"].create({"id": int, "used": int, "max": int, "seen_at": str}, pk="id")
+    db.table("api_usage").create({"id": int, "used": int, "max": int, "seen_at": str}, pk="id")
 
 
 def m002_small_outcomes(db: sqlite_utils.Database) -> None:
@@ -115,23 +115,54 @@ def m003_keys_stored_once(db: sqlite_utils.Database) -> None:
 
 def m004_describe_cache(db: sqlite_utils.Database) -> None:
     # The org's describes preflight checks the mapping against (connector/preflight.py).
-    db["describe_cache"].create({"sobject": str, "describe": str, "fetched_at": str}, pk="sobject")
+    db.table("describe_cache").create({"sobject": str, "describe": str, "fetched_at": str}, pk="sobject")
 
 
 def m005_console(db: sqlite_utils.Database) -> None:
     """The operator's console (issue 10): what the connector last wrote to each record (for
     reconcile), quarantine reason history, an audit row per dropped message, small settings."""
-    db["written"].create(
+    db.table("written").create(
         {"sf_id": str, "sobject": str, "fields": str, "written_at": str}, pk="sf_id"
     )
-    db["messages"].add_column("reasons", str)
-    db["dropped_messages"].create(
+    db.table("messages").add_column("reasons", str)
+    db.table("dropped_messages").create(
         {"message_key": str, "resource_type": str, "resource_id": str, "event_id": str,
          "quarantine_reason": str, "field": str, "body_sha256": str, "attempts": int,
          "first_seen": str, "dropped_by": str, "dropped_reason": str, "dropped_at": str},
         pk="message_key",
     )
-    db["settings"].create({"name": str, "value": str}, pk="name")
+    db.table("settings").create({"name": str, "value": str}, pk="name")
+
+
+def m006_compact_journal(db: sqlite_utils.Database) -> None:
+    """The write journal (issue 18: the store's largest kind of row, two per person) stores each
+    record's field names once per shape, not once per record: `written_shapes` holds each
+    (sobject, sorted field names) once, and a record keeps its shape's id and its values as a JSON
+    array. WITHOUT ROWID: the record id is stored once (no rowid table plus primary-key index)."""
+    import json
+
+    db.execute("create table written_shapes (id integer primary key, sobject text not null, keys text not null,"
+               " unique (sobject, keys))")
+    db.execute("create table written_new (sf_id text primary key, shape integer not null, vals text not null,"
+               " written_at text) without rowid")
+    shapes: dict[tuple[str, str], int] = {}
+    rows = list(db.execute("select sf_id, sobject, fields, written_at from written"))
+    for sf_id, sobject, fields, written_at in rows:
+        values = json.loads(fields) if fields else {}
+        keys = json.dumps(sorted(values), ensure_ascii=False, separators=(",", ":"))
+        if (sobject, keys) not in shapes:
+            shapes[(sobject, keys)] = db.execute(
+                "insert into written_shapes (sobject, keys) values (?, ?)", [sobject, keys]).lastrowid or 0
+        db.execute("insert into written_new (sf_id, shape, vals, written_at) values (?, ?, ?, ?)",
+                   [sf_id, shapes[(sobject, keys)], json.dumps([values[k] for k in sorted(values)],
+                                                               ensure_ascii=False, separators=(",", ":")), written_at])
+    db.execute("drop table written")
+    db.execute("alter table written_new rename to written")
+
+
+def m007_no_person_key_index(db: sqlite_utils.Database) -> None:
+    # No statement looks members up by person_key: its index cost ~57 bytes per member (issue 18).
+    db.execute("drop index if exists idx_members_person_key")
 
 
 MIGRATIONS: list[tuple[str, Migration]] = [
@@ -140,6 +171,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("003_keys_stored_once", m003_keys_stored_once),
     ("004_describe_cache", m004_describe_cache),
     ("005_console", m005_console),
+    ("006_compact_journal", m006_compact_journal),
+    ("007_no_person_key_index", m007_no_person_key_index),
 ]
 
 
@@ -152,7 +185,7 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     has been applied, so two processes starting on a new file take turns: the second waits
     (busy_timeout), then sees the first one's work and skips it.
     """
-    applied = []
+    applied: list[str] = []
     while True:
         db.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -162,7 +195,7 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
             if pending:
                 name, fn = pending[0]
                 fn(db)
-                db["_migrations"].insert({"name": name, "applied_at": _now()})
+                db.table("_migrations").insert({"name": name, "applied_at": _now()})
             db.conn.execute("COMMIT")
         except BaseException:
             db.conn.execute("ROLLBACK")

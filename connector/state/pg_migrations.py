@@ -9,6 +9,8 @@ back identical rows (connector/state/rows.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
@@ -78,10 +80,14 @@ create table dropped_messages (
 create table settings (name text primary key, value text);
 """
 
+# No statement looks members up by person_key (SQLite's 007 too).
+M004_NO_PERSON_KEY_INDEX = "drop index if exists members_person_key;"
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_call_budget", M002_CALL_BUDGET),
     ("003_console_and_describes", M003_CONSOLE_AND_DESCRIBES),
+    ("004_no_person_key_index", M004_NO_PERSON_KEY_INDEX),
 ]
 
 
@@ -113,18 +119,18 @@ def apply_migrations(conn: psycopg.Connection) -> list[str]:
         for name, ddl in MIGRATIONS:
             if name in done:
                 continue
-            conn.execute(ddl)  # type: ignore[arg-type]  # constant DDL, several statements
+            conn.execute(ddl)   # constant DDL, several statements in one simple query
             conn.execute("insert into _migrations (name, applied_at) values (%s, %s)", [name, _now()])
             applied.append(name)
     return applied
 
 
-def _value(row: object) -> object:
+def _value(row: tuple[Any, ...] | dict[str, Any] | None) -> object:
     if row is None:
         return None
     if isinstance(row, dict):
         return next(iter(row.values()))
-    return row[0]  # type: ignore[index]
+    return row[0]
 
 
 def _now() -> str:

@@ -9,14 +9,14 @@ replicas on PostgreSQL every replica prunes: the deletes are idempotent and chea
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from connector import logs
+from connector.state.base import Upkeep
 
 PRUNE_EVERY_SECONDS = 3600.0
 
 
-async def prune_periodically(state: Any, keep_days: float, every: float = PRUNE_EVERY_SECONDS) -> None:
+async def prune_periodically(state: Upkeep, keep_days: float, every: float = PRUNE_EVERY_SECONDS) -> None:
     """prune(keep_days) now and every `every` seconds until cancelled; a failure is logged, never fatal."""
     log = logs.get()
     while True:

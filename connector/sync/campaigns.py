@@ -6,9 +6,13 @@ from __future__ import annotations
 from connector.mapping.refs import refs
 from connector.payloads import parse_utc
 from connector.salesforce.ids import to18
+from connector.salesforce.results import RowAction
 from connector.sync.changes import ChangeSet, Facts
-from connector.sync.model import Work, Write, mapping_error, settle
+from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageResult
+from connector.sync.survivors import trace
+
+_MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)
 
 
 def _data(w: Work) -> dict:
@@ -32,6 +36,11 @@ class CampaignStage(Stage):
             rm, eid, data = self.mapping_of(w), w.msg.event_id, _data(w)
             tz = data.get("timezone")
             rec = rm.campaign.build(w.msg.payload, refs(event_timezone=tz), mode="upsert")
+            if (events.get(eid) or {}).get("campaign_id"):
+                # A Campaign that exists keeps what was set at its creation (on_create fields, its
+                # record type: changing a record's type is an admin's act).
+                for name in rm.campaign.create_only_fields():
+                    rec.pop(name, None)
             writes[eid] = Write("Campaign", "upsert", rec, [w], key=eid, label=f"Campaign for event {eid}")
             changes.events[eid] = {"name": data.get("name"), "timezone": tz, "metadata": data.get("metadata"),
                                    "metadata_at": w.msg.generated_at.isoformat(), "is_placeholder": 0}
@@ -63,11 +72,20 @@ class CampaignStage(Stage):
                 changes.events[eid] = {"metadata": ctx.get("event_metadata"),
                                        "metadata_at": w.msg.generated_at.isoformat()}
         await self._send(writes)
+        gone = await self._deleted_campaigns(writes)
         campaigns: dict[str, str] = {eid: ev["campaign_id"] for eid, ev in events.items() if ev.get("campaign_id")}
         fresh: set[str] = set()
         for eid, x in writes.items():
+            if x.error and x.record.get("Id") in gone:
+                # The stored Campaign was deleted in Salesforce: forget it; the next delivery
+                # makes it again (upserted on the event's Jomablue id: never a duplicate).
+                changes.forgotten_campaigns.add(x.record["Id"])
+                campaigns.pop(eid, None)
+                for w in x.works:
+                    self.verdicts.retry(w, f"{x.label}: deleted in Salesforce; made again on the next delivery")
+            elif x.error:
+                self.verdicts.settle(x)
             if x.error:
-                settle(x)
                 changes.events.pop(eid, None)
                 tables.pop(eid, None)
                 continue
@@ -78,7 +96,17 @@ class CampaignStage(Stage):
             changes.events.setdefault(eid, {})["campaign_id"] = cid
         changes.category_tables.update(tables)
         return StageResult(facts.learn(events=events, campaigns=campaigns, fresh_campaigns=fresh,
-                                       category_tables=tables, event_messages=event_messages), changes)
+                                       category_tables=tables, event_messages=event_messages), changes, self.verdicts)
+
+    async def _deleted_campaigns(self, writes: dict[str, Write]) -> set[str]:
+        """Stored Campaigns an update found missing (ENTITY_IS_DELETED, or INVALID_CROSS_REFERENCE_KEY,
+        which also names a record type the user may not use), confirmed gone by a read through
+        queryAll; one refused for anything else is the field's problem."""
+        ids = {x.record["Id"] for x in writes.values() if x.op == "update" and x.action in _MISSING}
+        if not ids:
+            return set()
+        found = await trace(self.reader, {"Campaign": ids})
+        return {i for i in ids if found.gone(i)}
 
     async def _send(self, writes: dict[str, Write]) -> None:
         # Each Campaign is upserted on the key its own mapping names (event.yaml, or the file whose
@@ -91,7 +119,7 @@ class CampaignStage(Stage):
             if x.record.get(key_field):
                 by_key.setdefault(key_field, []).append(x)
             else:
-                x.fail_all(mapping_error(key_field))
+                x.error = mapping_error(key_field)
         for key_field, group in by_key.items():
             await self.writer.send(group, key_field)
         await self.writer.send([x for x in writes.values() if x.op == "update"])
@@ -115,7 +143,7 @@ class SessionStage(Stage):
                        event_timezone=(facts.events.get(w.msg.event_id) or {}).get("timezone"))
             sid = sc.upsert_value(w.msg.payload, ref)
             if not sid:
-                w.fail("no session id in the message", "identifiers.session_id")
+                self.verdicts.fail(w, "no session id in the message", "identifiers.session_id")
             elif sid in known:
                 sessions[sid] = known[sid]["sf_id"]
             elif sid in writes:
@@ -127,10 +155,10 @@ class SessionStage(Stage):
         fresh: set[str] = set()
         for sid, x in writes.items():
             if x.error:
-                settle(x)
+                self.verdicts.settle(x)
                 continue
             sessions[sid] = to18(x.result_id)
             changes.records[sid] = ("Campaign", to18(x.result_id))
             if x.created:
                 fresh.add(to18(x.result_id))
-        return StageResult(facts.learn(sessions=sessions, fresh_campaigns=fresh), changes)
+        return StageResult(facts.learn(sessions=sessions, fresh_campaigns=fresh), changes, self.verdicts)

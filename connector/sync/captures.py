@@ -8,7 +8,7 @@ from collections import defaultdict
 from connector.mapping.refs import refs
 from connector.salesforce.ids import to18
 from connector.sync.changes import ChangeSet, Facts
-from connector.sync.model import Work, Write, settle
+from connector.sync.model import Work, Write
 from connector.sync.stage import Stage, StageResult
 from connector.sync.writer import merge_writes
 
@@ -40,7 +40,7 @@ class CaptureStage(Stage):
             await self.writer.send(group, ext)
             for x in group:
                 if x.error:
-                    settle(x)
+                    self.verdicts.settle(x)
                 else:
                     changes.records[x.key] = (sobject, to18(x.result_id))
-        return StageResult(facts, changes)
+        return StageResult(facts, changes, self.verdicts)

@@ -7,7 +7,7 @@ from typing import Any
 
 from connector.sync.changes import ChangeSet, Facts
 from connector.sync.members import campaign_locks
-from connector.sync.model import Work, Write, settle
+from connector.sync.model import Work, Write
 from connector.sync.stage import Stage, StageResult
 
 
@@ -17,7 +17,7 @@ class CategoryStage(Stage):
         person = self.mappings.for_type("person")
         field = person.membership.field_for_ref("categories.names") if person and person.membership else None
         if not field:
-            return StageResult(facts, changes, notes)
+            return StageResult(facts, changes, self.verdicts, notes)
         planned: list[tuple[str, dict[str, str], dict[str, str], dict[str, dict[str, Any]], list[Write]]] = []
         for eid, table in facts.category_tables.items():
             old = self.state.categories(eid)
@@ -34,14 +34,14 @@ class CategoryStage(Stage):
             updated = 0
             for x in writes:
                 if x.error:
-                    settle(x)
+                    self.verdicts.settle(x)
                     continue
                 updated += 1
                 row = {k: v for k, v in rows[x.key].items() if k not in ("member_key", "updated_at")}
                 row["categories_text"] = x.record.get(field)
                 changes.members[x.key] = row
             notes.extend(self._notes(eid, old, table, rows, [x for x in writes if not x.error], updated))
-        return StageResult(facts, changes, notes)
+        return StageResult(facts, changes, self.verdicts, notes)
 
     @staticmethod
     def _writes(rows: dict[str, dict[str, Any]], table: Any, field: str, event_messages: list[Work]) -> list[Write]:
@@ -50,8 +50,8 @@ class CategoryStage(Stage):
             names = [table[c] for c in r.get("category_ids") or [] if c in table]
             text = ";".join(names) or None
             if text != (r.get("categories_text") or None):
-                # REST clears a field with JSON null (fieldsToNull is a SOAP-only key that a
-                # real org refuses: salesforce-recorded-responses.md §6).
+                # REST clears a field with JSON null; fieldsToNull is a SOAP-only property
+                # (jsforce issue #80: a REST update with `Field: null` resets it; NetCoreForce #54).
                 writes.append(Write("CampaignMember", "update", {"Id": r["cm_id"], field: text}, list(event_messages),
                                     key=key, label=f"categories of CampaignMember {r['cm_id']}"))
         return writes

@@ -34,6 +34,7 @@ class PersonRecord:
     record_hash: str | None = None          # what was last written (an unchanged person costs nothing)
     organisation_uid: str | None = None     # what the person's messages said, for the stored link
     email: str | None = None
+    merged_from: str | None = None          # the linked record's id when an admin merged it into this one
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,15 @@ class Facts:
     events: Mapping[str, dict[str, Any]] = field(default_factory=_empty)    # stored rows of the batch's events
     campaigns: Mapping[str, str] = field(default_factory=_empty)            # event id → Campaign Id
     sessions: Mapping[str, str] = field(default_factory=_empty)             # session id → child Campaign Id
-    fresh_campaigns: frozenset[str] = frozenset()          # created by this batch: default statuses only
+    fresh_campaigns: frozenset[str] = frozenset()          # created by this batch
     status_errors: Mapping[str, str] = field(default_factory=_empty)        # Campaign Id → why statuses are missing
     people: Mapping[str, PersonRecord] = field(default_factory=_empty)      # Jomablue person id → record
     # event id → category table from this batch's event message
     category_tables: Mapping[str, Mapping[str, str]] = field(default_factory=_empty)
     event_messages: Mapping[str, tuple[Any, ...]] = field(default_factory=_empty)  # event id → its event message
     members: Mapping[str, dict[str, Any]] = field(default_factory=_empty)   # member key → row written by this batch
+    # Campaign Id → Label → SortOrder, read in this batch (a new Campaign's, with the people lookup)
+    status_reads: Mapping[str, Mapping[str, int]] = field(default_factory=_empty)
 
     def learn(self, **found: Any) -> Facts:
         """A new Facts with these fields added to (never replacing) what is known."""

@@ -2,8 +2,8 @@
 
     admit   parse each body; a bad one is quarantined, an unknown or skipped one counted
     dedupe  per resource the newest message wins; identical or older ones cost zero calls
-    stages  campaigns → sessions → statuses → people → members → captures → categories,
-            each batched per object: run(works, facts) -> (facts, changes, notes)
+    stages  campaigns → sessions → people → statuses → members → captures → categories,
+            each batched per object: run(works, facts) -> (facts, changes, verdicts, notes)
     apply   the state store applies the batch's ChangeSet in one transaction
     outcomes one per message; the runner deletes from SQS only the ones that leave the queue
 
@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
+from typing import Any
 
 from connector import logs
 from connector.config import InstanceFilter
 from connector.errors import FatalError, MappingRejected, MessageError
 from connector.mapping import MappingSet
+from connector.mapping.model import refused_column
 from connector.payloads import SourcePolicy, Unrecognised, parse_body, parse_utc, stable_hash
 from connector.preflight import forget_describes
 from connector.reconcile.journal import journaled
@@ -35,14 +37,16 @@ from connector.sync.members import MemberStage
 from connector.sync.model import Inbound, Outcome, OutcomeStatus, SkipReason, Work
 from connector.sync.people import PeopleStage
 from connector.sync.plan import plan_lines
+from connector.sync.refusals import WatchedWriter
 from connector.sync.stage import Stage, StageContext
 from connector.sync.statuses import StatusStage
+from connector.sync.verdicts import Verdicts
 from connector.sync.writer import PlanningWriter, Writer
 
 # Replicas: how long a batch waits for resources another replica's batch is working on.
 HOLD_WAIT_SECONDS = 15.0
 
-STAGES: tuple[type[Stage], ...] = (CampaignStage, SessionStage, StatusStage, PeopleStage, MemberStage,
+STAGES: tuple[type[Stage], ...] = (CampaignStage, SessionStage, PeopleStage, StatusStage, MemberStage,
                                    CaptureStage, CategoryStage)
 
 
@@ -54,7 +58,8 @@ class SyncEngine:
         self.writer = writer
         self.instances = instances or InstanceFilter()
         self.source = source or SourcePolicy()     # which envelopes and raw bodies are accepted
-        self.notes: list[str] = []          # run-summary sentences (category renames...)
+        self.notes: list[str] = []          # the last batch's run-summary sentences (category renames...)
+        self.planned_writes: list[dict[str, Any]] = []   # dry run: every write planned, for printing
 
     @property
     def gateway(self) -> SalesforceGateway:
@@ -130,26 +135,36 @@ class SyncEngine:
 
     async def _process_once(self, inbounds: list[Inbound]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(inbounds)
+        self.notes = []                               # per batch: a service's engine lives for days
         works = self._admit(inbounds, outcomes)
         works = await self._hold(works, outcomes)
         try:
             live = self._dedupe(works, outcomes)      # reads what is stored only once the batch holds it
-            changes = await self._run_stages(live) if live else ChangeSet()
+            changes, verdicts = await self._run_stages(live) if live else (ChangeSet(), Verdicts())
             for i, w in works:
                 if outcomes[i] is None:
-                    outcomes[i] = _outcome_of(w)
-            self._finish(changes, live, inbounds, outcomes)
+                    outcomes[i] = _outcome_of(w, verdicts)
+            self._finish(changes, [w for w in live if verdicts.ok(w)], inbounds, outcomes)
             self.state.apply(changes)
         finally:
             self.state.release_held()
-        if self.dry_run:
-            planned = self.writer.planned  # type: ignore[attr-defined]
-            for o in outcomes:
-                if o is not None:
-                    o.planned = True
-                    if o.status == OutcomeStatus.SYNCED:
-                        o.detail["plan"] = plan_lines(o.message_key or "", o.detail, planned)
+        if isinstance(self.writer, PlanningWriter):
+            self._plan(outcomes, self.writer.planned)
         return [o for o in outcomes if o is not None]
+
+    def _plan(self, outcomes: list[Outcome | None], planned: list[dict[str, Any]]) -> None:
+        """A dry run's outcomes say what would be written: the batch's planned writes, indexed
+        by message once (the planning writer starts each batch empty)."""
+        self.planned_writes += planned
+        by_message: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for write in planned:
+            for key in write.get("messages", ()):
+                by_message[key].append(write)
+        for o in outcomes:
+            if o is not None:
+                o.planned = True
+                if o.status == OutcomeStatus.SYNCED:
+                    o.detail["plan"] = plan_lines(o.message_key or "", o.detail, by_message.get(o.message_key or "", []))
 
     # -- admit: parse, skip what is not ours ------------------------------------------------
     def _admit(self, inbounds: list[Inbound], outcomes: list[Outcome | None]) -> list[tuple[int, Work]]:
@@ -238,16 +253,21 @@ class SyncEngine:
         return live
 
     # -- stages -----------------------------------------------------------------------------
-    async def _run_stages(self, live: list[Work]) -> ChangeSet:
-        ctx = StageContext(writer=self.writer, state=self.state, mappings=self.mappings)
-        facts, changes = Facts(), ChangeSet()
+    async def _run_stages(self, live: list[Work]) -> tuple[ChangeSet, Verdicts]:
+        watched = WatchedWriter(self.writer)
+        ctx = StageContext(reader=self.gateway, writer=watched, state=self.state, mappings=self.mappings)
+        facts, changes, verdicts = Facts(), ChangeSet(), Verdicts()
+        explained: set[str] = set()
         self.writer.start_batch()
         for stage in STAGES:
-            result = await stage(ctx).run([w for w in live if w.ok], facts)
+            result = await stage(ctx).run([w for w in live if verdicts.ok(w)], facts)
             facts = result.facts
             changes.merge(result.changes)
+            verdicts.merge(result.verdicts)
             self.notes.extend(result.notes)
-            refused = self.writer.org_refusals()
+            explained |= result.explained
+            refused = {s: e for s, e in self.writer.org_refusals().items() if s not in explained}
+            refused.update(watched.refused_alike(explained))
             if refused:
                 # Not this batch's data: the org refuses the mapping. Stop before anything is
                 # remembered, so every message stays queued (issue #9); the next run's preflight
@@ -256,31 +276,24 @@ class SyncEngine:
                 raise MappingRejected([self._where(sobject, err) for sobject, err in refused.items()])
         # What Salesforce confirmed, for reconcile: saved in the batch's own transaction.
         changes.written = journaled(self.writer.take_written())
-        return changes
+        return changes, verdicts
 
     def _where(self, sobject: str, err: WriteError) -> str:
-        """`file:line: ...` of the mapping rule that writes the refused field, when there is one."""
-        for rm in self.mappings.resources.values():
-            for rec in rm.records():
-                if rec.object != sobject:
-                    continue
-                for rule in rec.rules:
-                    if rule.field.lower() in {f.lower() for f in err.fields} or rule.field in err.message:
-                        return (f"{rec.file}:{rule.line}: {sobject}.{rule.field}: Salesforce refuses it for every "
-                                f"record ({err.code}: {err.message}); fix the mapping or the org, then run again")
-        for name in err.fields:      # RecordTypeId: the mapping's `record_type` line
-            where = self.mappings.locate(sobject, name)
+        """`file:line: ...` of the mapping rule that writes the refused field, when there is one
+        (the field named in `fields`, or in the text of an INVALID_FIELD, which has no `fields`)."""
+        for name in [*err.fields, refused_column(err.message) or ""]:
+            where = self.mappings.locate(sobject, name) if name else None
             if where:
-                return (f"{where}: {sobject}.{name}: Salesforce refuses it for every record ({err.code}: "
-                        f"{err.message}); fix the mapping or the org, then run again")
+                return (f"{where}: {sobject}.{name}: Salesforce refuses it for every record "
+                        f"({err.code}: {err.message}); fix the mapping or the org, then run again")
         return (f"{sobject}: Salesforce refuses every record ({err.code}: {err.message}); "
                 "check `connector doctor`, then run again")
 
     # -- what the state store remembers ------------------------------------------------------
-    def _finish(self, changes: ChangeSet, live: list[Work], inbounds: list[Inbound],
+    def _finish(self, changes: ChangeSet, done: list[Work], inbounds: list[Inbound],
                 outcomes: list[Outcome | None]) -> None:
-        """Add resources and outcomes; keep only what the batch's successful messages vouch for."""
-        ok_events = {w.msg.event_id for w in live if w.msg.resource_type == "event" and w.ok}
+        """Add resources and outcomes; keep only what the batch's successful messages (`done`) vouch for."""
+        ok_events = {w.msg.event_id for w in done if w.msg.resource_type == "event"}
         for eid, fields in list(changes.events.items()):
             if fields.get("is_placeholder") == 0 and eid not in ok_events:
                 # The event message failed later (a category fan-out refused): keep only the link.
@@ -288,7 +301,6 @@ class SyncEngine:
                 if not changes.events[eid]:
                     del changes.events[eid]
         changes.category_tables = {e: t for e, t in changes.category_tables.items() if e in ok_events}
-        done = [w for w in live if w.ok]
         changes.resources = [(w.msg.resource_key, w.version, w.msg.generated_at.isoformat()) for w in done]
         for ib, o in zip(inbounds, outcomes, strict=True):
             if o is None:
@@ -312,15 +324,17 @@ def _skip(w: Work, kind: SkipReason, reason: str) -> Outcome:
                    resource_id=m.resource_id, event_id=m.event_id, detail={"skip": kind})
 
 
-def _outcome_of(w: Work) -> Outcome:
+def _outcome_of(w: Work, verdicts: Verdicts) -> Outcome:
+    """A message's outcome from what the stages decided: a failure quarantines it (even if it
+    also waits for a retry), a retry leaves it queued, else it is synced."""
     m = w.msg
-    base = dict(message_key=m.message_key, resource_type=m.resource_type, resource_id=m.resource_id,
-                event_id=m.event_id, detail=w.detail)
-    if w.failures:
-        reason = "; ".join(r for r, _ in w.failures)
-        return Outcome(OutcomeStatus.QUARANTINED, reason, w.failures[0][1], **base)
-    if w.retry_reason:
-        return Outcome(OutcomeStatus.RETRY, w.retry_reason, **base)
+    base: dict[str, Any] = dict(message_key=m.message_key, resource_type=m.resource_type, resource_id=m.resource_id,
+                                event_id=m.event_id, detail=dict(verdicts.detail(w)))
+    failures = verdicts.failures.get(m.resource_key)
+    if failures:
+        return Outcome(OutcomeStatus.QUARANTINED, "; ".join(r for r, _ in failures), failures[0][1], **base)
+    if verdicts.waits(w):
+        return Outcome(OutcomeStatus.RETRY, verdicts.retries[m.resource_key], **base)
     return Outcome(OutcomeStatus.SYNCED, None, **base)
 
 

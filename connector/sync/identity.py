@@ -38,6 +38,7 @@ class Match:
     rung: str               # organisation_uid | organisation_uid_field | link | jomablue_id | email | create
     record: Mapping[str, Any] = field(default_factory=dict)  # what Salesforce holds (for if_empty)
     converted_from: str | None = None   # the Lead id when the match followed a conversion
+    merged_from: str | None = None      # the stored record's id when it was merged into this one
 
 
 @dataclass

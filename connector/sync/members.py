@@ -4,6 +4,13 @@ forgotten and created again on the next delivery.
 
 Three steps: targets (which Campaign and person each message is about) → plan (one member per
 Jomablue id, every message of the batch merged oldest first) → send.
+
+A member write refused for a missing record (ENTITY_IS_DELETED, INVALID_CROSS_REFERENCE_KEY) is
+explained by a read (connector/sync/survivors.py) before anything is forgotten: a person an admin
+merged away is followed to the survivor and the member written there in the same batch (the merge
+moved the membership: it is adopted, never added twice, and its status never goes backwards); a
+Campaign or person confirmed gone is forgotten; an invalid reference to a record that exists is
+the field's problem and quarantines the message with the org's own message.
 """
 
 from __future__ import annotations
@@ -19,8 +26,12 @@ from connector.salesforce.ids import to18
 from connector.salesforce.results import RowAction
 from connector.salesforce.soql import literal, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
-from connector.sync.model import Work, Write, settle
+from connector.sync.model import Work, Write
 from connector.sync.stage import CategoryTables, Stage, StageResult
+from connector.sync.survivors import Trace, trace
+
+_MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)
+_WHO = ("LeadId", "ContactId")
 
 
 def category_ids(payload: dict[str, Any]) -> list[str]:
@@ -56,6 +67,7 @@ class _Member:
     old_cm: str | None = None   # a membership of the record the person no longer matches
     unchanged: bool = False
     previous_status: str | None = None   # what the member had before this batch
+    merged: bool = False     # the person's stored record was merged into this batch's (people stage)
 
 
 @asynccontextmanager
@@ -76,7 +88,8 @@ def adoption_queries(pairs: list[tuple[str | None, str | None]]) -> list[str]:
         if cid and who:
             by_campaign.setdefault(cid, set()).add(who)
     for cid, ids in sorted(by_campaign.items()):
-        head = f"SELECT Id, CampaignId, LeadId, ContactId FROM CampaignMember WHERE CampaignId = {literal(cid)} AND ("
+        head = (f"SELECT Id, CampaignId, LeadId, ContactId, Status FROM CampaignMember "
+                f"WHERE CampaignId = {literal(cid)} AND (")
         out += pack_or(head, [("LeadId", [i for i in ids if i.startswith("00Q")]),
                               ("ContactId", [i for i in ids if not i.startswith("00Q")])], tail=")")
     return out
@@ -110,23 +123,31 @@ class MemberStage(Stage):
                                   | {plans[x.key].row.get("campaign_id") for x in updates}):
             await self.writer.send(upserts, ext, serial=True)
             await self.writer.send(updates, serial=True)
-        adopt = [x for x in upserts if x.action is RowAction.ALREADY_A_MEMBER]
+        missing = [x for x in upserts + updates if x.action in _MISSING]
+        found = await self._read_missing(missing, plans) if missing else Trace()
+        if missing:
+            await self._follow_merges(missing, plans, found, changes, ext)
+        adopt = [x for x in upserts + updates if x.action is RowAction.ALREADY_A_MEMBER]
         if adopt:
-            await self._adopt(adopt)
+            await self._adopt(adopt, plans)
         for x in upserts + updates:
             if x.error:
-                if not self._heal(x, plans[x.key].row, changes):
-                    settle(x)
+                if not self._heal(x, plans[x.key].row, changes, found):
+                    self.verdicts.settle(x)
                 continue
             plan = plans[x.key]
             row = plan.row
             row["cm_id"] = to18(x.result_id) if x.result_id else row.get("cm_id")
             changes.members[x.key] = dict(row)
+            member = {"key": x.key, "status": row["status"], "id": row["cm_id"]}
+            if plan.previous_status != row["status"]:
+                member["was"] = plan.previous_status
             for w in x.works:
-                w.detail["member"] = {"key": x.key, "status": row["status"], "id": row["cm_id"]}
-                if plan.previous_status != row["status"]:
-                    w.detail["member"]["was"] = plan.previous_status
-        return StageResult(facts.learn(members=changes.members), changes)
+                self.verdicts.note(w, "member", dict(member))
+        # Refusals a read explained (records deleted or merged away) are not the org refusing the mapping.
+        explained = frozenset({"CampaignMember"}) if missing and any(
+            found.gone(i) or found.moved(i) for i in found.records) else frozenset()
+        return StageResult(facts.learn(members=changes.members), changes, self.verdicts, explained=explained)
 
     # -- targets -------------------------------------------------------------------------
     @property
@@ -153,12 +174,12 @@ class MemberStage(Stage):
             if not cid:
                 continue   # the Campaign's write failed: likewise
             if cid in facts.status_errors:
-                w.fail(facts.status_errors[cid])
+                self.verdicts.fail(w, facts.status_errors[cid])
                 continue
             person_ref = refs(campaign_id=cid, session_campaign_id=cid, person=(person.sobject, person.sf_id))
             key = mm.upsert_value(w.msg.payload, person_ref)
             if not key:
-                w.fail(f"membership: the upsert key {mm.upsert_key} has no value", mm.upsert_key)
+                self.verdicts.fail(w, f"membership: the upsert key {mm.upsert_key} has no value", mm.upsert_key)
                 continue
             out.append(_Target(w, mm, person_ref, key, person, cid, is_session=rm.session_campaign is not None))
         return out
@@ -198,11 +219,12 @@ class MemberStage(Stage):
             table = self.tables(w.msg.event_id)
             names = [table[c] for c in cat_ids if c in table]
             if len(names) < len(cat_ids):
-                w.detail["pending_categories"] = [c for c in cat_ids if c not in table]
+                self.verdicts.note(w, "pending_categories", [c for c in cat_ids if c not in table])
             ref = {**t.person_ref, **refs(status=status, category_names=names,
                                           event_timezone=(facts.events.get(w.msg.event_id) or {}).get("timezone"))}
+            # the member's person merged or converted since: Salesforce moved the membership too
             same_target = bool(prev.get("cm_id")) and prev.get("campaign_id") == t.campaign_id and \
-                prev.get("person_sf_id") in (t.person.sf_id, t.person.converted_from)
+                prev.get("person_sf_id") in (t.person.sf_id, t.person.converted_from, t.person.merged_from)
             mode = "update" if same_target else "upsert"
             record = mm.build(w.msg.payload, ref, mode=mode)
             cat_field = mm.field_for_ref("categories.names")
@@ -222,7 +244,8 @@ class MemberStage(Stage):
             if plan is None:
                 old_cm = prev.get("cm_id") if prev.get("cm_id") and not same_target else None
                 plan = plans[key] = _Member(key, mm, row, record, mode, [w], old_cm,
-                                            previous_status=(stored.get(key) or {}).get("status"))
+                                            previous_status=(stored.get(key) or {}).get("status"),
+                                            merged=t.person.merged_from is not None)
             else:
                 keep = ("cm_id",) if w.msg.resource_type == "person" else ("cm_id", "category_ids", "categories_text")
                 plan.row.update({k: v for k, v in row.items() if k not in keep})
@@ -233,7 +256,66 @@ class MemberStage(Stage):
         return plans
 
     # -- results -------------------------------------------------------------------------
-    def _heal(self, x: Write, row: dict[str, Any], changes: ChangeSet) -> bool:
+    async def _read_missing(self, writes: list[Write], plans: dict[str, _Member]) -> Trace:
+        """The records refused writes name, read by Id through queryAll in one call (a merged
+        person followed to its survivor): what is really gone, what moved, what is still there."""
+        ids: dict[str, set[str]] = {}
+        for x in writes:
+            if x.op == "update":
+                ids.setdefault("CampaignMember", set()).add(x.record["Id"])
+                row = plans[x.key].row
+                if row.get("person_sf_id") and row.get("campaign_id"):   # for a merge that deleted it
+                    person = row["person_sf_id"]
+                    ids.setdefault("Lead" if person.startswith("00Q") else "Contact", set()).add(person)
+                    ids.setdefault("Campaign", set()).add(row["campaign_id"])
+                continue
+            if x.record.get("CampaignId"):
+                ids.setdefault("Campaign", set()).add(x.record["CampaignId"])
+            for who in _WHO:
+                if x.record.get(who):
+                    ids.setdefault("Lead" if who == "LeadId" else "Contact", set()).add(x.record[who])
+        return await trace(self.reader, ids)
+
+    async def _follow_merges(self, writes: list[Write], plans: dict[str, _Member], found: Trace,
+                             changes: ChangeSet, ext: str) -> None:
+        """Members of a person an admin merged away: relink every registration of the loser to the
+        survivor and write the member there now. The merge moved the loser's membership to the
+        survivor, so the upsert finds it by its Jomablue id or comes back ALREADY_A_MEMBER and is
+        adopted: never a second CampaignMember."""
+        resend: list[Write] = []
+        for x in writes:
+            plan = plans[x.key]
+            person = plan.row.get("person_sf_id") or ""
+            if x.op == "update" and found.gone(x.record["Id"]) and (plan.merged or found.moved(person)):
+                # The survivor was already a member: the merge deleted the loser's membership
+                # (the one we update). Write the member afresh: it is the survivor's, adopted.
+                x.op = "upsert"
+                x.record = {**{k: v for k, v in x.record.items() if k != "Id"}, ext: x.key,
+                            "CampaignId": plan.row["campaign_id"],
+                            "LeadId" if person.startswith("00Q") else "ContactId": person}
+                x.error, x.label = None, f"{x.label} (its person's record was merged)"
+                if not found.moved(person):
+                    resend.append(x)      # the people stage already followed the merge
+                    continue
+            if x.op != "upsert":
+                continue
+            who = next((f for f in _WHO if x.record.get(f)), "")
+            survivor = found.moved(x.record[who]) if who else None
+            if survivor is None or found.gone(x.record.get("CampaignId") or ""):
+                continue
+            loser = to18(x.record[who])
+            changes.relinks.append((loser, survivor.sobject, survivor.sf_id))
+            x.record = {k: v for k, v in x.record.items() if k not in _WHO}
+            x.record["LeadId" if survivor.sobject == "Lead" else "ContactId"] = survivor.sf_id
+            x.error, x.label = None, f"{x.label} (its person merged into {survivor.sf_id})"
+            plan.row["person_sf_id"] = survivor.sf_id
+            for w in x.works:
+                self.verdicts.note(w, "merged", {"from": loser, "to": survivor.sf_id, "sobject": survivor.sobject})
+            resend.append(x)
+        async with campaign_locks(self.state, {x.record.get("CampaignId") for x in resend}):
+            await self.writer.send(resend, ext, serial=True)
+
+    def _heal(self, x: Write, row: dict[str, Any], changes: ChangeSet, found: Trace) -> bool:
         """Records deleted in Salesforce behind our back: forget them and retry the message.
 
         A member updated by Id that is gone, or a Campaign or person that is gone (a member
@@ -247,46 +329,61 @@ class MemberStage(Stage):
             # The Lead was converted since it was linked: walk the ladder again next time.
             changes.forgotten_people.add(row["person_key"])
             for w in x.works:
-                w.retry(f"{x.label}: the person's Lead was converted; it is followed to its Contact on the next delivery")
+                self.verdicts.retry(w, f"{x.label}: the person's Lead was converted; it is followed to its Contact on "
+                                    "the next delivery")
             return True
-        if x.action not in (RowAction.GONE, RowAction.BAD_REFERENCE):   # sync helper: confirm by a read
+        if x.action not in _MISSING:
             return False
+        # INVALID_CROSS_REFERENCE_KEY also names a record type or owner the user may not use: only
+        # a read that finds the record gone makes it "gone"; otherwise the field's problem (settled).
+        confirmed = x.action is RowAction.GONE
         if x.op == "update":
+            if not (confirmed or found.gone(x.record["Id"])):
+                return False
             changes.forgotten_members.add(x.key)
             reason = f"{x.label} was deleted in Salesforce; it is created again on the next delivery"
         else:
             cid = x.record.get("CampaignId")
-            if not cid:
+            who = next((str(x.record[f]) for f in _WHO if x.record.get(f)), "")
+            campaign_gone, person_gone = bool(cid) and found.gone(str(cid)), bool(who) and found.gone(who)
+            if not cid or not (campaign_gone or person_gone or confirmed):
                 return False
-            changes.forgotten_campaigns.add(cid)
-            if row.get("person_key"):
+            if campaign_gone or not person_gone:    # unexplained ENTITY_IS_DELETED: forget both, as before
+                changes.forgotten_campaigns.add(cid)
+            if (person_gone or not campaign_gone) and row.get("person_key"):
                 changes.forgotten_people.add(row["person_key"])
             reason = (f"{x.label}: Campaign {cid} (or the person's record) no longer exists in Salesforce "
                       f"({x.error.code if x.error else 'GONE'}); the links are forgotten and the member is created "
                       "again on the next delivery")
         for w in x.works:
-            w.retry(reason)
+            self.verdicts.retry(w, reason)
         return True
 
-    async def _adopt(self, writes: list[Write]) -> None:
-        """A member made outside the connector: take it over instead of failing."""
+    async def _adopt(self, writes: list[Write], plans: dict[str, _Member]) -> None:
+        """A member made outside the connector (or moved to a survivor by a merge): take it over
+        instead of failing, its status merged with ours by the policy (never backwards)."""
         pairs = [(x.record.get("CampaignId"), x.record.get("LeadId") or x.record.get("ContactId")) for x in writes]
-        found = {}
-        for page in await self.gateway.query_many(adoption_queries(pairs)):
+        found: dict[tuple[str, str], tuple[str, str | None]] = {}
+        for page in await self.reader.query_many(adoption_queries(pairs)):
             for r in page:
                 who = r.get("ContactId") or r.get("LeadId")
-                found[(to18(r["CampaignId"]), to18(who))] = to18(r["Id"])
+                found[(to18(r["CampaignId"]), to18(who))] = (to18(r["Id"]), r.get("Status"))
         updates = []
         for x, (c, p) in zip(writes, pairs, strict=True):
-            cm_id = found.get((to18(c), to18(p))) if c and p else None
+            cm_id, held = found.get((to18(c), to18(p)), (None, None)) if c and p else (None, None)
             if not cm_id:
                 continue
             # Keep what we meant to write, minus the fields Salesforce won't update.
             rec = {k: v for k, v in x.record.items() if k not in ("CampaignId", "LeadId", "ContactId")}
+            plan = plans[x.key]
+            status_field = plan.membership.field_for_ref("status")
+            if held and status_field and rec.get(status_field):
+                status = self._merge_status(plan.membership.status, held, rec[status_field])
+                rec[status_field] = plan.row["status"] = status
             u = Write("CampaignMember", "update", {"Id": cm_id, **rec}, x.works, key=x.key, label=x.label + " (adopted)")
             updates.append((x, u))
         await self.writer.send([u for _, u in updates], serial=True)
         for x, u in updates:
             x.error, x.result_id = u.error, u.result_id or u.record["Id"]
             for w in x.works:
-                w.detail["adopted"] = u.record["Id"]
+                self.verdicts.note(w, "adopted", u.record["Id"])

@@ -65,30 +65,17 @@ class Outcome:
         return f"would_{label}" if self.planned else label
 
 
-@dataclass
+@dataclass(eq=False)
 class Work:
-    """A message being applied: stages add failures or a retry; the engine turns them into its outcome."""
+    """A message being applied. Stages only read it: what they decide about it (a failure, a
+    retry, a note) comes back in their ``StageResult.verdicts`` (connector/sync/verdicts.py)."""
 
     inbound: Inbound
     msg: Message
     version: str = ""        # content hash + mapping version: what "unchanged" compares
-    failures: list[tuple[str, str | None]] = dc_field(default_factory=list)   # (reason, field)
-    retry_reason: str | None = None
-    detail: dict[str, Any] = dc_field(default_factory=dict)
     # older messages about the same resource in this batch, oldest first (only the newest is
     # applied, but their member statuses still count: a check-in or cancellation is never lost)
     superseded: list[Work] = dc_field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and self.retry_reason is None
-
-    def fail(self, reason: str, field_: str | None = None) -> None:
-        if (reason, field_) not in self.failures:
-            self.failures.append((reason, field_))
-
-    def retry(self, reason: str) -> None:
-        self.retry_reason = self.retry_reason or reason
 
 
 @dataclass
@@ -113,17 +100,6 @@ class Write:
 
     def add_works(self, works: Iterable[Work]) -> None:
         self.works.extend(w for w in works if w not in self.works)
-
-    def fail_all(self, error: WriteError) -> None:
-        self.error = error
-        for w in self.works:
-            w.fail(f"{self.label}: {error.describe()}", ",".join(error.fields) or None)
-
-
-def settle(write: Write) -> None:
-    """A write that failed and was not handled otherwise fails its messages (unless they wait to retry)."""
-    if write.error and not any(w.retry_reason for w in write.works):
-        write.fail_all(write.error)
 
 
 def mapping_error(field_name: str) -> WriteError:

@@ -4,6 +4,12 @@ One SOQL query per object (split only to fit the URL) finds every candidate of t
 writes go in collections of 200. A Lead converted since we last looked is detected by its
 write coming back CONVERTED_LEAD and is re-routed to its Contact in the same run.
 Every message of a batch about one person succeeds or fails with that person.
+
+The org's own life (issue #16): a linked record an admin merged away is followed to its survivor
+(connector/sync/survivors.py) instead of walking the ladder again, which would create a duplicate;
+a record the integration user may not edit (record-level sharing) leaves the person's fields
+unwritten with a note, and their membership is still written; a reference Salesforce calls
+invalid is "gone" only when a read confirms it.
 """
 
 from __future__ import annotations
@@ -15,16 +21,20 @@ from typing import Any
 from connector.errors import AmbiguousMatch
 from connector.mapping import PersonMapping, RecordMapping
 from connector.payloads import stable_hash
+from connector.salesforce.gateway import COMPOSITE_QUERY_LIMIT
 from connector.salesforce.ids import to18
 from connector.salesforce.results import RowAction, WriteError
 from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
-from connector.sync.model import Work, Write, mapping_error, settle
+from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageResult
+from connector.sync.statuses import campaigns_needing_statuses, status_queries, statuses_read
+from connector.sync.survivors import Survivor, trace
 from connector.sync.writer import merge_writes
 
 _Who = tuple[PersonRef, PersonMapping]
+_MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)   # a record refused as missing: read to confirm
 
 
 def stored_hashes(link: dict[str, Any]) -> dict[str, str]:
@@ -39,6 +49,9 @@ def stored_hashes(link: dict[str, Any]) -> dict[str, str]:
 class PeopleStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         m = self.mappings.matching
+        self.changes = ChangeSet()
+        self.notes: list[str] = []
+        self.explained: set[str] = set()     # objects whose refusals a read explained (deleted, merged)
         self.sources: dict[str, list[tuple[Work, PersonMapping]]] = {}   # every message per person, oldest first
         self._hashes: dict[tuple[str, str, str], dict[str, str]] = {}
         people: dict[str, _Who] = {}
@@ -48,7 +61,7 @@ class PeopleStage(Stage):
                 continue
             jid = rm.person.jomablue_id(w.msg.payload)
             if not jid:
-                w.fail("no person id in the message", "identifiers.id")
+                self.verdicts.fail(w, "no person id in the message", "identifiers.id")
                 continue
             ref = PersonRef(jid, rm.person.organisation_uid(w.msg.payload), rm.person.email(w.msg.payload))
             self.sources.setdefault(jid, []).append((w, rm.person))
@@ -59,27 +72,38 @@ class PeopleStage(Stage):
                 if value and not fits(value):
                     # No query can carry it (SOQL and URL limits): this person fails alone.
                     for x in self._works(jid):
-                        x.fail(f"{name} is {len(value):,} characters: too long to look up in Salesforce", name)
+                        self.verdicts.fail(x, f"{name} is {len(value):,} characters: too long to look up in Salesforce",
+                                           name)
                     people.pop(jid, None)
                     break
         if not people:
-            return StageResult(facts)
+            return StageResult(facts, verdicts=self.verdicts)
         links = self.state.people(people.keys())
         settled = self._settled(people, links)
         for jid in settled:
             people.pop(jid)
-        lookups = await self._lookup(people, links) if people else Lookups()
+        statuses_needed, _have = campaigns_needing_statuses(works, facts, self.state,
+                                                            [s.label for s in self.mappings.statuses])
+        lookups, status_reads = await self._lookup(people, links, statuses_needed) if people else (Lookups(), {})
+        moved = await self._follow_merges(people, links, lookups) if people else {}
+        # The ladder sees a merged-away link as a link to its survivor.
+        ladder_links = {**links, **{jid: {**links[jid], "sobject": s.sobject, "sf_id": s.sf_id}
+                                    for jid, (_loser, s) in moved.items()}}
         matches: dict[str, Match] = {}
         for jid, (ref, _pm) in people.items():
             try:
-                matches[jid] = resolve(ref, lookups, links.get(jid), org_field=m.organisation_uid_field,
-                                       use_email=m.email, create_as=m.create_as)
+                match = resolve(ref, lookups, ladder_links.get(jid), org_field=m.organisation_uid_field,
+                                use_email=m.email, create_as=m.create_as)
             except AmbiguousMatch as exc:
                 for x in self._works(jid):
-                    x.fail(exc.reason, "identifiers.email")
-                    x.detail["candidates"] = exc.candidates
-        found = await self._write(people, matches, links, lookups)
-        changes = ChangeSet()
+                    self.verdicts.fail(x, exc.reason, "identifiers.email")
+                    self.verdicts.note(x, "candidates", exc.candidates)
+                continue
+            if jid in moved and match.sf_id == moved[jid][1].sf_id:
+                match = replace(match, rung="merged", merged_from=moved[jid][0])
+            matches[jid] = match
+        found = await self._write(people, matches, ladder_links, lookups)
+        changes = self.changes
         for jid, rec in found.items():
             ref = people[jid][0]
             if rec.record_hash is None and links.get(jid, {}).get("sf_id") == rec.sf_id:
@@ -89,7 +113,15 @@ class PeopleStage(Stage):
                                    "record_hash": rec.record_hash}
             if rec.converted_from:
                 changes.relinks.append((rec.converted_from, rec.sobject, rec.sf_id))
-        return StageResult(facts.learn(people={**settled, **found}), changes)
+            if rec.merged_from:
+                # Every registration linked to the merged-away record now names the survivor.
+                changes.relinks.append((rec.merged_from, rec.sobject, rec.sf_id))
+        refused = sum(1 for key in self.verdicts.details if "not_updated" in self.verdicts.details[key])
+        if refused:
+            self.notes.append(f"{refused:,} messages synced without their person's field update: Salesforce refuses "
+                              "the integration user edit access to those records (outcome detail `not_updated`)")
+        return StageResult(facts.learn(people={**settled, **found}, status_reads=status_reads), changes,
+                           self.verdicts, self.notes, frozenset(self.explained))
 
     # -- helpers -----------------------------------------------------------------------------
     def _works(self, jid: str) -> list[Work]:
@@ -136,10 +168,10 @@ class PeopleStage(Stage):
 
     def _mark(self, jid: str, **match: Any) -> None:
         for x in self._works(jid):
-            x.detail["match"] = match
+            self.verdicts.note(x, "match", match)
 
     def _select(self, sobject: str) -> set[str]:
-        fields = {"Id", "Email", "Jomablue_Id__c"}
+        fields = {"Id", "Email", "Jomablue_Id__c", "OwnerId"}   # the owner: named when a record is private
         if sobject == "Lead":
             fields |= {"IsConverted", "ConvertedContactId"}
         if self.mappings.matching.organisation_uid_field:
@@ -152,7 +184,10 @@ class PeopleStage(Stage):
                     fields |= set(rec.fields_with_policy("if_empty"))
         return fields
 
-    async def _lookup(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> Lookups:
+    async def _lookup(self, people: dict[str, _Who], links: dict[str, dict[str, Any]],
+                      status_campaigns: list[str]) -> tuple[Lookups, dict[str, dict[str, int]]]:
+        """The batch's candidates; and, riding in the same call when it has room, the statuses of the
+        Campaigns whose statuses the status stage must complete (it numbers new ones after them)."""
         m = self.mappings.matching
         ids: dict[str, set[str]] = {"Lead": set(), "Contact": set()}
         jids, emails, orgs = set(), set(), set()
@@ -173,12 +208,38 @@ class PeopleStage(Stage):
         planned = [(sobject, soql) for sobject in ("Lead", "Contact")
                    for soql in lookup_queries(sobject, self._select(sobject), ids[sobject], jids, emails,
                                               m.organisation_uid_field, orgs)]
+        soqls = [soql for _, soql in planned]
+        riders = status_queries(status_campaigns)
+        if riders and -(-(len(soqls) + len(riders)) // COMPOSITE_QUERY_LIMIT) > -(-len(soqls) // COMPOSITE_QUERY_LIMIT):
+            riders = []    # no room: the status stage reads them itself
         # Every query of the batch in as few calls as Salesforce allows (five per composite call).
-        results = await self.gateway.query_many([soql for _, soql in planned])
-        for (sobject, _), records in zip(planned, results, strict=True):
+        results = await self.reader.query_many(soqls + riders)
+        for (sobject, _), records in zip(planned, results[:len(soqls)], strict=True):
             for rec in records:
                 lookups.add(sobject, rec, m.organisation_uid_field)
-        return lookups
+        return lookups, (statuses_read(status_campaigns, results[len(soqls):]) if riders else {})
+
+    async def _follow_merges(self, people: dict[str, _Who], links: dict[str, dict[str, Any]],
+                             lookups: Lookups) -> dict[str, tuple[str, Survivor]]:
+        """Stored links the lookup did not find (deleted, or merged away by an admin): read them
+        through queryAll and follow each merge to its survivor. Jomablue id → (loser, survivor)."""
+        stale: dict[str, set[str]] = {}
+        for jid, (ref, _pm) in people.items():
+            link = links.get(jid)
+            if link and link.get("sf_id") and link["sf_id"] not in lookups.by_id \
+                    and (link.get("organisation_uid") or None) == (ref.organisation_uid or None):
+                stale.setdefault(link["sobject"], set()).add(link["sf_id"])
+        if not stale:
+            return {}
+        found = await trace(self.reader, stale, {s: self._select(s) for s in stale})
+        moved: dict[str, tuple[str, Survivor]] = {}
+        for jid in people:
+            loser = (links.get(jid) or {}).get("sf_id") or ""
+            survivor = found.moved(loser) if loser in found.survivors else None
+            if survivor is not None:
+                lookups.add(survivor.sobject, dict(survivor.record), self.mappings.matching.organisation_uid_field)
+                moved[jid] = (loser, survivor)
+        return moved
 
     # -- writes ------------------------------------------------------------------------------
     def _plan_update(self, jid: str, match: Match, rec_map: RecordMapping, links: dict[str, dict[str, Any]],
@@ -194,8 +255,9 @@ class PeopleStage(Stage):
         stored = stored_hashes(link) if link.get("sf_id") == match.sf_id else {}
         new = self._source_hashes(jid, match.sobject, match.sf_id)
         found = PersonRecord(match.sobject, match.sf_id, match.rung, match.converted_from,
-                             json.dumps({**stored, **new}, sort_keys=True))
-        self._mark(jid, rung=match.rung, sobject=match.sobject, id=match.sf_id)
+                             json.dumps({**stored, **new}, sort_keys=True), merged_from=match.merged_from)
+        self._mark(jid, rung=match.rung, sobject=match.sobject, id=match.sf_id,
+                   **({"merged_from": match.merged_from} if match.merged_from else {}))
         if (stored and all(stored.get(rt) == h for rt, h in new.items())) or not record:
             return found, None   # Salesforce already holds exactly this: no call
         return found, Write(match.sobject, "update", {"Id": match.sf_id, **record}, self._works(jid), key=jid,
@@ -225,7 +287,7 @@ class PeopleStage(Stage):
                                 label=f"new {rec_map.object} for {jid}", stands_for=[jid])
             create_key[rec_map.object] = rec_map.upsert_key
             if not record.get(rec_map.upsert_key):
-                creates[gk].fail_all(mapping_error(rec_map.upsert_key))
+                creates[gk].error = mapping_error(rec_map.upsert_key)
         updates = merge_writes(updates, None)   # two registrations of one record: one write
         for sobject in ("Lead", "Contact"):
             await self.writer.send([u for u in updates if u.sobject == sobject])
@@ -234,10 +296,14 @@ class PeopleStage(Stage):
         writes = updates + list(creates.values())
         converted = [w for w in writes if w.action is RowAction.CONVERTED_LEAD]
         if converted:
-            await self._follow_conversions(converted, people, found)
+            await self._follow_conversions(converted, people, found, lookups)
+        await self._explain_missing([w for w in writes if w.op == "update" and w.action in _MISSING])
         for w in writes:
+            if w.error and w.action is RowAction.NO_ACCESS and w.op == "update":
+                self._not_updated(w, found, lookups)
+                continue
             if w.error and w.action is not RowAction.CONVERTED_LEAD:
-                settle(w)
+                self.verdicts.settle(w)
                 for jid in w.stands_for:
                     found.pop(jid, None)
                 continue
@@ -249,14 +315,63 @@ class PeopleStage(Stage):
                     self._mark(jid, rung="create", sobject=w.sobject, id=sf_id, created=bool(w.created))
         return found
 
+    def _not_updated(self, w: Write, found: dict[str, PersonRecord], lookups: Lookups) -> None:
+        """Record-level sharing refused this one record (INSUFFICIENT_ACCESS_OR_READONLY, "insufficient
+        access rights on object id": the record is private to another owner). Chosen: the message is
+        synced with a note, not quarantined. The person is known (the lookup read the record), so
+        their membership is still written where the org allows it, which is what the event needs;
+        retrying cannot help until an admin shares the record or changes its owner, and a quarantine
+        would hold the membership back as well. The refused field update is reported in the outcome
+        detail (`not_updated`: id, owner, reason) and the run summary; the stored hash is left as it
+        was, so the person's next changed message tries the update once more, never in a loop."""
+        assert w.error is not None
+        sf_id = w.record["Id"]
+        note = {"sobject": w.sobject, "id": sf_id, "owner_field": "OwnerId",
+                "owner": lookups.by_id.get(to18(sf_id), {}).get("OwnerId"), "reason": w.error.describe()}
+        for jid in w.stands_for:
+            if jid in found:
+                found[jid] = replace(found[jid], record_hash=None)   # not written: keep what was stored
+        for x in w.works:
+            self.verdicts.note(x, "not_updated", note)
+
+    async def _explain_missing(self, writes: list[Write]) -> None:
+        """Updates refused for a record Salesforce says is deleted (ENTITY_IS_DELETED) or an invalid
+        reference (INVALID_CROSS_REFERENCE_KEY, which also names a record type or owner the user may
+        not use): read the record through queryAll. Merged away: its registrations are relinked to
+        the survivor and the message is tried again. Gone: the link is forgotten and the message
+        tried again (the ladder runs afresh). Still there: the field's problem, the message is
+        quarantined with the org's own message naming the field."""
+        if not writes:
+            return
+        ids: dict[str, set[str]] = {}
+        for w in writes:
+            ids.setdefault(w.sobject, set()).add(w.record["Id"])
+        found = await trace(self.reader, ids)
+        for w in writes:
+            sf_id = to18(w.record["Id"])
+            survivor = found.moved(sf_id)
+            if survivor is not None:
+                self.changes.relinks.append((sf_id, survivor.sobject, survivor.sf_id))
+                why = f"{w.label}: merged into {survivor.sobject} {survivor.sf_id}; written there on the next delivery"
+            elif found.gone(sf_id):
+                self.changes.forgotten_people.update(w.stands_for)
+                why = f"{w.label}: deleted in Salesforce; the person is looked up again on the next delivery"
+            elif w.action is RowAction.GONE:
+                why = f"{w.label}: Salesforce said deleted, a read finds it: tried again on the next delivery"
+            else:
+                continue     # the field's problem: settled (quarantined) with the org's message
+            self.explained.add(w.sobject)
+            for x in w.works:
+                self.verdicts.retry(x, why)
+
     async def _follow_conversions(self, writes: list[Write], people: dict[str, _Who],
-                                  found: dict[str, PersonRecord]) -> None:
+                                  found: dict[str, PersonRecord], lookups: Lookups) -> None:
         """Leads converted since we last looked: write to their Contacts instead."""
         lead_key = next(iter(people.values()))[1].lead.upsert_key
         ids = [w.record["Id"] for w in writes if "Id" in w.record]
         keys = [w.record[lead_key] for w in writes if "Id" not in w.record and w.record.get(lead_key)]
         soqls = pack_or(f"SELECT Id, {lead_key}, ConvertedContactId FROM Lead WHERE ", [("Id", ids), (lead_key, keys)])
-        rows = [r for page in await self.gateway.query_many(soqls) for r in page]
+        rows = [r for page in await self.reader.query_many(soqls) for r in page]
         contact_of: dict[str, str] = {}
         for rec in rows:
             if rec.get("ConvertedContactId"):
@@ -281,7 +396,9 @@ class PeopleStage(Stage):
         contact_writes = merge_writes(contact_writes, None)   # one write per Contact, whoever it stands for
         await self.writer.send(contact_writes)
         for cw in contact_writes:
-            if cw.error:
-                cw.fail_all(cw.error)
+            if cw.action is RowAction.NO_ACCESS:
+                self._not_updated(cw, found, lookups)
+            elif cw.error:
+                self.verdicts.fail_write(cw)
                 for jid in cw.stands_for:
                     found.pop(jid, None)

@@ -1,42 +1,82 @@
 """Stage: every Campaign members go to has the mapping's member statuses, created once.
 
-SortOrder is unique per Campaign (CampaignMemberStatus object reference; recorded-responses §7),
-so new statuses are numbered after the highest one the Campaign already has, read from
-Salesforce. A new Campaign starts with "Sent" (1) and "Responded" (2). A create refused with
-DUPLICATE_VALUE is not taken to mean "the label exists": the Campaign's statuses are read again
-and only a label actually there counts.
+SortOrder is unique per Campaign (CampaignMemberStatus object reference, "SortOrder ... must be
+unique": https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/
+sforce_api_objects_campaignmemberstatus.htm), so new statuses are numbered after the highest one
+the Campaign already has, read from Salesforce: also for a Campaign this batch created. Salesforce
+gives a new Campaign "Sent" and "Responded", but an org's flow or a Campaign-type template may add
+more on insert (issue #16). Statuses are made when members need them (a batch of event messages
+alone makes none), numbered after the statuses read from the Campaign: that read rides in the
+people stage's lookup call when it has room (Facts.status_reads). When it has none and the
+Campaign is this batch's own, the documented defaults ("Sent" 1, "Responded" 2) are numbered
+after instead of paying a call; a SortOrder an org's flow took meanwhile comes back refused, and
+then the Campaign is read and the refused statuses numbered after what is there, once.
+
+A create refused with DUPLICATE_VALUE is not taken to mean "the label exists": the Campaign's
+statuses are read again and only a label actually there counts.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from connector.salesforce.ids import to18
 from connector.salesforce.soql import pack_or
 from connector.sync.changes import ChangeSet, Facts
 from connector.sync.model import Work, Write
-from connector.sync.stage import Stage, StageResult
+from connector.sync.stage import Stage, StageReads, StageResult
 
 NEW_CAMPAIGN_STATUSES = {"Sent": 1, "Responded": 2}   # what Salesforce gives every new Campaign
+
+def status_queries(campaign_ids: Iterable[str]) -> list[str]:
+    """SOQL for every status of these Campaigns (label and SortOrder)."""
+    ids = sorted(set(campaign_ids))
+    return pack_or("SELECT CampaignId, Label, SortOrder FROM CampaignMemberStatus WHERE ", [("CampaignId", ids)])
+
+
+def statuses_read(campaign_ids: Iterable[str], pages: Sequence[list[dict[str, Any]]]) -> dict[str, dict[str, int]]:
+    """Campaign Id → Label → SortOrder from the answers to :func:`status_queries`."""
+    found: dict[str, dict[str, int]] = {c: {} for c in campaign_ids}
+    for records in pages:
+        for r in records:
+            found.setdefault(to18(r["CampaignId"]), {})[r["Label"]] = int(r.get("SortOrder") or 0)
+    return found
+
+
+def campaigns_needing_statuses(works: Iterable[Work], facts: Facts, state: StageReads,
+                               labels: Sequence[str]) -> tuple[list[str], set[tuple[str, str]]]:
+    """The Campaigns this batch's members go to that lack one of the mapping's statuses (as far
+    as the store knows), and the (Campaign, label) pairs the store knows."""
+    events = {w.msg.event_id for w in works if w.msg.resource_type != "event"}
+    cids = {c for c in [*(facts.campaigns.get(e) for e in events), *facts.sessions.values()] if c}
+    if not cids or not labels:
+        return [], set()
+    have = state.campaign_statuses(cids)
+    return sorted(c for c in cids if any((c, label) not in have for label in labels)), have
 
 
 class StatusStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         changes = ChangeSet()
         labels = [s.label for s in self.mappings.statuses]
-        cids = {c for c in (*facts.campaigns.values(), *facts.sessions.values()) if c}
-        if not cids or not labels:
+        need, have = campaigns_needing_statuses(works, facts, self.state, labels)
+        if not need:
             return StageResult(facts, changes)
-        have = self.state.campaign_statuses(cids)
-        need = sorted(c for c in cids if any((c, label) not in have for label in labels))
-        existing = await self._read(c for c in need if c not in facts.fresh_campaigns)
-        for c in need:
-            if c in facts.fresh_campaigns:
-                existing[c] = dict(NEW_CAMPAIGN_STATUSES)
+        existing = {c: dict(facts.status_reads[c]) for c in need if c in facts.status_reads}
+        existing.update({c: dict(NEW_CAMPAIGN_STATUSES) for c in need
+                         if c not in existing and c in facts.fresh_campaigns})
+        existing.update(await self._read(c for c in need if c not in existing))
         creates = self._plan(need, existing)
         await self.writer.send(creates)
         refused = sorted({x.record["CampaignId"] for x in creates if x.error})
         if refused:
-            # Read again what those Campaigns hold (an admin may have added a label meanwhile).
+            # Read what those Campaigns hold now (a flow's status took a SortOrder, an admin added
+            # a label meanwhile) and number what is still missing after it, once.
             existing.update(await self._read(refused))
+            again = self._plan(refused, existing)
+            await self.writer.send(again)
+            creates = [x for x in creates if x.error is None] + again
         errors: dict[str, str] = {}
         for x in creates:
             cid, label = x.record["CampaignId"], x.record["Label"]
@@ -46,17 +86,13 @@ class StatusStage(Stage):
                 errors[cid] = f"{x.label}: {x.error.code} {x.error.message}"
         changes.statuses = {(c, label) for c in need for label in existing.get(c, {})
                             if label in labels and (c, label) not in have}
-        return StageResult(facts.learn(status_errors=errors), changes)
+        return StageResult(facts.learn(status_errors=errors), changes, self.verdicts)
 
-    async def _read(self, campaign_ids) -> dict[str, dict[str, int]]:   # type: ignore[no-untyped-def]
-        """Label → SortOrder of every status of these Campaigns."""
+    async def _read(self, campaign_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Label → SortOrder of every status of these Campaigns (no call for none)."""
         ids = sorted(set(campaign_ids))
-        found: dict[str, dict[str, int]] = {c: {} for c in ids}
-        soqls = pack_or("SELECT CampaignId, Label, SortOrder FROM CampaignMemberStatus WHERE ", [("CampaignId", ids)])
-        for records in await self.gateway.query_many(soqls):
-            for r in records:
-                found.setdefault(to18(r["CampaignId"]), {})[r["Label"]] = int(r.get("SortOrder") or 0)
-        return found
+        soqls = status_queries(ids)
+        return statuses_read(ids, await self.reader.query_many(soqls) if soqls else [])
 
     def _plan(self, need: list[str], existing: dict[str, dict[str, int]]) -> list[Write]:
         creates = []

@@ -61,13 +61,12 @@ class Writer(Protocol):
 
 
 def _apply(w: Write, r: RowResult) -> None:
+    # Only the Write learns its result: what that means for its messages (a retry for a row
+    # lock that outlasted the retries...) is the stage's verdict (connector/sync/verdicts.py).
     if r.ok:
         w.result_id, w.created, w.error = r.id, r.created, None
         return
     w.error = r.error
-    if r.action is RowAction.RETRY_LATER:
-        for work in w.works:
-            work.retry(f"{w.label}: Salesforce {r.code} after retries")
 
 
 class SalesforceWriter:
@@ -155,7 +154,7 @@ class PlanningWriter:
             _apply(w, RowResult(True, fake, w.op != "update"))
 
     def start_batch(self) -> None:
-        pass
+        self.planned = []    # per batch: the engine turns each batch's plan into its outcomes
 
     def take_written(self) -> list[tuple[str, str, dict[str, Any]]]:
         return []     # nothing was written

@@ -68,7 +68,8 @@ class DuplicatesDetected(RecordError):
         return duplicate_result(self.rule, self.matches, self.version)
 
     def as_results(self) -> list[dict[str, Any]]:
-        """Collections row (REST API Developer Guide, "Create Records Using sObject Collections"): no match details unless configured."""
+        """Collections row (REST API Developer Guide, "Create Records Using sObject Collections"):
+        no match details unless configured."""
         error: dict[str, Any] = {"statusCode": "DUPLICATES_DETECTED", "message": self.rule.message,
                                  "fields": []}
         if self.rule.collection_detail != "none":
@@ -591,7 +592,8 @@ class Org(OrgLifeSwitches):
             # Label and SortOrder are each unique per Campaign (object reference: SortOrder is
             # a "Unique number order"). No recorded REST error exists; clients number new
             # statuses after the maximum (x2od/campaign-member-status CMS_CampaignTriggerHandler.cls,
-            # NPSP CON_AddToCampaign.cls), so a clash is refused; we infer DUPLICATE_VALUE with the field and id hidden, which is what we answer, so
+            # NPSP CON_AddToCampaign.cls), so a clash is refused; we infer DUPLICATE_VALUE with the
+            # field and id hidden, which is what we answer, so
             # a client cannot tell which of the two clashed without reading the statuses.
             if old is None and record["SortOrder"] is None:
                 orders = [self._records[s]["SortOrder"] or 0

@@ -57,7 +57,7 @@ def test_the_ecs_task_runs_read_only_as_10001_and_drains():
 
 def test_the_iam_policy_grants_four_sqs_actions_on_one_queue():
     policy = json.loads((DEPLOY / "aws" / "iam-policy.json").read_text(encoding="utf-8"))
-    [stmt] = policy["Statement"]
+    stmt = policy["Statement"][0]      # the second one reads the DLQ's depth (tests/deploy/test_validation.py)
     assert stmt["Effect"] == "Allow"
     assert sorted(stmt["Action"]) == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
                                       "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]

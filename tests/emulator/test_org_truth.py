@@ -245,7 +245,8 @@ def test_member_status_holds_40_characters(emu, api):
     campaign = emu.org.insert("Campaign", {"Name": "Summit"})
     long_label = "Attended the keynote and two workshops!!"  + "x"
     assert len(long_label) == 41
-    # CampaignMemberStatus.Label allows 765, CampaignMember.Status only 40 (Object Reference, CampaignMemberStatus and CampaignMember)
+    # CampaignMemberStatus.Label allows 765, CampaignMember.Status only 40
+    # (Object Reference, CampaignMemberStatus and CampaignMember)
     emu.org.insert("CampaignMemberStatus", {"CampaignId": campaign, "Label": long_label})
     contact = emu.org.insert("Contact", {"LastName": "C"})
     res = api.create([{"attributes": {"type": "CampaignMember"}, "CampaignId": campaign,

@@ -1,4 +1,6 @@
-"""Record ids (salesforce-api.md §5): 15 → 18 vectors, shapes and key prefixes."""
+"""Record ids: 15 → 18 vectors (the case-safe suffix of the ID field type, SOAP API Developer Guide
+"Field Types": https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm),
+shapes and key prefixes."""
 
 from __future__ import annotations
 

@@ -116,8 +116,7 @@ ROW_EXAMPLES = [
      RowAction.DUPLICATE_KEY),
     (("ENTITY_IS_DELETED", "entity is deleted", True), RowAction.GONE),
     (("INVALID_CROSS_REFERENCE_KEY", "Record Type ID: this ID value isn't valid for the user: 012", True),
-     RowAction.ORG_SETUP),
-    (("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", True), RowAction.BAD_REFERENCE),
+     RowAction.BAD_REFERENCE),
     (("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", True), RowAction.NO_ACCESS),
     (("STORAGE_LIMIT_EXCEEDED", "storage limit exceeded", True), RowAction.ORG_FULL),
     (("INVALID_FIELD", "No such column 'Nope__c' on sobject of type Lead", True), RowAction.ORG_SETUP),
@@ -131,7 +130,8 @@ ROW_EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize(("args", "expected"), ROW_EXAMPLES, ids=[f"{a[0]}-{n}" for n, (a, _) in enumerate(ROW_EXAMPLES)])
+@pytest.mark.parametrize(("args", "expected"), ROW_EXAMPLES,
+                         ids=[f"{a[0]}-{n}" for n, (a, _) in enumerate(ROW_EXAMPLES)])
 def test_each_record_error_has_its_action(args, expected):
     code, message, shrinkable = args
     rule = row_rule(code, message, shrinkable=shrinkable)

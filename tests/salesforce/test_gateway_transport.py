@@ -25,7 +25,8 @@ def leads(n: int) -> list[dict[str, Any]]:
 def composite_of(answer_sub) -> Any:
     """A /composite route answering each subrequest with answer_sub(n, sub, seen)."""
     def answer(seen: Seen):
-        return 200, {"compositeResponse": [answer_sub(n, sub, seen) for n, sub in enumerate(seen.body["compositeRequest"])]}
+        subs = seen.body["compositeRequest"]
+        return 200, {"compositeResponse": [answer_sub(n, sub, seen) for n, sub in enumerate(subs)]}
     return answer
 
 
@@ -251,7 +252,8 @@ def test_an_unmocked_path_is_a_not_found_so_a_test_cannot_pass_by_accident():
 def test_ordered_writes_stop_sending_once_the_org_is_full():
     org = FakeOrg()
     org.on("POST", "composite", composite_of(lambda n, s, seen: subresponse(
-        s["referenceId"], 200, [failed("STORAGE_LIMIT_EXCEEDED", "storage limit exceeded")] * len(s["body"]["records"]))))
+        s["referenceId"], 200,
+        [failed("STORAGE_LIMIT_EXCEEDED", "storage limit exceeded")] * len(s["body"]["records"]))))
     members = [{"Jomablue_Member_Key__c": f"m/{k}", "CampaignId": "701000000000001AAA"} for k in range(1100)]
     with pytest.raises(StorageFull):
         asyncio.run(gateway(org).upsert("CampaignMember", "Jomablue_Member_Key__c", members, serial=True))

@@ -29,8 +29,7 @@ def refused(code: str, message: str, fields: list[str] | None = None) -> dict[st
     ("INVALID_FIELD", "No such column 'Nope__c' on sobject of type Contact", [], True),
     ("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", [], False),
     ("INVALID_CROSS_REFERENCE_KEY", "Record Type ID: this ID value isn't valid for the user: 012", ["RecordTypeId"],
-     True),
-    ("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["CampaignId"], False),
+     False),
     ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Email is required for partners", ["Email"], False),
 ])
 def test_only_refusals_no_data_can_cause_are_org_wide(code, message, fields, org_wide):

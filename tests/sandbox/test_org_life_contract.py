@@ -15,7 +15,8 @@ def _lead(target, n: str, **extra) -> dict:
 def test_a_merge_is_followed_through_master_record_id(target):
     [survivor, loser, campaign] = target.create([
         _lead(target, "survivor"), _lead(target, "loser"),
-        {"attributes": {"type": "Campaign"}, "Name": f"CT {target.run_id}", "Jomablue_Id__c": target.jid("event", "m")}])
+        {"attributes": {"type": "Campaign"}, "Name": f"CT {target.run_id}",
+         "Jomablue_Id__c": target.jid("event", "m")}])
     assert survivor["success"] and loser["success"] and campaign["success"]
     [member] = target.create([{"attributes": {"type": "CampaignMember"}, "CampaignId": campaign["id"],
                                "LeadId": loser["id"]}])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stateutil import record_outcome
 
 from connector.state import StateStore
 from connector.state import rows as R
@@ -192,13 +193,13 @@ def test_records_and_campaign_statuses(store):
 # -- outcomes: small, and bodies only while quarantined ----------------------------------------
 def test_outcomes_count_attempts_and_keep_bodies_only_while_quarantined(store):
     body = "{\"x\": \"ยินดี 환영\"}"
-    store.record_outcome("m1", outcome="quarantined", reason="bad", body=body, sqs_message_id="sqs-1",
+    record_outcome(store, "m1", outcome="quarantined", reason="bad", body=body, sqs_message_id="sqs-1",
                          detail={"field": "email"})
-    store.record_outcome("m1", outcome="quarantined", reason="still bad", body=body, sqs_message_id="sqs-2")
+    record_outcome(store, "m1", outcome="quarantined", reason="still bad", body=body, sqs_message_id="sqs-2")
     [row] = store.quarantined()
     assert (row["attempts"], row["reason"], row["body"], row["sqs_message_id"]) == (2, "still bad", body, "sqs-2")
     assert store.quarantined(["m1", "nope"])[0]["message_key"] == "m1"
-    store.record_outcome("m1", outcome="synced", sqs_message_id="sqs-3", body=body, detail={"match": "email"})
+    record_outcome(store, "m1", outcome="synced", sqs_message_id="sqs-3", body=body, detail={"match": "email"})
     assert store.quarantined() == [] and store.outcome_counts() == {"synced": 1}
 
 
@@ -296,12 +297,11 @@ def test_hold_returns_the_keys_obtained_and_release_lets_them_go(store):
     store.release_held()
 
 
-def test_campaign_lock_works_with_and_async_with(store):
-    with store.campaign_lock("701A"):
-        store.put_members({"m1": _member()})
-
+def test_campaign_lock_is_an_async_context_manager(store):
     async def go() -> None:
         async with store.campaign_lock("701A"):
+            store.put_members({"m1": _member()})
+        async with store.campaign_lock("701A"):     # released: taken again
             store.put_members({"m2": _member()})
 
     asyncio.run(go())
@@ -334,3 +334,30 @@ def test_prune_periodically_prunes_at_once_and_survives_a_failing_prune(store, m
     asyncio.run(go())
     assert calls[:3] == [7, 7, 7]
     assert store.outcome_counts() == {}
+
+
+# -- size per kind of row (status shows it) --------------------------------------------------------
+def test_size_by_kind_names_every_table_and_adds_up_to_the_store(store):
+    store.put_people({f"p{i}": _person() for i in range(50)})
+    sizes = store.size_by_kind()
+    assert {"people", "members", "messages", "written", "resources"} <= set(sizes)
+    assert all(isinstance(v, int) and v >= 0 for v in sizes.values())
+    assert sizes["people"] > 0
+    assert sum(sizes.values()) <= store.size_bytes()
+
+
+# -- the dry run's store ---------------------------------------------------------------------------
+def test_the_dry_run_store_reads_the_real_one_and_writes_nothing(store):
+    from connector.state import DryRunStore
+    from connector.sync.changes import ChangeSet
+
+    store.put_people({"p1": _person()})
+    dry = DryRunStore(store)
+    assert dry.people(["p1"]) == store.people(["p1"])
+    dry.apply(ChangeSet(people={"p2": _person()}))
+    dry.put_member("m1", **_member())
+    dry.put_describes({"Lead": {}})
+    assert dry.start_run() == 0
+    assert store.people(["p2"]) == {} and store.members(["m1"]) == {} and store.describes() == {}
+    assert store.recent_runs() == []
+    assert dry.batches == 1 and dry.skipped == {"apply": 1, "put_member": 1, "put_describes": 1, "start_run": 1}

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from stateutil import record_outcome
 
 from connector.state import rows as R
 from connector.sync.changes import ChangeSet
@@ -138,17 +139,17 @@ def test_written_fields_merge_a_later_value_wins_and_none_means_cleared(store):
 # -- quarantine: reason history, drop, replay ---------------------------------------------------------
 def test_quarantine_reasons_keep_each_distinct_reason_in_order(store):
     def quarantine(reason: str, field: str | None) -> None:
-        store.record_outcome("k", outcome="quarantined", reason=reason, field=field, body="{}")
+        record_outcome(store, "k", outcome="quarantined", reason=reason, field=field, body="{}")
 
     quarantine("bad email", "email")
     quarantine("bad email", "email")                 # the same reason again: one entry
-    store.record_outcome("k", outcome="retry", reason="UNABLE_TO_LOCK_ROW")   # not a quarantine
+    record_outcome(store, "k", outcome="retry", reason="UNABLE_TO_LOCK_ROW")   # not a quarantine
     quarantine("no event", None)
     [row] = store.quarantined()
     history = json.loads(row["reasons"])
     assert [(h["reason"], h["field"]) for h in history] == [("bad email", "email"), ("no event", None)]
     assert row["attempts"] == 4 and all(h["at"] for h in history)
-    store.record_outcome("k", outcome="synced")
+    record_outcome(store, "k", outcome="synced")
     assert store.quarantined(["k"]) == []
     quarantine("bad email", "email")                 # the history outlived the synced outcome
     [row] = store.quarantined()

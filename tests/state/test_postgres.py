@@ -13,9 +13,10 @@ import pytest
 from pgtest import pg_url  # noqa: F401  (fixture)
 
 from connector.config import StateConfig
+from connector.errors import StateUnavailable, StopRun
 from connector.state import open_state
 from connector.state.pg_migrations import MIGRATIONS
-from connector.state.postgres import PostgresStateStore, StateUnavailable, redact
+from connector.state.postgres import PostgresStateStore, redact
 from connector.state.shared_limit import SharedCallLimit
 
 
@@ -24,7 +25,7 @@ def test_replicas_starting_together_migrate_once(pg_url):  # noqa: F811
 
     def start() -> PostgresStateStore:
         barrier.wait()
-        return open_state(pg_url)   # type: ignore[return-value]
+        return PostgresStateStore(pg_url)
 
     with ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: start(), range(4)))
@@ -73,8 +74,12 @@ def test_stores_in_different_schemas_do_not_share_locks(pg_url):  # noqa: F811
     try:
         assert a.hold(["person:1"]) == {"person:1"}
         assert b.hold(["person:1"]) == {"person:1"}
-        with a.campaign_lock("701A"), b.campaign_lock("701A"):
-            pass
+
+        async def both() -> None:
+            async with a.campaign_lock("701A"), b.campaign_lock("701A"):
+                pass
+
+        asyncio.run(asyncio.wait_for(both(), 10))
     finally:
         a.close()
         b.close()
@@ -84,23 +89,27 @@ def test_stores_in_different_schemas_do_not_share_locks(pg_url):  # noqa: F811
 def test_campaign_lock_serialises_one_campaigns_member_writes_across_replicas(pg_url):  # noqa: F811
     a, b = open_state(pg_url), open_state(pg_url)
     order: list[str] = []
-    entered = threading.Event()
 
-    def second() -> None:
-        with b.campaign_lock("701A"):
-            order.append("b-in")
-            entered.set()
+    async def go() -> None:
+        entered = asyncio.Event()
 
-    with a.campaign_lock("701A"):
-        order.append("a-in")
-        t = threading.Thread(target=second)
-        t.start()
-        # b must wait while a holds the lock; another Campaign is not blocked meanwhile.
-        assert not entered.wait(0.5)
-        with b.campaign_lock("701B"):
-            order.append("b-other")
-        order.append("a-out")
-    t.join(10)
+        async def second() -> None:
+            async with b.campaign_lock("701A"):
+                order.append("b-in")
+                entered.set()
+
+        async with a.campaign_lock("701A"):
+            order.append("a-in")
+            task = asyncio.create_task(second())
+            # b must wait while a holds the lock; another Campaign is not blocked meanwhile.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(entered.wait()), 0.5)
+            async with b.campaign_lock("701B"):
+                order.append("b-other")
+            order.append("a-out")
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(go())
     assert order == ["a-in", "b-other", "a-out", "b-in"]
     assert b.lock_stats["campaign_waits"] == 1
     a.close()
@@ -109,9 +118,13 @@ def test_campaign_lock_serialises_one_campaigns_member_writes_across_replicas(pg
 
 def test_campaign_lock_is_released_when_the_block_fails(pg_url):  # noqa: F811
     a, b = open_state(pg_url), open_state(pg_url)
-    with pytest.raises(RuntimeError):
-        with a.campaign_lock("701A"):
+
+    async def fail() -> None:
+        async with a.campaign_lock("701A"):
             raise RuntimeError("member write failed")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(fail())
 
     async def take() -> str:
         async with b.campaign_lock("701A"):
@@ -169,6 +182,8 @@ def test_an_unreachable_server_is_a_clear_error_without_the_password():
     with pytest.raises(StateUnavailable) as err:
         PostgresStateStore(url, connect_timeout=2)
     assert "s3cret" not in str(err.value) and "connector:***@127.0.0.1:1/nowhere" in str(err.value)
+    assert isinstance(err.value, StopRun) and str(err.value).startswith("cannot open the state store at ")
+    assert err.value.location == "postgresql://connector:***@127.0.0.1:1/nowhere" and err.value.cause
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
