@@ -6,7 +6,7 @@ that always fails quarantines only its message with the automation's own words; 
 quarantines one message and `replay` syncs it once the rule is gone; full storage stops the run with
 exit 75 and keeps every message. Record types, deleted fields and too-low API versions are covered
 in tests/mapping/test_org_life.py; the stages' reactions to sharing, merges and Campaign status
-flows in test_org_life_people.py.
+flows in test_orglife_people.py.
 """
 
 from __future__ import annotations

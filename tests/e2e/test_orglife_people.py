@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from jbtest import log_lines, open_config_state, sample, write_config
-from test_org_life import ids, person, quarantined, run, synced_event
+from test_orglife_writes import ids, person, quarantined, run, synced_event
 
 pytestmark = pytest.mark.e2e
 
