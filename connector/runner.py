@@ -115,7 +115,7 @@ class Runner:
             fields["reason"] = o.reason
         if o.field:
             fields["field"] = o.field
-        for k in ("match", "member", "skip", "candidates", "pending_categories", "adopted", "plan"):
+        for k in ("match", "member", "skip", "candidates", "pending_categories", "adopted", "not_updated", "plan"):
             if k in o.detail:
                 fields[k] = o.detail[k]
         if o.status == "quarantined":
