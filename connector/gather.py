@@ -8,6 +8,8 @@ Three ways to gather, chosen by how the run was started:
   receiving until the batch is full (``sqs.batch_messages``) or that message has waited
   ``sqs.batch_window_seconds``: live traffic then costs per batch, not per trickle. An empty
   queue is long-polled (at least MIN_SERVICE_WAIT_SECONDS a poll, whatever the config says).
+- service mode with replicas (PostgreSQL state): while the queue is short, one replica at a time
+  collects (:mod:`connector.collector`); on a backlog every replica receives.
 - ``--dry-run``: one pass over the queue. Every message is received at most once and held
   (invisible) until the pass ends, so SQS cannot hand it out again in the same pass; a message
   seen twice means the pass came round; an empty receive means every message has been seen.
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connector import logs
+from connector.collector import Lease, Turns
 from connector.config import SqsConfig
 from connector.queue import Failed, Queue
 from connector.sync.model import Inbound
@@ -87,7 +90,7 @@ class Held:
 
 class Gatherer:
     def __init__(self, queue: Queue, sqs: SqsConfig, held: Held, stop: asyncio.Event, *, drain: bool,
-                 dry_run: bool, clock: Callable[[], float] = time.monotonic) -> None:
+                 dry_run: bool, clock: Callable[[], float] = time.monotonic, lease: Lease | None = None) -> None:
         self.queue = queue
         self.sqs = sqs
         self.held = held
@@ -103,6 +106,9 @@ class Gatherer:
         self.pass_over = False
         self.max_receive_count: int | None = None
         self._policy_read = False
+        # Replicas in service mode on a shared store take turns while the queue is short.
+        self.turns = (Turns(lease, queue, sqs.batch_messages, sleep=self._virtual_sleep())
+                      if lease is not None and not drain and not dry_run else None)
 
     async def receive(self, n: int, wait: int) -> list[Inbound]:
         msgs = await asyncio.to_thread(self.queue.receive, n, wait, self.sqs.visibility_timeout)
@@ -113,10 +119,22 @@ class Gatherer:
     async def gather(self, budget: int) -> list[Inbound]:
         if self.dry_run:
             return await self._gather_dry(budget)
-        if self.drain or self.sqs.batch_window_seconds <= 0:
-            return _unique(await self._gather_fast(budget, self.sqs.wait_seconds if self.drain
-                                                   else max(MIN_SERVICE_WAIT_SECONDS, self.sqs.wait_seconds)))
-        return _unique(await self._gather_window(budget))
+        if self.drain:
+            return _unique(await self._gather_fast(budget, self.sqs.wait_seconds))
+        if self.turns is not None and not await self.turns.may_receive():
+            return []                       # another replica collects: look again in a moment
+        if self.sqs.batch_window_seconds <= 0:
+            batch = await self._gather_fast(budget, max(MIN_SERVICE_WAIT_SECONDS, self.sqs.wait_seconds))
+        else:
+            batch = await self._gather_window(budget)
+        if self.turns is not None:
+            self.turns.after_gather(len(batch), budget)
+        return _unique(batch)
+
+    def close(self) -> None:
+        """The run ends: hand the collector lease on."""
+        if self.turns is not None:
+            self.turns.close()
 
     async def _gather_fast(self, budget: int, first_wait: int) -> list[Inbound]:
         """Up to `budget` messages: one poll, then parallel receives while the backlog lasts."""
@@ -173,6 +191,10 @@ class Gatherer:
             batch.extend(got)
             full = len(got) == 10
         return batch
+
+    def _virtual_sleep(self) -> Callable[[float], Any] | None:
+        """With virtual time, a refused lease moves the clock by the wait it stands for."""
+        return self._sleep if getattr(self.clock, "advance", None) is not None else None
 
     async def _sleep(self, seconds: float) -> None:
         advance = getattr(self.clock, "advance", None)     # virtual time (tests): move it on

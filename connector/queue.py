@@ -194,6 +194,15 @@ class SqsQueue:
             for m in resp.get("Messages", [])
         ]
 
+    def approximate_depth(self) -> int | None:
+        """ApproximateNumberOfMessages: messages available to receive (None when SQS does not say)."""
+        try:
+            attrs = self._call("get_queue_attributes", AttributeNames=["ApproximateNumberOfMessages"])
+        except _Transient:
+            return None
+        value = attrs.get("Attributes", {}).get("ApproximateNumberOfMessages")
+        return int(value) if value is not None else None
+
     def max_receive_count(self) -> int | None:
         """The redrive policy's maxReceiveCount (None: the queue has no dead-letter queue)."""
         attrs = self._call_or_stop("get_queue_attributes", AttributeNames=["RedrivePolicy"]).get("Attributes", {})
@@ -280,6 +289,12 @@ class MemoryQueue:
 
     def __len__(self) -> int:
         return len(self._msgs)
+
+    def approximate_depth(self) -> int:
+        """Messages visible now, like SQS's ApproximateNumberOfMessages."""
+        with self._cond:
+            now = self._now()
+            return sum(1 for h in self._msgs.values() if h.visible_at <= now)
 
     def interrupt(self) -> None:
         with self._cond:
