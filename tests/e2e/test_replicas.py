@@ -11,9 +11,9 @@ shows the renamed category, and the replicas earned no UNABLE_TO_LOCK_ROW from e
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-import signal
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
