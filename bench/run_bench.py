@@ -59,6 +59,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     live.add_argument("--duration", type=float, default=None, help="seconds the producer publishes (60; --quick 15)")
     live.add_argument("--rates", default="5,20,100", help="messages a second, comma-separated")
     live.add_argument("--windows", default="0,2,5,10", help="sqs.batch_window_seconds values, comma-separated")
+    live.add_argument("--max-lags", default="", help="sqs.max_lag_seconds values, comma-separated: a row per "
+                      "rate and value, after the window rows")
     live.add_argument("--wait-seconds", type=int, default=20, help="sqs.wait_seconds for the live runner (20)")
     soak = ap.add_argument_group("soak mode")
     soak.add_argument("--soak-n", type=int, default=None, help="messages in the long run (100,000; --quick 10,000)")
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         rates = [float(x) for x in args.rates.split(",") if x]
         windows = [float(x) for x in args.windows.split(",") if x]
         print(f"bench --live: {settings_line(latency)}", flush=True)
-        md, data = run_live(latency, duration, rates, windows, args.seed, args.wait_seconds, args.batch_messages)
+        md, data = run_live(latency, duration, rates, windows, args.seed, args.wait_seconds, args.batch_messages,
+                            tuple(float(x) for x in args.max_lags.split(",") if x))
         mode = "live"
     elif args.soak:
         from soak import run_soak

@@ -196,7 +196,9 @@ class Runner:
 
     async def _process(self, batch: list[Inbound]) -> None:
         try:
+            began = self.clock()
             outcomes = await self.engine.process(batch)
+            self.gatherer.note_batch_seconds(self.clock() - began)     # sqs.max_lag_seconds sizes the window
         except BaseException:
             await self.held.release(batch)
             raise

@@ -145,3 +145,20 @@ def test_the_postgres_lease_goes_to_the_waiter_and_dies_with_its_connection(pg_u
     finally:
         for lease in (a, b, other_queue):
             lease.close()
+
+
+def test_max_lag_sizes_the_window_from_the_recent_batch_time():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    _trickle(q, [0.25 * i for i in range(200)])
+    g = _gatherer(q, clock, batch_window_seconds=10, max_lag_seconds=5)
+    assert g.window_seconds() == 4.5                    # no batch yet: the target less the last receive's pace
+    g.note_batch_seconds(1.0)
+    assert g.window_seconds() == 2.5                    # the previous batch's time and its own come off
+    start = clock()
+    assert asyncio.run(g.gather(500))
+    assert clock() - start <= 2.5                       # not the 10 s batch_window_seconds
+    for _ in range(20):
+        g.note_batch_seconds(3.0)                       # Salesforce got slow: no window at all
+    assert g.window_seconds() == 0
+    assert _gatherer(q, clock, batch_window_seconds=3).window_seconds() == 3    # without the key: the window
