@@ -41,6 +41,8 @@ from typing import Any, Protocol
 from connector import logs
 
 LEASE_WAIT_SECONDS = 2.0     # how long a waiter blocks on the lease before it looks at the queue's depth
+# The lease's advisory-lock key: the store's schema and the queue URL, hashed to a bigint.
+_KEY = "hashtextextended(coalesce(current_schema(), '') || ':collector:' || %s, 0)"
 
 
 class Lease(Protocol):
@@ -69,6 +71,7 @@ class PgLease:
         self.log = logs.get()
         self._conn: Any = None
         self._held = False
+        self._unavailable = False       # warned once per outage, not once per batch
 
     def _connection(self) -> Any:
         import psycopg
@@ -84,17 +87,19 @@ class PgLease:
         try:
             conn = self._connection()
             conn.execute(f"set lock_timeout = '{max(1, int(wait_seconds * 1000))}ms'")
-            conn.execute("select pg_advisory_lock(hashtextextended(coalesce(current_schema(), '') || ':collector:' || %s, 0))",
-                         (self.name,))
+            conn.execute(f"select pg_advisory_lock({_KEY})", (self.name,))
         except psycopg.errors.LockNotAvailable:
             return False
         except psycopg.Error as exc:
             # The store is unreachable: receiving anyway is safe (the holds decide what is applied),
             # and the batch's own state access will stop the run if the store stays down.
-            self.log.warning("collector_lease_unavailable", reason=str(exc).strip().splitlines()[0] if str(exc) else
-                             type(exc).__name__, note="this replica receives without the lease")
+            if not self._unavailable:
+                self._unavailable = True
+                self.log.warning("collector_lease_unavailable", reason=str(exc).strip().splitlines()[0] if str(exc)
+                                 else type(exc).__name__, note="this replica receives without the lease")
             self._drop()
             return True
+        self._unavailable = False
         self._held = True
         return True
 
@@ -105,8 +110,7 @@ class PgLease:
             return
         self._held = False
         try:
-            self._conn.execute("select pg_advisory_unlock(hashtextextended(coalesce(current_schema(), '') || ':collector:' || %s, 0))",
-                               (self.name,))
+            self._conn.execute(f"select pg_advisory_unlock({_KEY})", (self.name,))
         except psycopg.Error:
             self._drop()                # the session is gone, and its lock with it
 
