@@ -116,12 +116,15 @@ def test_replicas_on_a_trickle_take_turns_and_only_the_collector_receives():
 def test_a_deep_queue_is_received_by_every_replica():
     clock = ManualClock()
     q = MemoryQueue(clock=clock)
-    _trickle(q, [0] * 2000)
+    _trickle(q, [0] * 1800)
     lease = LocalLease(blocking=False)
     replicas = _replicas(q, clock, lease, batch_window_seconds=3, batch_messages=500)
     sizes = [len(asyncio.run(g.gather(500))) for g in replicas]
     assert sizes == [500, 500, 500]         # the holder's batch came back full; the others saw the depth
     assert all(g.turns is not None and g.turns.deep for g in replicas)
+    rest = [len(asyncio.run(g.gather(500))) for g in replicas]
+    assert rest == [300, 0, 0]              # the backlog is worked off: short batches end it
+    assert not any(g.turns is not None and g.turns.deep for g in replicas)
 
 
 def test_without_a_lease_service_mode_is_unchanged():
