@@ -27,8 +27,7 @@ test: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_bench.py $(ARGS)
-	$(BIN)/python bench/replicas.py   # 1, 2, 3 replicas on one queue (PostgreSQL state store)
+	$(BIN)/python bench/run_bench.py $(ARGS)   # every row of issue 18, then the summary (bench/README.md)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

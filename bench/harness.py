@@ -48,13 +48,15 @@ def start_emulator(latency_ms: int) -> Emulator:
 
 
 def pipeline_config(emu: Any, state_dir: str, *, batch_messages: int | None = None, wait_seconds: int = 0,
-                    window: float | None = None, fast_limiter: bool = True) -> Config:
+                    window: float | None = None, fast_limiter: bool = True, max_lag: float | None = None) -> Config:
     """The connector's config against `emu` (an Emulator or anything with url/ca_path/client_*)."""
     sqs: dict[str, Any] = {"queue_url": "mem://bench", "region": "us-east-1", "wait_seconds": wait_seconds}
     if batch_messages:
         sqs["batch_messages"] = batch_messages
     if window is not None and HAS_WINDOW:
         sqs["batch_window_seconds"] = window
+    if max_lag is not None:
+        sqs["max_lag_seconds"] = max_lag
     sf: dict[str, Any] = {
         "instance_url": emu.url, "ca_bundle": emu.ca_path,
         "auth": {"method": "client_credentials", "login_url": emu.url,

@@ -83,6 +83,7 @@ class LongPollQueue(MemoryQueue):
 class LiveResult:
     rate: float
     window: float | None
+    max_lag: float | None = None
     published: int = 0
     processed: int = 0
     calls: int = 0
@@ -102,6 +103,8 @@ class LiveResult:
         return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
     def window_label(self) -> str:
+        if self.max_lag is not None:
+            return f"max_lag_seconds {self.max_lag:g}"
         return f"{self.window:g} s" if HAS_WINDOW and self.window is not None else "none (today's runner)"
 
     def row(self) -> list[Any]:
@@ -113,7 +116,8 @@ class LiveResult:
                 kinds(self.by_kind)]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rate": self.rate, "window": self.window if HAS_WINDOW else None, "published": self.published,
+        return {"rate": self.rate, "window": self.window if HAS_WINDOW else None, "max_lag": self.max_lag,
+                "published": self.published,
                 "processed": self.processed, "api_calls": self.calls,
                 "calls_per_1000": per_k(self.calls, self.published), "calls_by_kind": self.by_kind,
                 "lag_p50": self.pct(0.5), "lag_p99": self.pct(0.99), "lag_max": max(self.lags, default=None),
@@ -134,12 +138,12 @@ def _producer(q: LongPollQueue, bodies: list[str], rate: float, published: dict[
 
 
 def run_one(latency_ms: int, rate: float, window: float | None, duration: float, first_pid: int,
-            wait_seconds: int = 20, batch_messages: int | None = None) -> LiveResult:
-    res = LiveResult(rate, window)
+            wait_seconds: int = 20, batch_messages: int | None = None, max_lag: float | None = None) -> LiveResult:
+    res = LiveResult(rate, window, max_lag)
     emu = start_emulator(latency_ms)
     with tempfile.TemporaryDirectory(prefix="bench-live-") as d:
         wired = wire(pipeline_config(emu, d, wait_seconds=wait_seconds, window=window, fast_limiter=False,
-                                     batch_messages=batch_messages))
+                                     batch_messages=batch_messages, max_lag=max_lag))
         try:
             ev = event_payload(1, CATEGORIES, BASE_TIME)
             drain(wired, [dumps(ev)])
@@ -191,16 +195,19 @@ def run_one(latency_ms: int, rate: float, window: float | None, duration: float,
 
 
 def run_live(latency_ms: int, duration: float, rates: list[float], windows: list[float], seed: int,
-             wait_seconds: int = 20, batch_messages: int | None = None) -> tuple[str, dict[str, Any]]:
+             wait_seconds: int = 20, batch_messages: int | None = None,
+             max_lags: tuple[float, ...] = ()) -> tuple[str, dict[str, Any]]:
+    """One row per rate and window, then one per rate and `sqs.max_lag_seconds` value."""
     del seed   # the traffic is deterministic by person id
     if not HAS_WINDOW:
         print("  sqs.batch_window_seconds is not a config key yet: one run per rate (today's runner)", flush=True)
         windows = windows[:1]
     results: list[LiveResult] = []
     pid = 6_000_000
+    settings: list[tuple[float | None, float | None]] = [(w, None) for w in windows] + [(None, m) for m in max_lags]
     for rate in rates:
-        for window in windows:
-            r = run_one(latency_ms, rate, window, duration, pid, wait_seconds, batch_messages)
+        for window, max_lag in settings:
+            r = run_one(latency_ms, rate, window, duration, pid, wait_seconds, batch_messages, max_lag)
             pid += int(rate * duration) + 1
             results.append(r)
             print(f"  {rate:g}/s window {r.window_label()}: {r.published} published, {r.calls} calls "

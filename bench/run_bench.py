@@ -1,6 +1,8 @@
 """API-call and throughput benchmark: the real pipeline against the emulator (bench/README.md).
 
-    python bench/run_bench.py                 # workload shapes vs their lower bound (make bench)
+    python bench/run_bench.py [--quick|--full] [--only shapes,live,replicas,store,latency]
+                                              # make bench: every row, then the summary
+    python bench/run_bench.py --shapes        # workload shapes vs their lower bound only
     python bench/run_bench.py --live [--quick] [--duration 60] [--rates 5,20,100] [--windows 0,2,5,10]
     python bench/run_bench.py --soak [--quick] [--soak-n 100000] [--soak-step 10000]
     python bench/run_bench.py --scenario people|naive|rename|all   # the original scenarios
@@ -32,7 +34,9 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 
 def settings_line(latency_ms: int) -> str:
-    return (f"emulator latency {latency_ms} ms a call; Python {platform.python_version()}, {os.cpu_count()} CPUs; "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"emulator latency {latency_ms} ms a call; Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+            f"load average {load}; "
             f"sqs.batch_window_seconds {'supported' if HAS_WINDOW else 'not in this connector yet'}")
 
 
@@ -44,7 +48,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--import", dest="import_", action="store_true",
                       help="connector import of an archive: msgs/s, calls/1k, RSS (100,000; --quick 10,000)")
     mode.add_argument("--scenario", choices=["people", "naive", "rename", "all"], help="the original scenarios")
-    ap.add_argument("--quick", action="store_true", help="shorter live windows (15 s) and a 10,000-message soak")
+    mode.add_argument("--shapes", action="store_true", help="the workload shapes only")
+    ap.add_argument("--quick", action="store_true", help="shorter runs: 15 s live rows, a 10,000-message soak, "
+                    "smaller backlogs (make bench: about 5 minutes)")
+    ap.add_argument("--full", action="store_true", help="make bench at the issue's sizes: 60 s live rows, "
+                    "a 100,000-message backlog at each latency, three replicas without turns for comparison")
+    ap.add_argument("--only", default="", help="make bench: some of shapes,live,replicas,store,latency")
     ap.add_argument("--latency-ms", type=int, default=None,
                     help="latency the emulator adds to every API call (live 100, otherwise 20)")
     ap.add_argument("--seed", type=int, default=7)
@@ -52,6 +61,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     live.add_argument("--duration", type=float, default=None, help="seconds the producer publishes (60; --quick 15)")
     live.add_argument("--rates", default="5,20,100", help="messages a second, comma-separated")
     live.add_argument("--windows", default="0,2,5,10", help="sqs.batch_window_seconds values, comma-separated")
+    live.add_argument("--max-lags", default="", help="sqs.max_lag_seconds values, comma-separated: a row per "
+                      "rate and value, after the window rows")
     live.add_argument("--wait-seconds", type=int, default=20, help="sqs.wait_seconds for the live runner (20)")
     soak = ap.add_argument_group("soak mode")
     soak.add_argument("--soak-n", type=int, default=None, help="messages in the long run (100,000; --quick 10,000)")
@@ -82,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         rates = [float(x) for x in args.rates.split(",") if x]
         windows = [float(x) for x in args.windows.split(",") if x]
         print(f"bench --live: {settings_line(latency)}", flush=True)
-        md, data = run_live(latency, duration, rates, windows, args.seed, args.wait_seconds, args.batch_messages)
+        md, data = run_live(latency, duration, rates, windows, args.seed, args.wait_seconds, args.batch_messages,
+                            tuple(float(x) for x in args.max_lags.split(",") if x))
         mode = "live"
     elif args.import_:
         from import_bench import run_import_bench
@@ -102,13 +114,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench --soak: {settings_line(latency)}", flush=True)
         md, data = run_soak(latency, n, step, args.seed)
         mode = "soak"
-    else:
+    elif args.shapes:
         from shapes import run_shapes
 
         latency = 20 if args.latency_ms is None else args.latency_ms
         print(f"bench (workload shapes): {settings_line(latency)}", flush=True)
         md, data = run_shapes(latency, args.seed)
         mode = "shapes"
+    else:
+        from everything import run_all
+
+        latency = 20 if args.latency_ms is None else args.latency_ms
+        print(f"bench (everything: shapes at 20 ms, live and replicas at 100 ms, latency at 20/100/300 ms): "
+              f"{settings_line(latency)}", flush=True)
+        md, data = run_all(args)
+        mode = "bench"
     total = time.perf_counter() - started
     md = f"# bench {mode}: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n{settings_line(latency)}; total {total:.0f} s\n\n{md}"
     print("\n" + md)

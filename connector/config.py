@@ -50,6 +50,9 @@ class SqsConfig(_Strict):
     batch_window_seconds: float = Field(
         5, ge=0, le=300,   # measured: 20 msg/s → 27.5 calls per 1,000, p99 lag 7 s (README)
         description="service mode: keep gathering until the batch is full or its first message has waited this long")
+    max_lag_seconds: float | None = Field(
+        None, gt=0, le=300,   # when set, sizes the window from the recent batch duration (README "What it costs")
+        description="service mode: the lag to aim for; the window becomes this minus twice the recent batch time")
     retry_attempts: int = Field(6, ge=1, le=20, description="SQS attempts on throttling or network errors")
     retry_base_seconds: float = Field(0.5, gt=0, description="first back-off between SQS attempts; doubles each time")
     retry_max_wait_seconds: float = Field(20, gt=0, description="longest back-off between SQS attempts")

@@ -6,8 +6,11 @@ Three ways to gather, chosen by how the run was started:
   receives while they come back full; the batch ends at the first thin receive.
 - service mode (no ``--drain``): a batching window. After the first message arrives, keep
   receiving until the batch is full (``sqs.batch_messages``) or that message has waited
-  ``sqs.batch_window_seconds``: live traffic then costs per batch, not per trickle. An empty
+  ``sqs.batch_window_seconds`` (or the window ``sqs.max_lag_seconds`` leaves once the recent
+  batch time is taken off): live traffic then costs per batch, not per trickle. An empty
   queue is long-polled (at least MIN_SERVICE_WAIT_SECONDS a poll, whatever the config says).
+- service mode with replicas (PostgreSQL state): while the queue is short, one replica at a time
+  collects (:mod:`connector.collector`); on a backlog every replica receives.
 - ``--dry-run``: one pass over the queue. Every message is received at most once and held
   (invisible) until the pass ends, so SQS cannot hand it out again in the same pass; a message
   seen twice means the pass came round; an empty receive means every message has been seen.
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connector import logs
+from connector.collector import Lease, Turns
 from connector.config import SqsConfig
 from connector.queue import Failed, Queue
 from connector.sync.model import Inbound
@@ -31,6 +35,7 @@ from connector.sync.model import Inbound
 MIN_SERVICE_WAIT_SECONDS = 1   # an empty queue costs at most one receive a second, never a spin
 DRY_RUN_WAIT_SECONDS = 1       # a 1 s long poll asks every SQS server; a short poll samples a few
 WINDOW_PACE_SECONDS = 0.5      # inside a batching window, at most two receives a second
+BATCH_TIME_WEIGHT = 0.3        # sqs.max_lag_seconds: the newest batch's share of the recent batch time
 
 
 def key_of(m: Inbound) -> str:
@@ -87,7 +92,7 @@ class Held:
 
 class Gatherer:
     def __init__(self, queue: Queue, sqs: SqsConfig, held: Held, stop: asyncio.Event, *, drain: bool,
-                 dry_run: bool, clock: Callable[[], float] = time.monotonic) -> None:
+                 dry_run: bool, clock: Callable[[], float] = time.monotonic, lease: Lease | None = None) -> None:
         self.queue = queue
         self.sqs = sqs
         self.held = held
@@ -103,6 +108,10 @@ class Gatherer:
         self.pass_over = False
         self.max_receive_count: int | None = None
         self._policy_read = False
+        # Replicas in service mode on a shared store take turns while the queue is short.
+        self.batch_seconds: float | None = None     # recent engine time per batch (the runner notes it)
+        self.turns = (Turns(lease, queue, sqs.batch_messages, sleep=self._virtual_sleep())
+                      if lease is not None and not drain and not dry_run else None)
 
     async def receive(self, n: int, wait: int) -> list[Inbound]:
         msgs = await asyncio.to_thread(self.queue.receive, n, wait, self.sqs.visibility_timeout)
@@ -113,10 +122,39 @@ class Gatherer:
     async def gather(self, budget: int) -> list[Inbound]:
         if self.dry_run:
             return await self._gather_dry(budget)
-        if self.drain or self.sqs.batch_window_seconds <= 0:
-            return _unique(await self._gather_fast(budget, self.sqs.wait_seconds if self.drain
-                                                   else max(MIN_SERVICE_WAIT_SECONDS, self.sqs.wait_seconds)))
-        return _unique(await self._gather_window(budget))
+        if self.drain:
+            return _unique(await self._gather_fast(budget, self.sqs.wait_seconds))
+        if self.turns is not None and not await self.turns.may_receive():
+            return []                       # another replica collects: look again in a moment
+        window = self.window_seconds()
+        if window <= 0:
+            batch = await self._gather_fast(budget, max(MIN_SERVICE_WAIT_SECONDS, self.sqs.wait_seconds))
+        else:
+            batch = await self._gather_window(budget, window)
+        if self.turns is not None:
+            self.turns.after_gather(len(batch), budget)
+        return _unique(batch)
+
+    def note_batch_seconds(self, seconds: float) -> None:
+        w = BATCH_TIME_WEIGHT
+        self.batch_seconds = seconds if self.batch_seconds is None else (1 - w) * self.batch_seconds + w * seconds
+
+    def window_seconds(self) -> float:
+        """`sqs.batch_window_seconds`, or what `sqs.max_lag_seconds` leaves for the window.
+
+        The oldest message of a batch arrived just after the previous gather ended: it waited
+        for the previous batch to be processed, then the window, then its own batch. So the
+        window is the target minus twice the recent batch time (and the last receive's pace).
+        """
+        lag = self.sqs.max_lag_seconds
+        if lag is None:
+            return self.sqs.batch_window_seconds
+        return max(0.0, lag - 2 * (self.batch_seconds or 0.0) - WINDOW_PACE_SECONDS)
+
+    def close(self) -> None:
+        """The run ends: hand the collector lease on."""
+        if self.turns is not None:
+            self.turns.close()
 
     async def _gather_fast(self, budget: int, first_wait: int) -> list[Inbound]:
         """Up to `budget` messages: one poll, then parallel receives while the backlog lasts."""
@@ -141,12 +179,12 @@ class Gatherer:
                 break
         return batch
 
-    async def _gather_window(self, budget: int) -> list[Inbound]:
+    async def _gather_window(self, budget: int, window: float) -> list[Inbound]:
         """Service mode: hold the first messages up to the window for a fuller, cheaper batch."""
         batch = await self.receive(min(10, budget), max(MIN_SERVICE_WAIT_SECONDS, self.sqs.wait_seconds))
         if not batch:
             return []
-        deadline = self.clock() + self.sqs.batch_window_seconds
+        deadline = self.clock() + window
         full = len(batch) == 10
         while len(batch) < budget and not self.stop.is_set():
             if full:                        # a backlog: no need to wait for it
@@ -173,6 +211,10 @@ class Gatherer:
             batch.extend(got)
             full = len(got) == 10
         return batch
+
+    def _virtual_sleep(self) -> Callable[[float], Any] | None:
+        """With virtual time, a refused lease moves the clock by the wait it stands for."""
+        return self._sleep if getattr(self.clock, "advance", None) is not None else None
 
     async def _sleep(self, seconds: float) -> None:
         advance = getattr(self.clock, "advance", None)     # virtual time (tests): move it on

@@ -232,6 +232,15 @@ class SqsQueue:
                     .get("ApproximateNumberOfMessages", 0))
         return Depths(int(attrs.get(names[0], 0)), int(attrs.get(names[1], 0)), dead)
 
+    def approximate_depth(self) -> int | None:
+        """ApproximateNumberOfMessages: messages available to receive (None when SQS does not say)."""
+        try:
+            attrs = self._call("get_queue_attributes", AttributeNames=["ApproximateNumberOfMessages"])
+        except _Transient:
+            return None
+        value = attrs.get("Attributes", {}).get("ApproximateNumberOfMessages")
+        return int(value) if value is not None else None
+
     def max_receive_count(self) -> int | None:
         """The redrive policy's maxReceiveCount (None: the queue has no dead-letter queue)."""
         attrs = self._call_or_stop("get_queue_attributes", AttributeNames=["RedrivePolicy"]).get("Attributes", {})
@@ -323,6 +332,12 @@ class MemoryQueue:
 
     def __len__(self) -> int:
         return len(self._msgs)
+
+    def approximate_depth(self) -> int:
+        """Messages visible now, like SQS's ApproximateNumberOfMessages."""
+        with self._cond:
+            now = self._now()
+            return sum(1 for h in self._msgs.values() if h.visible_at <= now)
 
     def interrupt(self) -> None:
         with self._cond:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector import logs
+from connector.collector import lease_for
 from connector.config import SqsConfig
 from connector.errors import BudgetExhausted, FatalError, StateUnavailable, StopRun, StorageFull
 from connector.gather import Gatherer, Held, log_failures
@@ -90,7 +91,8 @@ class Runner:
         self._retries_pending = 0
         self.clock = clock
         self.held = Held(queue, sqs.visibility_timeout)
-        self.gatherer = Gatherer(queue, sqs, self.held, self.stop, drain=drain, dry_run=engine.dry_run, clock=clock)
+        self.gatherer = Gatherer(queue, sqs, self.held, self.stop, drain=drain, dry_run=engine.dry_run, clock=clock,
+                                 lease=lease_for(engine.state, sqs.queue_url) if not drain else None)
 
     def install_signals(self) -> None:
         """SIGTERM/SIGINT stop receiving; only the main thread can own signals (tests run others)."""
@@ -131,6 +133,7 @@ class Runner:
             await self._loop(started)
         finally:
             beat.cancel()
+            await asyncio.to_thread(self.gatherer.close)    # replicas: the collector lease goes on
             # Whatever is still held (a dry run's pass, a stop mid-gather) is visible again at once.
             await self.held.release()
         self.result.counts.update(self.gatherer.counts)
@@ -219,7 +222,9 @@ class Runner:
     async def _process(self, batch: list[Inbound]) -> None:
         began = time.monotonic()
         try:
+            started = self.clock()
             outcomes = await self.engine.process(batch)
+            self.gatherer.note_batch_seconds(self.clock() - started)     # sqs.max_lag_seconds sizes the window
         except BaseException as exc:
             await self.held.release(batch)
             if isinstance(exc, Exception) and is_backend_error(exc) and not isinstance(exc, StateUnavailable):

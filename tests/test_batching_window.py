@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 
+from pgtest import pg_url  # noqa: F401  (fixture)
+
+from connector.collector import LocalLease
 from connector.config import SqsConfig
 from connector.gather import MIN_SERVICE_WAIT_SECONDS, Gatherer, Held
 from connector.queue import ManualClock, MemoryQueue
+from connector.state.lease import PgLease
 
 
 def _gatherer(q: MemoryQueue, clock: ManualClock, *, drain: bool = False, **sqs) -> Gatherer:
@@ -75,3 +79,90 @@ def test_held_messages_are_released_at_once_on_stop():
     assert len(batch) == 3 and q.receive(10, 0, 30) == []
     asyncio.run(g.held.release())
     assert len(q.receive(10, 0, 30)) == 3
+
+
+# -- replicas: one collector while the queue is short (connector.collector) --------------------
+def _replicas(q: MemoryQueue, clock: ManualClock, lease: LocalLease, n: int = 3, **sqs) -> list[Gatherer]:
+    cfg = SqsConfig(queue_url="mem://q", region="us-east-1", **{"wait_seconds": 0, **sqs})
+    return [Gatherer(q, cfg, Held(q, cfg.visibility_timeout), asyncio.Event(), drain=False, dry_run=False,
+                     clock=clock, lease=lease.handle()) for _ in range(n)]
+
+
+def test_replicas_on_a_trickle_take_turns_and_only_the_collector_receives():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    ids = _trickle(q, [0.4 * i for i in range(60)])          # 2.5 a second for 24 s
+    lease = LocalLease(blocking=False)
+    replicas = _replicas(q, clock, lease, batch_window_seconds=3)
+    got: dict[str, int] = {}
+    batches: list[tuple[int, int]] = []
+    for _ in range(40):
+        for k, g in enumerate(replicas):
+            calls = q.receive_calls
+            batch = asyncio.run(g.gather(500))
+            if g.turns is not None and not g.turns.holding:
+                assert q.receive_calls == calls and batch == []    # a waiting replica does not receive
+            for m in batch:
+                got[m.sqs_message_id] = got.get(m.sqs_message_id, 0) + 1
+            if batch:
+                batches.append((k, len(batch)))
+                q.delete([m.handle for m in batch])
+    assert got == {i: 1 for i in ids}
+    assert {k for k, _ in batches} == {0, 1, 2}                      # the lease went round
+    assert lease.turns[:6] == [0, 1, 2, 0, 1, 2]                     # in turn, as PostgreSQL grants it
+    # One collector at a time makes the batches one replica would: about one per window.
+    assert len(batches) <= 24 / 3 + 2
+
+
+def test_a_deep_queue_is_received_by_every_replica():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    _trickle(q, [0] * 1800)
+    lease = LocalLease(blocking=False)
+    replicas = _replicas(q, clock, lease, batch_window_seconds=3, batch_messages=500)
+    sizes = [len(asyncio.run(g.gather(500))) for g in replicas]
+    assert sizes == [500, 500, 500]         # the holder's batch came back full; the others saw the depth
+    assert all(g.turns is not None and g.turns.deep for g in replicas)
+    rest = [len(asyncio.run(g.gather(500))) for g in replicas]
+    assert rest == [300, 0, 0]              # the backlog is worked off: short batches end it
+    assert not any(g.turns is not None and g.turns.deep for g in replicas)
+
+
+def test_without_a_lease_service_mode_is_unchanged():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    _trickle(q, [0, 0, 0])
+    a, b = (_gatherer(q, clock, batch_window_seconds=1) for _ in range(2))
+    assert a.turns is None and len(asyncio.run(a.gather(500))) == 3
+
+
+def test_the_postgres_lease_goes_to_the_waiter_and_dies_with_its_connection(pg_url):  # noqa: F811
+    a, b = PgLease(pg_url, "mem://q"), PgLease(pg_url, "mem://q")
+    other_queue = PgLease(pg_url, "mem://other")
+    try:
+        assert a.acquire(1) and other_queue.acquire(0.1)     # another queue's lease is another lock
+        assert not b.acquire(0.1)
+        a.release()
+        assert b.acquire(0.1) and not a.acquire(0.1)
+        b._conn.close()                                      # a replica that dies loses its lease
+        assert a.acquire(1)
+    finally:
+        for lease in (a, b, other_queue):
+            lease.close()
+
+
+def test_max_lag_sizes_the_window_from_the_recent_batch_time():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    _trickle(q, [0.25 * i for i in range(200)])
+    g = _gatherer(q, clock, batch_window_seconds=10, max_lag_seconds=5)
+    assert g.window_seconds() == 4.5                    # no batch yet: the target less the last receive's pace
+    g.note_batch_seconds(1.0)
+    assert g.window_seconds() == 2.5                    # the previous batch's time and its own come off
+    start = clock()
+    assert asyncio.run(g.gather(500))
+    assert clock() - start <= 2.5                       # not the 10 s batch_window_seconds
+    for _ in range(20):
+        g.note_batch_seconds(3.0)                       # Salesforce got slow: no window at all
+    assert g.window_seconds() == 0
+    assert _gatherer(q, clock, batch_window_seconds=3).window_seconds() == 3    # without the key: the window

@@ -64,6 +64,7 @@ def _third_party_imports(*folders: str) -> set[str]:
             found |= _imports_of(path)
     tests = list((REPO / "tests").rglob("*"))
     local = {p.stem for p in tests if p.suffix == ".py"} | {p.name for p in tests if p.is_dir()}
+    local |= {p.stem for p in (REPO / "bench").glob("*.py")}     # bench modules its own tests import
     return {m for m in found if m not in sys.stdlib_module_names and m not in OURS | local}
 
 

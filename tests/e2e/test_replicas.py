@@ -11,8 +11,10 @@ shows the renamed category, and the replicas earned no UNABLE_TO_LOCK_ROW from e
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -94,9 +96,10 @@ def publish_mixed_queue(aws: Aws) -> set[str]:
     return {f"acme/event_person/{2000 + i}" for i in range(N_PEOPLE)}
 
 
-def _popen(cfg) -> subprocess.Popen[str]:
+def _popen(cfg, *, drain: bool = True) -> subprocess.Popen[str]:
     env = {**os.environ, **AWS_ENV, "SF_CLIENT_SECRET": "emulator-secret", "PYTHONIOENCODING": "utf-8"}
-    return subprocess.Popen([sys.executable, "-m", "connector", "run", "--config", str(cfg), "--drain"],
+    return subprocess.Popen([sys.executable, "-m", "connector", "run", "--config", str(cfg),
+                             *(["--drain"] if drain else [])],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, encoding="utf-8")
 
 
@@ -155,3 +158,68 @@ def test_overlapping_scheduled_runs_on_one_sqlite_file_never_move_a_status_backw
     members = {r["Jomablue_Id__c"]: r["Status"] for r in emu.org.records("CampaignMember")}
     wrong = {k: s for k, s in members.items() if s != expected_status(int(k.rsplit("/", 1)[1]) - 2000)}
     assert not wrong, f"{len(wrong)} members with an older status: {wrong}"
+
+
+def test_three_service_replicas_on_a_trickle_take_turns_collecting_and_sync_each_message_once(
+        tmp_path, emu, aws, pg_url):  # noqa: F811
+    """Live traffic (issue 18): three `connector run` services on one queue with the PostgreSQL
+    store. While the queue is short one replica at a time holds the collector lease and gathers
+    with the batching window; the others do not receive. Every person is synced once, the turns
+    (logged per batch, `ended` read before the lease is handed on) never overlap, and more than
+    one replica collected."""
+    cfg = write_config(tmp_path, emu, aws, state__url=pg_url, sqs__batch_window_seconds=1, sqs__wait_seconds=1)
+    procs = [_popen(cfg, drain=False) for _ in range(3)]
+    n = 30
+    try:
+        _wait_for_lease_queue(pg_url, aws.queue_url, 3, procs)     # all three started: now the trickle
+        aws.publish(_event("VIP", 0))
+        for i in range(n):                      # a trickle: about ten a second
+            aws.publish(_person(i, 100 + i))
+            time.sleep(0.1)
+        deadline = time.monotonic() + 120
+        while len(emu.org.records("CampaignMember")) < n and time.monotonic() < deadline:
+            time.sleep(0.5)
+        while aws.depth() and time.monotonic() < deadline:      # the deletes follow the commit
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        results = [p.communicate(timeout=60) for p in procs]
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0, err[-3000:]
+    assert aws.depth() == 0
+    ids = {f"acme/event_person/{2000 + i}" for i in range(n)}
+    assert Counter(r["Jomablue_Id__c"] for r in emu.org.records("Lead")) == Counter(ids)
+    assert Counter(r["Jomablue_Id__c"] for r in emu.org.records("CampaignMember")) == Counter(ids)
+
+    logs = [log_lines(err) for _, err in results]
+    synced = Counter(line.get("resource_id") for log in logs for line in log
+                     if line.get("event") == "message" and line.get("outcome") == "synced"
+                     and line.get("resource_type") == "person")
+    assert synced == Counter(ids), synced                    # each person synced once, by one replica
+    turns = sorted((line["started"], line["ended"], k) for k, log in enumerate(logs) for line in log
+                   if line.get("event") == "collector_turn")
+    overlapping = [(a, b) for a, b in zip(turns, turns[1:]) if b[0] < a[1]]
+    assert not overlapping, overlapping
+    collectors = {k for k, log in enumerate(logs) for line in log
+                  if line.get("event") == "message" and line.get("outcome") == "synced"}
+    assert len(collectors) >= 2, "the lease never went round"
+
+
+def _wait_for_lease_queue(url: str, queue_url: str, replicas: int, procs: list[subprocess.Popen[str]]) -> None:
+    """Until `replicas` sessions hold or wait for the queue's collector lease (pg_locks shows an
+    advisory lock on a bigint key as classid = its high half, objid = its low half, objsubid 1)."""
+    import psycopg
+
+    key = "hashtextextended(coalesce(current_schema(), '') || ':collector:' || %s, 0)"
+    deadline = time.monotonic() + 120
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            (n,) = conn.execute(
+                f"select count(*) from pg_locks, (select {key} as k) lease where locktype = 'advisory' and "
+                "objsubid = 1 and classid = ((k >> 32) & 4294967295)::oid and objid = (k & 4294967295)::oid",
+                (queue_url,)).fetchone()
+            if n >= replicas:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the replicas never all waited for the collector lease")
