@@ -373,7 +373,7 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
     describe = None
     if against_org:
         gateway = build_gateway(cfg)
-        cache: dict[str, Any] = {}
+        cache: dict[str, dict[str, Any] | None] = {}
 
         def describe(sobject: str) -> dict[str, Any] | None:
             if sobject not in cache:

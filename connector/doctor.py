@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from simple_salesforce import format_soql
+from simple_salesforce.format import format_soql
 
 from connector.config import JWT_AUDIENCES, Config
 from connector.errors import ConnectorError, FatalError

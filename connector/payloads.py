@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from connector.errors import MessageError
 from connector.jsonguard import Refused, excerpt, json_type, loads, utf8_size
@@ -121,12 +122,12 @@ def _bounded(limit: int) -> Any:
 def _id(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError(f"must be an id (text), not {json_type(v)}")
-    v = v.strip()
-    if not v:
+    text = v.strip()
+    if not text:
         raise ValueError("must not be empty")
-    if len(v) > MAX_ID_CHARS:
-        raise ValueError(f"is {len(v):,} characters long, more than the {MAX_ID_CHARS} an id may have")
-    return v
+    if len(text) > MAX_ID_CHARS:
+        raise ValueError(f"is {len(text):,} characters long, more than the {MAX_ID_CHARS} an id may have")
+    return text
 
 
 def _object(v: Any) -> Any:
@@ -383,7 +384,7 @@ def instance_of(jomablue_id: str | None) -> str | None:
     return jomablue_id.split("/", 1)[0]
 
 
-def _field_of(err: dict[str, Any]) -> str:
+def _field_of(err: ErrorDetails) -> str:
     out = ""
     for p in err["loc"]:
         if isinstance(p, int):
@@ -394,7 +395,7 @@ def _field_of(err: dict[str, Any]) -> str:
     return out
 
 
-def _message_of(err: dict[str, Any]) -> str:
+def _message_of(err: ErrorDetails) -> str:
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
 

@@ -17,14 +17,14 @@ A ``[*]`` path (a list) equals a value, or is ``in`` a list, when any of its ite
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .paths import PathError, compile_path
 
-Condition = Callable[[dict[str, Any]], bool]
-_Value = Callable[[dict[str, Any]], Any]
+Condition = Callable[[Mapping[str, Any]], bool]
+_Value = Callable[[Mapping[str, Any]], Any]
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -138,11 +138,6 @@ class _Parser:
     def tok(self) -> _Tok:
         return self.toks[self.i]
 
-    def _next(self) -> _Tok:
-        t = self.toks[self.i]
-        self.i += 1
-        return t
-
     def _fail(self, expected: str) -> ConditionError:
         t = self.tok
         got = "end of condition" if t.kind == "end" else repr(t.text)
@@ -207,7 +202,7 @@ class _Parser:
         if self._accept("kw", "in"):
             items = self._list()
 
-            def member(msg: dict[str, Any]) -> bool:
+            def member(msg: Mapping[str, Any]) -> bool:
                 v = left(msg)
                 return any(equals(v, item) for item in items)
             if negate:

@@ -113,8 +113,9 @@ def check(cfg: Config, state: Any, limits: Thresholds, now: datetime | None = No
     v.values["budget"] = round(fraction, 4) if fraction is not None else None
     if fraction is not None and fraction > limits.max_budget:
         v.breaches.append(Breach("budget", round(fraction, 4), limits.max_budget,
-                                 f"budget: {usage['used']:,}/{usage['max']:,} daily API requests used "  # type: ignore[index]
-                                 f"({fraction:.0%}, more than {limits.max_budget:.0%}) at {usage['seen_at']}"))  # type: ignore[index]
+                                 f"budget: {usage['used']:,}/{usage['max']:,} daily API requests used "
+                                 f"({fraction:.0%}, more than {limits.max_budget:.0%}) "
+                                 f"at {usage['seen_at']}"))
     return v
 
 

@@ -208,7 +208,7 @@ class Reconciler:
         if not cid:
             # The connector noticed the Campaign deleted and forgot it (healing); its members still
             # name the old one: the one whose journal carries the event's id is the event's.
-            cid = next((c for c in sorted({m.get("campaign_id") for m in members if m.get("campaign_id")})
+            cid = next((c for c in sorted({m["campaign_id"] for m in members if m.get("campaign_id")})
                         if eid in ((self.written.get(c) or {}).get("fields") or {}).values()), None)
         if not cid:
             self._add(Finding("campaign_deleted", eid, "Campaign", None, eid, name, fixable=False,
@@ -300,7 +300,7 @@ class Reconciler:
             or m.get("person_key") or key
         name = f"{who} in {self._campaign_name(m.get('campaign_id'), eid)}"
         rec = self.snap.get(cm_id or "")
-        if rec is None or rec.get("IsDeleted"):
+        if not cm_id or rec is None or rec.get("IsDeleted"):
             person_id, ok = self._person_of_member(person)
             note = {"deleted": "not recreated: its person is deleted in Salesforce",
                     "unknown": "not recreated: the connector does not know its person"}.get(ok, "")
