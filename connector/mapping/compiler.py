@@ -404,7 +404,8 @@ class _FileCompiler(SectionsMixin):
                     hint = did_you_mean(key, [a for a in allowed if a not in doc])
                     if hint:
                         self.misspelt.add(hint.split("'")[1])
-                    self.err(line, f"unknown key '{key}'{hint or ' (allowed: resource_type, ' + ', '.join(allowed) + ')'}")
+                    hint = hint or f" (allowed: resource_type, {', '.join(allowed)})"
+                    self.err(line, f"unknown key '{key}'{hint}")
                 continue
             self.roles_present.add(key)
         for key, line in doc.duplicates:

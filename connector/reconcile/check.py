@@ -295,8 +295,9 @@ class Reconciler:
 
     def _check_member(self, eid: str, m: dict[str, Any], person: dict[str, Any] | None) -> int:
         cm_id, key = m.get("cm_id"), m["member_key"]
-        who = self.redact.name(_person_name(self.snap.get((person or {}).get("sf_id") or "")) or
-                               _person_name((self.written.get((person or {}).get("sf_id") or "") or {}).get("fields"))) \
+        sf_id = (person or {}).get("sf_id") or ""
+        who = self.redact.name(_person_name(self.snap.get(sf_id)) or
+                               _person_name((self.written.get(sf_id) or {}).get("fields"))) \
             or m.get("person_key") or key
         name = f"{who} in {self._campaign_name(m.get('campaign_id'), eid)}"
         rec = self.snap.get(cm_id or "")
