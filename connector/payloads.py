@@ -3,7 +3,7 @@
 Two layers, as AWS delivers them: the transport (an SNS notification envelope, or raw delivery
 with the Jomablue JSON as the body) and the business payload. The documented core of each
 resource type is required; everything else is optional and unknown keys are kept, because
-Jomablue adds fields over time (jomablue-payloads.md). Past this module the pipeline works on
+Jomablue adds fields over time (Jomablue's "Push API integration guidance"). Past this module the pipeline works on
 :class:`Message`: typed ids for routing plus the full payload dict for the mapping.
 
 Isolation: :func:`parse_body` raises nothing but MessageError, whatever the body. Size and nesting
@@ -280,8 +280,8 @@ _MODELS: dict[str, type[_Base]] = {
 
 @dataclass(frozen=True)
 class SourcePolicy:
-    """Which transport forms are accepted (operator-contract.md, `sqs.allowed_topic_arns` and
-    `sqs.raw_delivery`).
+    """Which transport forms are accepted (the operator contract, README: "The queue's trust
+    boundary", `sqs.allowed_topic_arns` and `sqs.raw_delivery`).
 
     No allow-list: SNS notification envelopes and raw bodies alike. With an allow-list: SNS
     notification envelopes (``Type`` exactly ``Notification``) whose ``TopicArn`` is listed, and

@@ -1,4 +1,5 @@
-"""`connector status --check`: a health verdict for schedulers and monitors (operator-contract.md).
+"""`connector status --check`: a health verdict for schedulers and monitors (the operator contract:
+README, Monitoring).
 
 Reads only the state store and SQS (no Salesforce credentials). Each threshold breached is one
 line; none breached prints `ok`. Exit 1 on a breach, 0 otherwise.
@@ -143,7 +144,7 @@ def _duration_option(_ctx: Any, _param: Any, value: str | None) -> timedelta | N
 
 
 def check_options(fn: Any) -> Any:
-    """The `--check` flag and its thresholds (defaults: operator-contract.md)."""
+    """The `--check` flag and its thresholds (defaults: the operator contract, README, Monitoring)."""
     import click
 
     options = [
