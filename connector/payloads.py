@@ -29,8 +29,6 @@ from pydantic_core import ErrorDetails
 from connector.errors import MessageError
 from connector.jsonguard import Refused, excerpt, json_type, loads, utf8_size
 
-KNOWN_TYPES = ("event", "person", "session_participation", "lead")
-
 MAX_BODY_BYTES = 1_048_576     # the largest body SQS delivers
 MAX_MESSAGE_BYTES = 262_144    # the largest message SNS publishes: no genuine Jomablue message is larger
 MAX_ID_CHARS = 255             # ids are short tokens (`acme/event_person/51486`); longer is not an id

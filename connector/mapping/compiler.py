@@ -44,7 +44,6 @@ ROLES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_ROLES: dict[str, tuple[str, ...]] = {"event": ("campaign",), "person": ("person",)}
 ALL_ROLES = frozenset(r for roles in ROLES.values() for r in roles)
-RECORD_ROLES = ("campaign", "session_campaign", "capture", "membership")
 REFS = REF_NAMES            # the engine builds them with connector.mapping.refs.refs()
 _ID_REFS = ID_REFS
 RULE_KEYS = ("field", "source", "value", "ref", "transforms", "default", "when", "overwrite")
