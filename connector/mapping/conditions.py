@@ -17,7 +17,7 @@ A ``[*]`` path (a list) equals a value, or is ``in`` a list, when any of its ite
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,20 +160,20 @@ class _Parser:
         return cond
 
     def _or(self) -> Condition:
-        parts = [self._and()]
-        while self._accept("kw", "or"):
-            parts.append(self._and())
-        if len(parts) == 1:
-            return parts[0]
-        return lambda msg: any(p(msg) for p in parts)
+        return self._joined("or", self._and, any)
 
     def _and(self) -> Condition:
-        parts = [self._not()]
-        while self._accept("kw", "and"):
-            parts.append(self._not())
+        return self._joined("and", self._not, all)
+
+    def _joined(self, word: str, part: Callable[[], Condition],
+                combine: Callable[[Iterable[bool]], bool]) -> Condition:
+        """`part (word part)*`: one part as it is, several combined (any for "or", all for "and")."""
+        parts = [part()]
+        while self._accept("kw", word):
+            parts.append(part())
         if len(parts) == 1:
             return parts[0]
-        return lambda msg: all(p(msg) for p in parts)
+        return lambda msg: combine(p(msg) for p in parts)
 
     def _not(self) -> Condition:
         if self.tok.kind == "kw" and self.tok.text == "not" and not (
