@@ -3,8 +3,8 @@
 Two layers, as AWS delivers them: the transport (an SNS notification envelope, or raw delivery
 with the Jomablue JSON as the body) and the business payload. The documented core of each
 resource type is required; everything else is optional and unknown keys are kept, because
-Jomablue adds fields over time (Jomablue's "Push API integration guidance"). Past this module the pipeline works on
-:class:`Message`: typed ids for routing plus the full payload dict for the mapping.
+Jomablue adds fields over time (Jomablue's "Push API integration guidance"). Past this module the
+pipeline works on :class:`Message`: typed ids for routing plus the full payload dict for the mapping.
 
 Isolation: :func:`parse_body` raises nothing but MessageError, whatever the body. Size and nesting
 are bounded before the JSON is decoded (:mod:`connector.jsonguard`), odd numbers are refused and
