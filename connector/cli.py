@@ -159,10 +159,10 @@ def status(config_path: Path, fmt: str, check: bool, **limits: Any) -> None:
 def _offline_state(cfg: Config) -> tuple[Any, Any]:
     """The state store and the redactor, for commands that only read and manage local state."""
     from connector.redact import redactor_for
-    from connector.wiring import open_store
+    from connector.state import open_state
 
     with exit_codes(cfg):
-        state = open_store(cfg)    # the SQLite file, or the PostgreSQL store of state.url
+        state = open_state(cfg)    # the SQLite file, or the PostgreSQL store of state.url
         redactor = redactor_for(cfg, state)
     logs.set_redactor(redactor)
     return state, redactor
@@ -373,7 +373,7 @@ def mapping_validate(config_path: Path, against_org: bool) -> None:
     describe = None
     if against_org:
         gateway = build_gateway(cfg)
-        cache: dict[str, Any] = {}
+        cache: dict[str, dict[str, Any] | None] = {}
 
         def describe(sobject: str) -> dict[str, Any] | None:
             if sobject not in cache:

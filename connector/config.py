@@ -1,4 +1,4 @@
-"""The operator's YAML configuration (operator-contract.md), loaded into pydantic models.
+"""The operator's YAML configuration (the operator contract: README, Running it), loaded into pydantic models.
 
 `${NAME}` is replaced from the environment anywhere in a value; unknown keys are errors;
 relative paths resolve against the config file's folder; secrets are SecretStr. Every problem
@@ -61,7 +61,9 @@ class SqsConfig(_Strict):
 
 
 #: JWT bearer `aud` values Salesforce accepts besides an Experience Cloud site URL; never the My
-#: Domain ("audience is invalid": salesforce-recorded-responses.md §5).
+#: Domain (Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration"; a wrong `aud`
+#: answers `invalid_grant` "audience is invalid", as pasted in forcedotcom/cli issue #3325 and
+#: omniphx/forrest issue #302).
 JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 
 
@@ -123,7 +125,8 @@ class SalesforceConfig(_Strict):
         "respect", description="respect: a duplicate rule's block quarantines; allow_save: allowSave=true")
 
     def write_headers(self) -> dict[str, str]:
-        """Headers every write carries, from the two settings above (salesforce-api.md)."""
+        """Headers every write carries, from the two settings above (REST API Developer Guide:
+        "Assignment Rule Header" and "Duplicate Rule Header")."""
         headers = {}
         if self.lead_assignment_rules == "keep":
             # REST defaults Sforce-Auto-Assign to TRUE: every Lead create/update re-runs the

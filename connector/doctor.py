@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from simple_salesforce import format_soql
+from simple_salesforce.format import format_soql
 
 from connector.config import JWT_AUDIENCES, Config
 from connector.errors import ConnectorError, FatalError
@@ -261,13 +261,21 @@ class Doctor:
                     out[name] = str(exc)
             return out
 
-    def _duplicate_rules(self, rows: list[dict[str, Any]] | str | None) -> None:
+    def _rules_read(self, check: str, sobject: str, rows: list[dict[str, Any]] | str | None,
+                    none_active: str) -> list[dict[str, Any]]:
+        """The active rules read for `check`; none when they could not be read or there are none
+        (either is reported here)."""
         if isinstance(rows, str) or rows is None:
-            self.add("duplicate_rules", WARNING, f"could not read DuplicateRule: {rows}",
+            self.add(check, WARNING, f"could not read {sobject}: {rows}",
                      "give the integration user View Setup and Configuration")
-            return
+            return []
         if not rows:
-            self.add("duplicate_rules", OK, "no active duplicate rule on Lead or Contact")
+            self.add(check, OK, none_active)
+        return rows
+
+    def _duplicate_rules(self, rows: list[dict[str, Any]] | str | None) -> None:
+        rows = self._rules_read("duplicate_rules", "DuplicateRule", rows, "no active duplicate rule on Lead or Contact")
+        if not rows:
             return
         names = ", ".join(f"{r['DeveloperName']} ({r['SobjectType']})" for r in rows)
         if self.sf.duplicate_rules == "respect":
@@ -282,12 +290,8 @@ class Doctor:
                      "(rules set to Block still quarantine)")
 
     def _assignment_rules(self, rows: list[dict[str, Any]] | str | None) -> None:
-        if isinstance(rows, str) or rows is None:
-            self.add("assignment_rules", WARNING, f"could not read AssignmentRule: {rows}",
-                     "give the integration user View Setup and Configuration")
-            return
+        rows = self._rules_read("assignment_rules", "AssignmentRule", rows, "no active Lead assignment rule")
         if not rows:
-            self.add("assignment_rules", OK, "no active Lead assignment rule")
             return
         names = ", ".join(repr(r["Name"]) for r in rows)
         if self.sf.lead_assignment_rules == "keep":

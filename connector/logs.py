@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -16,7 +17,7 @@ import structlog
 _SECRETISH = re.compile(r"(secret|token|password|authorization|assertion|private_key)", re.I)
 
 
-def scrub(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def scrub(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for k in list(event):
         if _SECRETISH.search(k):
             event[k] = "***"
@@ -42,7 +43,7 @@ def _redact_value(value: Any, key: str) -> Any:
     return value
 
 
-def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     if _redactor is not None:
         for k in list(event):
             if k not in ("timestamp", "level"):

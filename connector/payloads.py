@@ -3,8 +3,8 @@
 Two layers, as AWS delivers them: the transport (an SNS notification envelope, or raw delivery
 with the Jomablue JSON as the body) and the business payload. The documented core of each
 resource type is required; everything else is optional and unknown keys are kept, because
-Jomablue adds fields over time (jomablue-payloads.md). Past this module the pipeline works on
-:class:`Message`: typed ids for routing plus the full payload dict for the mapping.
+Jomablue adds fields over time (Jomablue's "Push API integration guidance"). Past this module the
+pipeline works on :class:`Message`: typed ids for routing plus the full payload dict for the mapping.
 
 Isolation: :func:`parse_body` raises nothing but MessageError, whatever the body. Size and nesting
 are bounded before the JSON is decoded (:mod:`connector.jsonguard`), odd numbers are refused and
@@ -24,11 +24,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from connector.errors import MessageError
 from connector.jsonguard import Refused, excerpt, json_type, loads, utf8_size
-
-KNOWN_TYPES = ("event", "person", "session_participation", "lead")
 
 MAX_BODY_BYTES = 1_048_576     # the largest body SQS delivers
 MAX_MESSAGE_BYTES = 262_144    # the largest message SNS publishes: no genuine Jomablue message is larger
@@ -121,12 +120,12 @@ def _bounded(limit: int) -> Any:
 def _id(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError(f"must be an id (text), not {json_type(v)}")
-    v = v.strip()
-    if not v:
+    text = v.strip()
+    if not text:
         raise ValueError("must not be empty")
-    if len(v) > MAX_ID_CHARS:
-        raise ValueError(f"is {len(v):,} characters long, more than the {MAX_ID_CHARS} an id may have")
-    return v
+    if len(text) > MAX_ID_CHARS:
+        raise ValueError(f"is {len(text):,} characters long, more than the {MAX_ID_CHARS} an id may have")
+    return text
 
 
 def _object(v: Any) -> Any:
@@ -279,8 +278,8 @@ _MODELS: dict[str, type[_Base]] = {
 
 @dataclass(frozen=True)
 class SourcePolicy:
-    """Which transport forms are accepted (operator-contract.md, `sqs.allowed_topic_arns` and
-    `sqs.raw_delivery`).
+    """Which transport forms are accepted (the operator contract, README: "The queue's trust
+    boundary", `sqs.allowed_topic_arns` and `sqs.raw_delivery`).
 
     No allow-list: SNS notification envelopes and raw bodies alike. With an allow-list: SNS
     notification envelopes (``Type`` exactly ``Notification``) whose ``TopicArn`` is listed, and
@@ -383,7 +382,7 @@ def instance_of(jomablue_id: str | None) -> str | None:
     return jomablue_id.split("/", 1)[0]
 
 
-def _field_of(err: dict[str, Any]) -> str:
+def _field_of(err: ErrorDetails) -> str:
     out = ""
     for p in err["loc"]:
         if isinstance(p, int):
@@ -394,7 +393,7 @@ def _field_of(err: dict[str, Any]) -> str:
     return out
 
 
-def _message_of(err: dict[str, Any]) -> str:
+def _message_of(err: ErrorDetails) -> str:
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
 

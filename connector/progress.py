@@ -45,12 +45,6 @@ class Progress:
                             unit_scale=byte_unit, unit_divisor=1024 if byte_unit else 1000,
                             file=sys.stderr, dynamic_ncols=True, leave=True)
 
-    def set_total(self, total: float | None) -> None:
-        self.total = total
-        if self.bar is not None:
-            self.bar.total = total
-            self.bar.refresh()
-
     def update(self, done: float, **extra: Any) -> None:
         """`done`: the amount done so far (not an increment); `extra`: shown beside it (counts...)."""
         step = done - self.done

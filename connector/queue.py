@@ -164,6 +164,9 @@ class SqsQueue:
         """A stop was requested: cut retry back-offs short (the call in flight still finishes)."""
         self._interrupted.set()
 
+    def _pause(self, seconds: float) -> None:
+        self._interrupted.wait(seconds)
+
     def _call(self, op: str, **params: Any) -> Any:
         """One SQS request with back-off on transient failures; fatal ones raise FatalError at once."""
 
@@ -188,7 +191,7 @@ class SqsQueue:
             wait=wait_exponential_jitter(multiplier=self.cfg.retry_base_seconds, jitter=self.cfg.retry_base_seconds,
                                          max=self.cfg.retry_max_wait_seconds),
             retry=retry_if_exception_type(_Transient), reraise=True, before_sleep=before_sleep,
-            sleep=self._interrupted.wait,    # an interruptible sleep: a stop ends the back-off
+            sleep=self._pause,    # an interruptible sleep: a stop ends the back-off
         )
         return retrying(attempt)
 

@@ -33,11 +33,6 @@ def load_mappings(cfg: Config) -> MappingSet:
         raise ConfigError([str(p) for p in exc.problems if p.severity == "error"]) from None
 
 
-def open_store(cfg: Config) -> StateStore:
-    """The configured state store (kept for callers; the factory is connector.state.open_state)."""
-    return open_state(cfg)
-
-
 def build_gateway(cfg: Config, state: StateStore | None = None) -> SalesforceGateway:
     if getattr(cfg, "offline", False):   # duck-typed configs (tests) are online
         raise ConfigError(["this command loaded the configuration without Salesforce credentials "

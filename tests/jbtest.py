@@ -172,7 +172,8 @@ class Aws:
         self.sns = boto3.client("sns", **kw)
         name = "jb-" + uuid.uuid4().hex[:10]
         self.queue_url = self.sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        arn = attrs["Attributes"]["QueueArn"]
         self.topic_arn = self.sns.create_topic(Name=name)["TopicArn"]
         attrs = {"RawMessageDelivery": "true"} if raw else {}
         self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attrs)

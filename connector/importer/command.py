@@ -1,8 +1,9 @@
 """`connector import`: archived or exported Jomablue messages through the queue's own engine.
 
-Exit codes (operator-contract.md): 0 every line imported, skipped or quarantined; 75 stopped
-early (budget, Salesforce unavailable, --max-messages, a stop signal): a rerun continues where
-this one stopped; 1 fatal; 2 bad configuration, bad options or an unreadable SOURCE.
+Exit codes (the operator contract, README: "The archive, import and rehearsal"): 0 every line
+imported, skipped or quarantined; 75 stopped early (budget, Salesforce unavailable,
+--max-messages, a stop signal): a rerun continues where this one stopped; 1 fatal; 2 bad
+configuration, bad options or an unreadable SOURCE.
 """
 
 from __future__ import annotations

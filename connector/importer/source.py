@@ -165,7 +165,8 @@ class S3Prefix:
 
     def open(self, obj: ArchiveObject) -> BinaryIO:
         key = obj.uri.removeprefix(f"s3://{self.bucket}/")
-        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]  # type: ignore[no-any-return]
+        body: BinaryIO = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]   # a StreamingBody
+        return body
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,6 +23,7 @@ from .model import (
     MembershipMapping,
     RecordMapping,
     ResourceMapping,
+    RuleKind,
     StatusPolicy,
     TransformUse,
 )
@@ -43,12 +44,12 @@ ROLES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_ROLES: dict[str, tuple[str, ...]] = {"event": ("campaign",), "person": ("person",)}
 ALL_ROLES = frozenset(r for roles in ROLES.values() for r in roles)
-RECORD_ROLES = ("campaign", "session_campaign", "capture", "membership")
 REFS = REF_NAMES            # the engine builds them with connector.mapping.refs.refs()
 _ID_REFS = ID_REFS
 RULE_KEYS = ("field", "source", "value", "ref", "transforms", "default", "when", "overwrite")
 RECORD_KEYS = ("object", "upsert_key", "when", "fields")
 OVERWRITES = ("always", "if_empty", "on_create")
+_RULE_KINDS: tuple[RuleKind, ...] = ("source", "value", "ref")
 
 
 def _type_name(value: Any) -> str:
@@ -186,7 +187,7 @@ class _FileCompiler(SectionsMixin):
             self.err(fline, f"{where}: duplicate target field (first mapped at line {seen[name]})")
         else:
             seen[name] = fline
-        kinds = [k for k in ("source", "value", "ref") if k in node]
+        kinds = [k for k in _RULE_KINDS if k in node]
         if not kinds:
             if not meant & {"source", "value", "ref"}:
                 self.err(fline, f"{where}: needs one of 'source', 'value' or 'ref'")
@@ -199,18 +200,18 @@ class _FileCompiler(SectionsMixin):
         spec = node[kind]
         kline = node.key_line(kind)
         ok = True
-        getter: Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
+        getter: Getter
         produces = "text"
         if kind == "source":
             path_get = self.path(spec, kline, where)
             if path_get is None:
                 return None
-            getter = lambda msg, refs, g=path_get: g(msg)  # noqa: E731
+            getter = _by_path(path_get)
         elif kind == "value":
             if isinstance(spec, (LineDict, LineList)) or spec is None:
                 self.err(kline, f"{where}: 'value' must be a string, number or boolean, not {_type_name(spec)}")
                 return None
-            getter = lambda msg, refs, c=spec: c  # noqa: E731
+            getter = _constant(spec)
             produces = "boolean" if isinstance(spec, bool) else (
                 "number" if isinstance(spec, (int, float)) else "text")
         else:
@@ -219,7 +220,7 @@ class _FileCompiler(SectionsMixin):
                 self.err(kline, f"{where}: unknown ref {spec!r}{hint}")
                 return None
             ok = self.ref_allowed(spec, kline, where, role) and ok
-            getter = lambda msg, refs, r=spec: refs.get(r)  # noqa: E731
+            getter = _by_ref(spec)
             produces = "id" if spec in _ID_REFS else "text"
 
         overwrite = node.get("overwrite", "always")
@@ -246,7 +247,7 @@ class _FileCompiler(SectionsMixin):
         if not ok:
             return None
         return FieldRule(
-            field=name, kind=kind, spec=spec, overwrite=overwrite, when=when,  # type: ignore[arg-type]
+            field=name, kind=kind, spec=spec, overwrite=overwrite, when=when,
             value=_value_fn(getter, fns, default_get), line=fline, kind_line=kline,
             transforms=tuple(uses), produces=produces,
         )
@@ -402,7 +403,8 @@ class _FileCompiler(SectionsMixin):
                     hint = did_you_mean(key, [a for a in allowed if a not in doc])
                     if hint:
                         self.misspelt.add(hint.split("'")[1])
-                    self.err(line, f"unknown key '{key}'{hint or ' (allowed: resource_type, ' + ', '.join(allowed) + ')'}")
+                    hint = hint or f" (allowed: resource_type, {', '.join(allowed)})"
+                    self.err(line, f"unknown key '{key}'{hint}")
                 continue
             self.roles_present.add(key)
         for key, line in doc.duplicates:
@@ -425,6 +427,24 @@ class _FileCompiler(SectionsMixin):
 
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
+
+
+Getter = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
+
+
+def _by_path(read: Callable[[Any], Any]) -> Getter:
+    """A ``source:`` rule reads the message."""
+    return lambda msg, refs: read(msg)
+
+
+def _constant(value: Any) -> Getter:
+    """A ``value:`` rule is the same for every message."""
+    return lambda msg, refs: value
+
+
+def _by_ref(name: str) -> Getter:
+    """A ``ref:`` rule reads an id or label resolved for this message."""
+    return lambda msg, refs: refs.get(name)
 
 
 def _value_fn(getter: Callable[..., Any], fns: list[Any],

@@ -17,14 +17,14 @@ A ``[*]`` path (a list) equals a value, or is ``in`` a list, when any of its ite
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .paths import PathError, compile_path
 
-Condition = Callable[[dict[str, Any]], bool]
-_Value = Callable[[dict[str, Any]], Any]
+Condition = Callable[[Mapping[str, Any]], bool]
+_Value = Callable[[Mapping[str, Any]], Any]
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -138,11 +138,6 @@ class _Parser:
     def tok(self) -> _Tok:
         return self.toks[self.i]
 
-    def _next(self) -> _Tok:
-        t = self.toks[self.i]
-        self.i += 1
-        return t
-
     def _fail(self, expected: str) -> ConditionError:
         t = self.tok
         got = "end of condition" if t.kind == "end" else repr(t.text)
@@ -165,20 +160,20 @@ class _Parser:
         return cond
 
     def _or(self) -> Condition:
-        parts = [self._and()]
-        while self._accept("kw", "or"):
-            parts.append(self._and())
-        if len(parts) == 1:
-            return parts[0]
-        return lambda msg: any(p(msg) for p in parts)
+        return self._joined("or", self._and, any)
 
     def _and(self) -> Condition:
-        parts = [self._not()]
-        while self._accept("kw", "and"):
-            parts.append(self._not())
+        return self._joined("and", self._not, all)
+
+    def _joined(self, word: str, part: Callable[[], Condition],
+                combine: Callable[[Iterable[bool]], bool]) -> Condition:
+        """`part (word part)*`: one part as it is, several combined (any for "or", all for "and")."""
+        parts = [part()]
+        while self._accept("kw", word):
+            parts.append(part())
         if len(parts) == 1:
             return parts[0]
-        return lambda msg: all(p(msg) for p in parts)
+        return lambda msg: combine(p(msg) for p in parts)
 
     def _not(self) -> Condition:
         if self.tok.kind == "kw" and self.tok.text == "not" and not (
@@ -207,7 +202,7 @@ class _Parser:
         if self._accept("kw", "in"):
             items = self._list()
 
-            def member(msg: dict[str, Any]) -> bool:
+            def member(msg: Mapping[str, Any]) -> bool:
                 v = left(msg)
                 return any(equals(v, item) for item in items)
             if negate:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 
-class LineDict(dict):  # type: ignore[type-arg]
+class LineDict(dict[Any, Any]):
     """A mapping node: ``line`` is where it starts, ``key_line(k)`` where key ``k`` is."""
 
     line: int = 1
@@ -27,7 +27,7 @@ class LineDict(dict):  # type: ignore[type-arg]
         return self.key_lines.get(key, self.line)
 
 
-class LineList(list):  # type: ignore[type-arg]
+class LineList(list[Any]):
     """A sequence node: ``line`` is where it starts, ``item_line(i)`` where item ``i`` is."""
 
     line: int = 1

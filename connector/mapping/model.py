@@ -14,6 +14,7 @@ from typing import Any, Literal
 from .conditions import Condition, is_empty
 
 Overwrite = Literal["always", "if_empty", "on_create"]
+RuleKind = Literal["source", "value", "ref"]
 ValueFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 
 
@@ -31,7 +32,7 @@ class FieldRule:
     """One compiled ``fields:`` entry. ``value`` does source/constant/ref + transforms + default."""
 
     field: str
-    kind: Literal["source", "value", "ref"]
+    kind: RuleKind
     spec: Any  # the path, the constant, or the ref name
     overwrite: Overwrite
     when: Condition | None
@@ -169,8 +170,8 @@ class StatusPolicy:
 
     def merge(self, previous: str | None, new: str) -> str:
         """Final statuses win and stick; along the progression the higher rank wins; else new."""
-        if previous in self.final:
-            return previous  # type: ignore[return-value]
+        if previous is not None and previous in self.final:
+            return previous
         if new in self.final or previous is None:
             return new
         if previous in self._rank and new in self._rank:

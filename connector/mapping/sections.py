@@ -6,11 +6,12 @@ Mixed into the file compiler in ``compiler.py`` (which provides ``err``, ``warn`
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .conditions import Condition
-from .loader import LineList
-from .model import CategorySource, Matching, PersonMapping, StatusDef, StatusPolicy
+from .loader import LineDict, LineList
+from .model import CategorySource, Matching, PersonMapping, RecordMapping, StatusDef, StatusPolicy
 from .paths import PathError, compile_path
 
 DEFAULT_MATCHING = Matching()
@@ -21,6 +22,17 @@ class SectionsMixin:
 
     label_uses: list[tuple[int, str]]
     policies: list[StatusPolicy]
+
+    if TYPE_CHECKING:
+        # The helpers ``compiler._FileCompiler`` provides, declared so the sections are type-checked.
+        def err(self, line: int, message: str) -> None: ...
+        def warn(self, line: int, message: str) -> None: ...
+        def keys(self, node: LineDict, allowed: tuple[str, ...], where: str) -> set[str]: ...
+        def is_map(self, value: Any, line: int, where: str) -> bool: ...
+        def is_str(self, value: Any, line: int, where: str) -> bool: ...
+        def path(self, text: Any, line: int, where: str) -> Callable[[Any], Any] | None: ...
+        def condition(self, text: Any, line: int, where: str) -> Condition | None: ...
+        def record(self, node: Any, line: int, role: str) -> RecordMapping | None: ...
 
     def labels(self, raw: Any, line: int, where: str) -> list[str] | None:
         if not isinstance(raw, LineList):

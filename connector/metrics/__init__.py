@@ -1,4 +1,4 @@
-"""Metrics, health probes and run reports (README: Monitoring; operator-contract.md: Metrics and health).
+"""Metrics, health probes and run reports (the operator contract: README, Monitoring).
 
 - :mod:`registry`: the Prometheus metrics, in a registry of their own per run;
 - :mod:`run`: the runner's observer (:class:`RunMetrics`): counts batches, samples depths, reports;

@@ -1,4 +1,5 @@
-"""`connector status --check`: a health verdict for schedulers and monitors (operator-contract.md).
+"""`connector status --check`: a health verdict for schedulers and monitors (the operator contract:
+README, Monitoring).
 
 Reads only the state store and SQS (no Salesforce credentials). Each threshold breached is one
 line; none breached prints `ok`. Exit 1 on a breach, 0 otherwise.
@@ -113,8 +114,9 @@ def check(cfg: Config, state: Any, limits: Thresholds, now: datetime | None = No
     v.values["budget"] = round(fraction, 4) if fraction is not None else None
     if fraction is not None and fraction > limits.max_budget:
         v.breaches.append(Breach("budget", round(fraction, 4), limits.max_budget,
-                                 f"budget: {usage['used']:,}/{usage['max']:,} daily API requests used "  # type: ignore[index]
-                                 f"({fraction:.0%}, more than {limits.max_budget:.0%}) at {usage['seen_at']}"))  # type: ignore[index]
+                                 f"budget: {usage['used']:,}/{usage['max']:,} daily API requests used "
+                                 f"({fraction:.0%}, more than {limits.max_budget:.0%}) "
+                                 f"at {usage['seen_at']}"))
     return v
 
 
@@ -142,7 +144,7 @@ def _duration_option(_ctx: Any, _param: Any, value: str | None) -> timedelta | N
 
 
 def check_options(fn: Any) -> Any:
-    """The `--check` flag and its thresholds (defaults: operator-contract.md)."""
+    """The `--check` flag and its thresholds (defaults: the operator contract, README, Monitoring)."""
     import click
 
     options = [

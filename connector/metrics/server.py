@@ -37,7 +37,8 @@ def make_app(registry: CollectorRegistry, healthz: Probe, readyz: Probe,
             return _answer(start_response, readyz())
         if path == "/metrics":
             before_scrape()
-            return metrics_app(environ, start_response)
+            body: Iterable[bytes] = metrics_app(environ, start_response)
+            return body
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"not found: /metrics, /healthz and /readyz are served here\n"]
 

@@ -208,7 +208,7 @@ class Reconciler:
         if not cid:
             # The connector noticed the Campaign deleted and forgot it (healing); its members still
             # name the old one: the one whose journal carries the event's id is the event's.
-            cid = next((c for c in sorted({m.get("campaign_id") for m in members if m.get("campaign_id")})
+            cid = next((c for c in sorted({m["campaign_id"] for m in members if m.get("campaign_id")})
                         if eid in ((self.written.get(c) or {}).get("fields") or {}).values()), None)
         if not cid:
             self._add(Finding("campaign_deleted", eid, "Campaign", None, eid, name, fixable=False,
@@ -295,12 +295,13 @@ class Reconciler:
 
     def _check_member(self, eid: str, m: dict[str, Any], person: dict[str, Any] | None) -> int:
         cm_id, key = m.get("cm_id"), m["member_key"]
-        who = self.redact.name(_person_name(self.snap.get((person or {}).get("sf_id") or "")) or
-                               _person_name((self.written.get((person or {}).get("sf_id") or "") or {}).get("fields"))) \
+        sf_id = (person or {}).get("sf_id") or ""
+        who = self.redact.name(_person_name(self.snap.get(sf_id)) or
+                               _person_name((self.written.get(sf_id) or {}).get("fields"))) \
             or m.get("person_key") or key
         name = f"{who} in {self._campaign_name(m.get('campaign_id'), eid)}"
         rec = self.snap.get(cm_id or "")
-        if rec is None or rec.get("IsDeleted"):
+        if not cm_id or rec is None or rec.get("IsDeleted"):
             person_id, ok = self._person_of_member(person)
             note = {"deleted": "not recreated: its person is deleted in Salesforce",
                     "unknown": "not recreated: the connector does not know its person"}.get(ok, "")

@@ -44,10 +44,23 @@ def _todo(rc: Reconciler, *kinds: str) -> list[Finding]:
     return [f for f in rc.findings if f.kind in kinds and f.fixable and not f.fixed]
 
 
+def _named(value: str | None, f: Finding, what: str) -> str:
+    """What a finding of this kind always names (the record of a merge, the field of a *_field)."""
+    if value is None:
+        raise ValueError(f"a {f.kind} finding without its {what}")
+    return value
+
+
 def _remap(value: Any, idmap: dict[str, str]) -> Any:
     if isinstance(value, str) and looks_like_id(value):
         return idmap.get(to18(value), value)
     return value
+
+
+def _rewrite(rc: Reconciler, f: Finding, idmap: dict[str, str]) -> dict[str, Any]:
+    """The fields the connector last wrote to the finding's record, ids pointed at recreated records."""
+    written = (rc.written.get(f.record_id or "") or {}).get("fields") or {}
+    return {k: _remap(v, idmap) for k, v in written.items() if v is not None and k != "Id"}
 
 
 def _failed(f: Finding, r: RowResult) -> None:
@@ -58,8 +71,9 @@ def _relink(rc: Reconciler, idmap: dict[str, str]) -> None:
     for f in _todo(rc, "person_merged", "lead_converted"):
         survivor = rc.context[id(f)]["survivor"]
         sobject = "Contact" if f.kind == "lead_converted" else f.object
-        rc.state.relink_person(f.record_id, sobject, survivor)
-        idmap[f.record_id] = survivor
+        old = _named(f.record_id, f, "record id")
+        rc.state.relink_person(old, sobject, survivor)
+        idmap[old] = survivor
         f.fixed = True
         f.note = f"the connector now writes to {sobject} {survivor}"
 
@@ -74,8 +88,7 @@ async def _recreate_campaigns(rc: Reconciler, role: str, idmap: dict[str, str]) 
     key_field = mapping.upsert_key if mapping else "Jomablue_Id__c"
     records = []
     for f in todo:
-        fields = {k: _remap(v, idmap) for k, v in ((rc.written.get(f.record_id) or {}).get("fields") or {}).items()
-                  if v is not None and k != "Id"}
+        fields = _rewrite(rc, f, idmap)
         fields.setdefault(key_field, f.jomablue_id)
         fields.setdefault("Name", f.name)
         parent = fields.get("ParentId")
@@ -90,11 +103,11 @@ async def _recreate_campaigns(rc: Reconciler, role: str, idmap: dict[str, str]) 
             _failed(f, r)
             continue
         new = to18(r.id)
-        idmap[f.record_id] = new
+        idmap[_named(f.record_id, f, "record id")] = new
         f.fixed, f.related_id, f.related_object = True, new, "Campaign"
         f.note = f"created again as Campaign {new}"
         if role == "campaign":
-            rc.state.put_event(f.event_id, campaign_id=new)
+            rc.state.put_event(_named(f.event_id, f, "event id"), campaign_id=new)
         else:
             rc.state.put_record(f.jomablue_id, "Campaign", new)
         created.append(new)
@@ -103,7 +116,7 @@ async def _recreate_campaigns(rc: Reconciler, role: str, idmap: dict[str, str]) 
 
 async def _statuses(rc: Reconciler, campaign_ids: list[str]) -> None:
     """A recreated Campaign gets the mapping's member statuses before members go back into it."""
-    recs = []
+    recs: list[dict[str, Any]] = []
     for cid in campaign_ids:
         for n, s in enumerate(rc.mappings.statuses):
             rec = {"CampaignId": cid, "Label": s.label, "HasResponded": s.responded,
@@ -129,8 +142,7 @@ async def _recreate_members(rc: Reconciler, idmap: dict[str, str]) -> None:
         if not cid or cid in lost_campaigns:
             f.note = "not recreated: its Campaign is deleted and could not be created again"
             continue
-        fields = {k: _remap(v, idmap) for k, v in ((rc.written.get(f.record_id or "") or {}).get("fields") or {}).items()
-                  if k not in _CREATE_ONLY}
+        fields = {k: v for k, v in _rewrite(rc, f, idmap).items() if k not in _CREATE_ONLY}
         fields.update({rc.member_key: m["member_key"], "CampaignId": cid,
                        ("ContactId" if person_id.startswith("003") else "LeadId"): person_id})
         if m.get("status"):
@@ -168,10 +180,11 @@ async def _restore_fields(rc: Reconciler, idmap: dict[str, str]) -> None:
         rec: dict[str, Any] = {"Id": rid}
         for f in findings:
             value = _remap(rc.context[id(f)]["value"], idmap)
+            field = _named(f.field, f, "field")
             if value is None or value == "":
-                rec.setdefault("fieldsToNull", []).append(f.field)
+                rec.setdefault("fieldsToNull", []).append(field)
             else:
-                rec[f.field] = value
+                rec[field] = value
         by_object.setdefault(sobject, []).append((rec, findings))
     for sobject, items in by_object.items():
         results = await rc.gateway.update(sobject, [rec for rec, _ in items], serial=sobject == "CampaignMember")
@@ -191,8 +204,7 @@ async def _recreate_captures(rc: Reconciler, idmap: dict[str, str]) -> None:
     by_object: dict[str, list[tuple[Finding, dict[str, Any]]]] = {}
     for f in _todo(rc, "capture_deleted"):
         key_field = keys.get(f.object, "Jomablue_Id__c")
-        fields = {k: _remap(v, idmap) for k, v in ((rc.written.get(f.record_id or "") or {}).get("fields") or {}).items()
-                  if v is not None and k != "Id"}
+        fields = _rewrite(rc, f, idmap)
         fields.setdefault(key_field, f.jomablue_id)
         by_object.setdefault(f.object, []).append((f, fields))
     for sobject, items in by_object.items():

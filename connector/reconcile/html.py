@@ -86,13 +86,17 @@ def as_html(report: Report) -> str:
     cards = (
         '<div class="cards">'
         f'<div class="card"><b id="count-events">{len(report.events)}</b>Events</div>'
-        f'<div class="card{" bad" if report.findings else " good"}"><b id="count-findings">{len(report.findings)}</b>Findings</div>'
+        f'<div class="card{" bad" if report.findings else " good"}">'
+        f'<b id="count-findings">{len(report.findings)}</b>Findings</div>'
         f'<div class="card good"><b id="count-fixed">{fixed}</b>Fixed</div>'
-        f'<div class="card{" bad" if report.unfixed else " good"}"><b id="count-unfixed">{report.unfixed}</b>Not fixed</div>'
+        f'<div class="card{" bad" if report.unfixed else " good"}">'
+        f'<b id="count-unfixed">{report.unfixed}</b>Not fixed</div>'
         "</div>")
-    kinds = "".join(f"<tr><td>{escape(KINDS[k])}</td><td class='num'>{n}</td></tr>" for k, n in report.by_kind().items())
+    kinds = "".join(f"<tr><td>{escape(KINDS[k])}</td><td class='num'>{n}</td></tr>"
+                    for k, n in report.by_kind().items())
     summary = (f'<section id="summary"><h2>Summary</h2><p class="{verdict[0]}">{escape(verdict[1])}</p>{cards}'
-               + (f"<table><thead><tr><th>Kind of drift</th><th>Findings</th></tr></thead><tbody>{kinds}</tbody></table>"
+               + ("<table><thead><tr><th>Kind of drift</th><th>Findings</th></tr></thead>"
+                  f"<tbody>{kinds}</tbody></table>"
                   if kinds else "")
                + _events_table(report) + "</section>")
     sections = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TypeGuard
 
 _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-5]{3})?$")
@@ -58,7 +59,7 @@ def _restore_case(id18: str) -> str | None:
     return "".join(chars)
 
 
-def looks_like_id(value: str | None) -> bool:
+def looks_like_id(value: str | None) -> TypeGuard[str]:
     """True when value has the shape of a 15- or 18-character Salesforce id (with a valid checksum)."""
     if not value or not _ID_SHAPE.match(value):
         return False
@@ -86,4 +87,4 @@ def object_for(value: str | None) -> str | None:
     """The standard object an id belongs to, by key prefix; None when unknown or not an id."""
     if not looks_like_id(value):
         return None
-    return KEY_PREFIXES.get(value[:3])  # type: ignore[index]
+    return KEY_PREFIXES.get(value[:3])

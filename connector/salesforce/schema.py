@@ -56,6 +56,24 @@ def _owner() -> Field:
     return _f("reference", 18, reference_to=["User"])
 
 
+def _person(sobject: str, **own: Field) -> dict[str, Field]:
+    """The fields Leads and Contacts share, with the object's `own` ones after the standard ones."""
+    return {
+        **_system(),
+        "FirstName": _f("string", 40),
+        "LastName": _f("string", 80, required=True),
+        "Email": _f("email", 80),
+        "Phone": _f("phone", 40),
+        "Title": _f("string", 128),
+        "LeadSource": _f("picklist", 255, picklist=LEAD_SOURCES),
+        "OwnerId": _owner(),
+        **own,
+        "MasterRecordId": _f("reference", 18, createable=False, updateable=False, reference_to=[sobject]),
+        "Jomablue_Id__c": _jomablue_id(),
+        "External_Person_Id__c": _f("string", 255, custom=True),
+    }
+
+
 LEAD_SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other", "Jomablue"]
 CAMPAIGN_TYPES = [
     "Advertisement", "Banner Ads", "Conference", "Direct Mail", "Email", "Partners",
@@ -76,51 +94,24 @@ OBJECTS: dict[str, dict[str, Any]] = {
     "Lead": {
         "key_prefix": "00Q",
         "custom": False,
-        "fields": {
-            **_system(),
-            "FirstName": _f("string", 40),
-            "LastName": _f("string", 80, required=True),
-            "Email": _f("email", 80),
-            "Phone": _f("phone", 40),
-            "Company": _f("string", 255, required=True),
-            "Title": _f("string", 128),
-            "LeadSource": _f("picklist", 255, picklist=LEAD_SOURCES),
-            "Status": _f(
+        "fields": _person(
+            "Lead",
+            Company=_f("string", 255, required=True),
+            Status=_f(
                 "picklist", 255, default="Open - Not Contacted", restricted=True,
                 picklist=["Open - Not Contacted", "Working - Contacted", "Closed - Converted",
                           "Closed - Not Converted"],
             ),
-            "OwnerId": _owner(),
-            "IsConverted": _f("boolean", createable=False, updateable=False, default=False),
-            "ConvertedContactId": _f("reference", 18, createable=False, updateable=False,
-                                     reference_to=["Contact"]),
-            "ConvertedAccountId": _f("reference", 18, createable=False, updateable=False,
-                                     reference_to=["Account"]),
-            "ConvertedDate": _f("date", createable=False, updateable=False),
-            "MasterRecordId": _f("reference", 18, createable=False, updateable=False,
-                                 reference_to=["Lead"]),
-            "Jomablue_Id__c": _jomablue_id(),
-            "External_Person_Id__c": _f("string", 255, custom=True),
-        },
+            IsConverted=_f("boolean", createable=False, updateable=False, default=False),
+            ConvertedContactId=_f("reference", 18, createable=False, updateable=False, reference_to=["Contact"]),
+            ConvertedAccountId=_f("reference", 18, createable=False, updateable=False, reference_to=["Account"]),
+            ConvertedDate=_f("date", createable=False, updateable=False),
+        ),
     },
     "Contact": {
         "key_prefix": "003",
         "custom": False,
-        "fields": {
-            **_system(),
-            "FirstName": _f("string", 40),
-            "LastName": _f("string", 80, required=True),
-            "Email": _f("email", 80),
-            "Phone": _f("phone", 40),
-            "Title": _f("string", 128),
-            "LeadSource": _f("picklist", 255, picklist=LEAD_SOURCES),
-            "AccountId": _f("reference", 18, reference_to=["Account"]),
-            "OwnerId": _owner(),
-            "MasterRecordId": _f("reference", 18, createable=False, updateable=False,
-                                 reference_to=["Contact"]),
-            "Jomablue_Id__c": _jomablue_id(),
-            "External_Person_Id__c": _f("string", 255, custom=True),
-        },
+        "fields": _person("Contact", AccountId=_f("reference", 18, reference_to=["Account"])),
     },
     "Campaign": {
         "key_prefix": "701",

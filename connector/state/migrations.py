@@ -168,8 +168,8 @@ def m007_no_person_key_index(db: sqlite_utils.Database) -> None:
 def m008_import_ledger(db: sqlite_utils.Database) -> None:
     """`connector import` (issue 20): the archive objects an import finished, so a second run
     resumes where the first stopped. `scope` is the run's filters and mapping version."""
-    db["imported_objects"].create({"object_uri": str, "scope": str, "lines": int, "finished_at": str},
-                                  pk=("object_uri", "scope"))
+    db.table("imported_objects").create({"object_uri": str, "scope": str, "lines": int, "finished_at": str},
+                                        pk=("object_uri", "scope"))
 
 
 MIGRATIONS: list[tuple[str, Migration]] = [

@@ -41,6 +41,6 @@ class CaptureStage(Stage):
             for x in group:
                 if x.error:
                     self.verdicts.settle(x)
-                else:
+                elif x.result_id:   # a write without an error carries its record's id
                     changes.records[x.key] = (sobject, to18(x.result_id))
         return StageResult(facts, changes, self.verdicts)

@@ -13,7 +13,8 @@ from connector.sync.stage import Stage, StageResult
 
 class CategoryStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
-        changes, notes = ChangeSet(), []
+        changes = ChangeSet()
+        notes: list[str] = []
         person = self.mappings.for_type("person")
         field = person.membership.field_for_ref("categories.names") if person and person.membership else None
         if not field:

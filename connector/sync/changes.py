@@ -55,7 +55,8 @@ class Facts:
     status_reads: Mapping[str, Mapping[str, int]] = field(default_factory=_empty)
 
     def learn(self, **found: Any) -> Facts:
-        """A new Facts with these fields added to (never replacing) what is known."""
+        """A new Facts with these fields added to what is known: a key learnt again takes the new
+        value (a later stage's finding wins), the rest are kept."""
         merged: dict[str, Any] = {}
         for name, value in found.items():
             old = getattr(self, name)

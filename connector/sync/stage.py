@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,7 +48,7 @@ class StageReads(Protocol):
     def members(self, member_keys: Iterable[str]) -> dict[str, dict[str, Any]]: ...
     def members_of_event(self, event_id: str) -> list[dict[str, Any]]: ...
     def records(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]: ...
-    def campaign_lock(self, campaign_id: str) -> AbstractContextManager[None]: ...
+    def campaign_lock(self, campaign_id: str) -> AbstractAsyncContextManager[None]: ...
 
 
 @dataclass

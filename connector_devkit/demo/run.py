@@ -58,7 +58,8 @@ def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
 
 
 def run_demo(extra_people: int | None = None) -> int:
-    for k, v in {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    demo_aws = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1"}
+    for k, v in demo_aws.items():
         os.environ.setdefault(k, v)
     for k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         os.environ.pop(k, None)
@@ -108,8 +109,8 @@ def run_demo(extra_people: int | None = None) -> int:
         async def drain(label: str, n: int) -> Any:
             def progress(counts: Counter[str]) -> None:
                 done = sum(counts.values())
-                click.echo(f"\r  {label}: {done}/{n} messages  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())),
-                           nl=False)
+                tally = "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                click.echo(f"\r  {label}: {done}/{n} messages  {tally}", nl=False)
 
             runner = Runner(wired.engine, SqsQueue(cfg.sqs), cfg.sqs, drain=True, on_batch=progress)
             result = await runner.run()
@@ -154,7 +155,8 @@ def _report(emu: Emulator, wired: Any, total: Counter[str], calls_first: int, ca
     leads, contacts = org.records("Lead"), org.records("Contact")
     _table("People in Salesforce", ["Object", "Records", "From Jomablue", "Example"], [
         ["Lead", len(leads), sum(1 for x in leads if x.get("Jomablue_Id__c")),
-         next((f"{x.get('FirstName') or ''} {x['LastName']} <{x.get('Email') or ''}>" for x in leads if x.get("Jomablue_Id__c")), "")],
+         next((f"{x.get('FirstName') or ''} {x['LastName']} <{x.get('Email') or ''}>"
+               for x in leads if x.get("Jomablue_Id__c")), "")],
         ["Contact", len(contacts), sum(1 for x in contacts if x.get("Jomablue_Id__c")),
          next((f"{x.get('FirstName') or ''} {x['LastName']}" for x in contacts), "")],
         ["Jomablue_Lead_Capture__c", len(org.records("Jomablue_Lead_Capture__c")), "", ""],

@@ -88,7 +88,8 @@ def build(contact_id: str, lead_email: str, people: int = 36) -> list[dict[str, 
     out.append({"resource_type": "session_participation", "generated_at": _ts(400), "context": ctx,
                 "identifiers": {"id": "acme/session_participation/1", "session_id": "acme/session/1"},
                 "data": {"session_name": "기조연설 Keynote", "session_code": "KN01", "attended": True,
-                         "session_start_time": "2026-03-10T23:30:00.000Z", "session_end_time": "2026-03-11T00:30:00.000Z"}})
+                         "session_start_time": "2026-03-10T23:30:00.000Z",
+                         "session_end_time": "2026-03-11T00:30:00.000Z"}})
     out.append({"resource_type": "lead", "generated_at": _ts(401), "context": copy.deepcopy(ctx),
                 "identifiers": {"id": "acme/lead/1", "vendor_id": "acme/vendor/7"},
                 "data": {"vendor_name": "Globex", "captured_at": "2026-03-11T01:00:00.000Z",

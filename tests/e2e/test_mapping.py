@@ -60,7 +60,8 @@ def test_typo_in_a_target_field_is_caught_against_the_org_with_a_suggestion(tmp_
     cfg = write_config(tmp_path, emu, memq, mapping__path=str(folder))
     res = cli("mapping", "validate", "--config", str(cfg), "--against-org")
     assert res.returncode == 2, res.stdout + res.stderr
-    assert re.search(rf"event\.yaml:{line}: .*Jomablue_Venu__c.*did you mean 'Jomablue_Venue__c'", res.stderr), res.stderr
+    expected = rf"event\.yaml:{line}: .*Jomablue_Venu__c.*did you mean 'Jomablue_Venue__c'"
+    assert re.search(expected, res.stderr), res.stderr
 
 
 def test_invalid_mapping_fails_validation_and_run_refuses_to_start(tmp_path, emu, memq):

@@ -208,8 +208,8 @@ def envelope_cases() -> list[Case]:
         Case("envelope Message truncated", envelope(text(person(89))[:-5], message_id="m-89"), "Message", "not JSON"),
         Case("envelope MessageId of 10 KB", envelope(text(person(90)), message_id="m" * 10_000), "MessageId",
              "MessageId"),
-        Case("envelope with an odd Jomablue body", envelope(text(person(91, data__categories=False)), message_id="m-91"),
-             "data.categories", "boolean"),
+        Case("envelope with an odd Jomablue body",
+             envelope(text(person(91, data__categories=False)), message_id="m-91"), "data.categories", "boolean"),
     ]
 
 

@@ -35,7 +35,8 @@ def hostile(rtype: str) -> dict[str, dict[str, Any]]:
     """Hostile variants of the sample of ``rtype``, by name."""
     base = sample(rtype)
     out: dict[str, dict[str, Any]] = {}
-    names = _PERSON_NAME_PATHS.get(rtype, _CTX if rtype != "event" else ("data.name", "data.short_description", "data.venue_name", "data.timezone"))
+    event_names = ("data.name", "data.short_description", "data.venue_name", "data.timezone")
+    names = _PERSON_NAME_PATHS.get(rtype, _CTX if rtype != "event" else event_names)
 
     m = copy.deepcopy(base)
     for p in names:

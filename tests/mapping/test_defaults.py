@@ -1,4 +1,4 @@
-"""The shipped default mappings reproduce shared/docs/salesforce-data-model.md."""
+"""The shipped default mappings write the data model `mappings/README.md` documents field by field."""
 
 from __future__ import annotations
 

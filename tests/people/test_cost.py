@@ -148,7 +148,8 @@ def test_two_resource_types_do_not_rewrite_each_others_lead_fields(emu, connecto
     c = connector()
     c.run(person(JID, at=at(1), uid=""))
     session = copy.deepcopy(SAMPLES["session_participation"])
-    session["context"].update({"person_id": JID, "person_organisation_uid": "", "event_id": person(JID)["context"]["event_id"]})
+    session["context"].update({"person_id": JID, "person_organisation_uid": "",
+                               "event_id": person(JID)["context"]["event_id"]})
     session["generated_at"] = "2025-09-10T12:00:00.000Z"
     [s_out] = c.run(session)
     assert s_out.status == "synced", s_out.reason

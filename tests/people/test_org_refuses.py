@@ -18,7 +18,8 @@ def _mapping_with_lead_field(tmp_path, field: str) -> object:
     shutil.copytree(default_mapping_folder(), folder)
     p = folder / "person.yaml"
     text = p.read_text(encoding="utf-8")
-    text = text.replace("      - field: Title\n", f"      - field: {field}\n        value: x\n      - field: Title\n", 1)
+    text = text.replace("      - field: Title\n",
+                        f"      - field: {field}\n        value: x\n      - field: Title\n", 1)
     p.write_text(text, encoding="utf-8")
     return folder
 

@@ -106,7 +106,8 @@ def test_expired_static_access_token_stops_the_run_with_messages_kept():
 @responses.activate
 def test_a_malformed_request_is_fatal_and_names_the_code():
     token(responses)
-    responses.get(f"{API}/query/", status=400, json=[{"errorCode": "INVALID_FIELD", "message": "No such column 'Nope'"}])
+    responses.get(f"{API}/query/", status=400,
+                  json=[{"errorCode": "INVALID_FIELD", "message": "No such column 'Nope'"}])
     with pytest.raises(FatalError, match="INVALID_FIELD"):
         asyncio.run(gateway().query("SELECT Nope FROM Lead"))
 
@@ -117,7 +118,8 @@ def test_locked_rows_are_retried_alone_and_results_keep_their_order():
     url = f"{API}/composite/sobjects/Lead/Jomablue_Id__c"
     responses.patch(url, json=[
         {"id": "00Q000000000001AAA", "success": True, "created": True, "errors": []},
-        {"id": None, "success": False, "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "lock", "fields": []}]},
+        {"id": None, "success": False,
+         "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "lock", "fields": []}]},
         {"id": None, "success": False, "errors": [{"statusCode": "STRING_TOO_LONG", "message": "too long",
                                                    "fields": ["Company"]}]},
     ])
@@ -194,6 +196,7 @@ def test_a_duplicate_rule_names_the_records_it_matched():
         "statusCode": "DUPLICATES_DETECTED", "message": "Use one of these records?", "fields": [],
         "duplicateResult": {"allowSave": False, "duplicateRule": "Standard_Lead_Duplicate_Rule",
                             "matchResults": [{"entityType": "Lead", "matchRecords": [
-                                {"record": {"Id": "00Q000000000001AAA"}}, {"record": {"Id": "00Q000000000002AAA"}}]}]}}]})
+                                {"record": {"Id": "00Q000000000001AAA"}},
+                                {"record": {"Id": "00Q000000000002AAA"}}]}]}}]})
     assert r.code == "DUPLICATES_DETECTED"
     assert r.message == "Use one of these records? (matches 00Q000000000001AAA, 00Q000000000002AAA)"

@@ -49,7 +49,8 @@ def sandbox_settings() -> tuple[dict[str, Any] | None, str]:
     env = os.environ
     url, client_id = env.get(ENV + "INSTANCE_URL"), env.get(ENV + "CLIENT_ID")
     if not url or not client_id:
-        return None, "no sandbox named: set SF_SANDBOX_INSTANCE_URL and SF_SANDBOX_CLIENT_ID (tests/sandbox/conftest.py)"
+        return None, ("no sandbox named: set SF_SANDBOX_INSTANCE_URL and SF_SANDBOX_CLIENT_ID "
+                      "(tests/sandbox/conftest.py)")
     if env.get(ENV + "CLIENT_SECRET"):
         auth = {"method": "client_credentials", "login_url": env.get(ENV + "LOGIN_URL", url),
                 "client_id": client_id, "client_secret": "${SF_SANDBOX_CLIENT_SECRET}"}
@@ -59,7 +60,8 @@ def sandbox_settings() -> tuple[dict[str, Any] | None, str]:
                 "private_key_file": env[ENV + "PRIVATE_KEY_FILE"],
                 "audience": env.get(ENV + "AUDIENCE", "https://test.salesforce.com")}
     else:
-        return None, "SF_SANDBOX_* names no credentials: set SF_SANDBOX_CLIENT_SECRET, or SF_SANDBOX_USERNAME and SF_SANDBOX_PRIVATE_KEY_FILE"
+        return None, ("SF_SANDBOX_* names no credentials: set SF_SANDBOX_CLIENT_SECRET, "
+                      "or SF_SANDBOX_USERNAME and SF_SANDBOX_PRIVATE_KEY_FILE")
     return {"instance_url": url, "api_version": env.get(ENV + "API_VERSION", "62.0"), "auth": auth,
             "requests_per_second": 5, "max_in_flight": 2}, ""
 

@@ -138,7 +138,8 @@ def test_the_connector_end_to_end(target, tmp_path, moto_endpoint):
     assert res.returncode == 0, res.stderr
     assert aws.depth() == 0
     [campaign] = target.query(f"SELECT Id FROM Campaign WHERE Jomablue_Id__c = '{target.jid('event', 521)}'")
-    leads = target.query(f"SELECT Id, LeadSource FROM Lead WHERE Jomablue_Id__c = '{target.jid('event_person', 48213)}'")
+    jid = target.jid("event_person", 48213)
+    leads = target.query(f"SELECT Id, LeadSource FROM Lead WHERE Jomablue_Id__c = '{jid}'")
     assert [lead["LeadSource"] for lead in leads] == ["Jomablue"]
     members = target.query(f"SELECT Status FROM CampaignMember WHERE CampaignId = '{campaign['Id']}'")
     assert [m["Status"] for m in members] == ["Attended"]

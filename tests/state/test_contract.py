@@ -255,7 +255,8 @@ def test_runs_and_api_usage(store):
     assert b > a
     store.finish_run(b, 75, {"counts": {"synced": 3}, "reason": "budget ยินดี"})
     last = store.last_run()
-    assert (last["id"], last["exit_code"], last["summary"]) == (b, 75, {"counts": {"synced": 3}, "reason": "budget ยินดี"})
+    summary = {"counts": {"synced": 3}, "reason": "budget ยินดี"}
+    assert (last["id"], last["exit_code"], last["summary"]) == (b, 75, summary)
     store.put_api_usage(10, 100)
     store.put_api_usage(12, 100)
     usage = store.api_usage()

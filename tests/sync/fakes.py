@@ -14,7 +14,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +143,7 @@ class MemoryState:
     def records(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return self._pick(self.records_, jomablue_ids)
 
-    def campaign_lock(self, campaign_id: str) -> AbstractContextManager[None]:
+    def campaign_lock(self, campaign_id: str) -> AbstractAsyncContextManager[None]:
         return nullcontext()
 
 
