@@ -3,6 +3,10 @@ child Campaigns."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from connector.mapping import ResourceMapping
+from connector.mapping.model import RecordMapping
 from connector.mapping.refs import refs
 from connector.payloads import parse_utc
 from connector.salesforce.ids import to18
@@ -15,7 +19,14 @@ from connector.sync.survivors import trace
 _MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)
 
 
-def _data(w: Work) -> dict:
+def _campaign(rm: ResourceMapping) -> RecordMapping:
+    """The Campaign a resource's mapping writes (an event mapping always has one; the stages call
+    this only for mappings that do)."""
+    assert rm.campaign is not None, "this mapping maps no Campaign"
+    return rm.campaign
+
+
+def _data(w: Work) -> dict[str, Any]:
     data = w.msg.payload.get("data")
     return data if isinstance(data, dict) else {}
 
@@ -35,11 +46,11 @@ class CampaignStage(Stage):
                 continue
             rm, eid, data = self.mapping_of(w), w.msg.event_id, _data(w)
             tz = data.get("timezone")
-            rec = rm.campaign.build(w.msg.payload, refs(event_timezone=tz), mode="upsert")
+            rec = _campaign(rm).build(w.msg.payload, refs(event_timezone=tz), mode="upsert")
             if (events.get(eid) or {}).get("campaign_id"):
                 # A Campaign that exists keeps what was set at its creation (on_create fields, its
                 # record type: changing a record's type is an admin's act).
-                for name in rm.campaign.create_only_fields():
+                for name in _campaign(rm).create_only_fields():
                     rec.pop(name, None)
             writes[eid] = Write("Campaign", "upsert", rec, [w], key=eid, label=f"Campaign for event {eid}")
             changes.events[eid] = {"name": data.get("name"), "timezone": tz, "metadata": data.get("metadata"),
@@ -90,6 +101,8 @@ class CampaignStage(Stage):
                 tables.pop(eid, None)
                 continue
             cid = to18(x.result_id) if x.result_id else events.get(eid, {}).get("campaign_id")
+            if not cid:     # no id and no error: nothing Salesforce confirmed to remember
+                continue
             campaigns[eid] = cid
             if x.created:
                 fresh.add(cid)
@@ -115,7 +128,7 @@ class CampaignStage(Stage):
         for x in writes.values():
             if x.op != "upsert":
                 continue
-            key_field = self.mapping_of(x.works[0]).campaign.upsert_key
+            key_field = _campaign(self.mapping_of(x.works[0])).upsert_key
             if x.record.get(key_field):
                 by_key.setdefault(key_field, []).append(x)
             else:
@@ -154,11 +167,12 @@ class SessionStage(Stage):
         await self.writer.send(list(writes.values()), sc.upsert_key)
         fresh: set[str] = set()
         for sid, x in writes.items():
-            if x.error:
+            if x.error or not x.result_id:
                 self.verdicts.settle(x)
                 continue
-            sessions[sid] = to18(x.result_id)
-            changes.records[sid] = ("Campaign", to18(x.result_id))
+            cid = to18(x.result_id)
+            sessions[sid] = cid
+            changes.records[sid] = ("Campaign", cid)
             if x.created:
-                fresh.add(to18(x.result_id))
+                fresh.add(cid)
         return StageResult(facts.learn(sessions=sessions, fresh_campaigns=fresh), changes, self.verdicts)

@@ -108,7 +108,7 @@ class SyncEngine:
     async def _split(self, inbounds: list[Inbound], error: FatalError) -> list[Outcome]:
         if len(inbounds) == 1:
             ib = inbounds[0]
-            ids: dict = {"message_key": body_key(ib)}
+            ids: dict[str, Any] = {"message_key": body_key(ib)}
             try:
                 m = parse_body(ib.body, self.source)
                 ids = dict(message_key=m.message_key, resource_type=m.resource_type,
@@ -180,8 +180,8 @@ class SyncEngine:
                                       message_key=parsed.message_key, resource_type=parsed.resource_type,
                                       detail={"skip": SkipReason.UNKNOWN_TYPE})
                 continue
-            base = dict(message_key=parsed.message_key, resource_type=parsed.resource_type,
-                        resource_id=parsed.resource_id, event_id=parsed.event_id)
+            base: dict[str, Any] = dict(message_key=parsed.message_key, resource_type=parsed.resource_type,
+                                        resource_id=parsed.resource_id, event_id=parsed.event_id)
             if not self.instances.allows(parsed.instance):
                 outcomes[i] = Outcome(OutcomeStatus.SKIPPED, f"instance {parsed.instance!r} is skipped by configuration",
                                       detail={"skip": SkipReason.INSTANCE}, **base)

@@ -70,6 +70,11 @@ class _Member:
     merged: bool = False     # the person's stored record was merged into this batch's (people stage)
 
 
+def _person_key(rm: Any, w: Work) -> str | None:
+    """The person's Jomablue id as the member row keeps it (None: the mapping names no person)."""
+    return rm.person.jomablue_id(w.msg.payload) if rm.person is not None else None
+
+
 @asynccontextmanager
 async def campaign_locks(state: Any, campaign_ids: set[str | None]) -> AsyncIterator[None]:
     """The store's lock on each Campaign, taken in sorted order (no two replicas deadlock)."""
@@ -186,7 +191,7 @@ class MemberStage(Stage):
 
     # -- plan ----------------------------------------------------------------------------
     def _merge_status(self, policy: Any, prev: str | None, new: str) -> str:
-        out = policy.merge(prev, new)
+        out: str = policy.merge(prev, new)
         if prev and out != prev:
             # Another resource type's policy may rank these two (a lead capture's "Captured"
             # against a person's "Registered"): never let one policy undo another's progress.
@@ -198,11 +203,10 @@ class MemberStage(Stage):
     def _status(self, t: _Target, previous: str | None) -> str:
         """Merge this message's status (and those of older messages it superseded) into the last one."""
         policy = t.membership.status
-        if t.is_session:
-            merge = policy.merge            # only this policy writes session members
-        else:
-            def merge(a: str | None, z: str) -> str:
-                return self._merge_status(policy, a, z)
+        def merge(a: str | None, z: str) -> str:
+            if t.is_session:
+                return str(policy.merge(a, z))      # only this policy writes session members
+            return self._merge_status(policy, a, z)
         status = previous
         for older in t.work.superseded:     # dropped as stale within this batch: their status still counts
             status = merge(status, policy.status_for(older.msg.payload))
@@ -230,7 +234,7 @@ class MemberStage(Stage):
             cat_field = mm.field_for_ref("categories.names")
             on_create = mm.fields_with_policy("on_create")
             row = {"event_id": w.msg.event_id, "campaign_id": t.campaign_id,
-                   "person_key": self.mapping_of(w).person.jomablue_id(w.msg.payload),
+                   "person_key": _person_key(self.mapping_of(w), w),
                    "person_sf_id": t.person.sf_id, "status": status, "status_at": w.msg.generated_at.isoformat(),
                    "category_ids": cat_ids,
                    # A lead capture's or session's mapping may not write categories: keep what we know.
@@ -367,7 +371,8 @@ class MemberStage(Stage):
         for page in await self.reader.query_many(adoption_queries(pairs)):
             for r in page:
                 who = r.get("ContactId") or r.get("LeadId")
-                found[(to18(r["CampaignId"]), to18(who))] = (to18(r["Id"]), r.get("Status"))
+                if who:
+                    found[(to18(r["CampaignId"]), to18(who))] = (to18(r["Id"]), r.get("Status"))
         updates = []
         for x, (c, p) in zip(writes, pairs, strict=True):
             cm_id, held = found.get((to18(c), to18(p)), (None, None)) if c and p else (None, None)

@@ -244,6 +244,8 @@ class PeopleStage(Stage):
     # -- writes ------------------------------------------------------------------------------
     def _plan_update(self, jid: str, match: Match, rec_map: RecordMapping, links: dict[str, dict[str, Any]],
                      lookups: Lookups) -> tuple[PersonRecord, Write | None]:
+        assert match.sf_id is not None, "an update names the record it updates"
+        sf_id = match.sf_id
         record = self._record(jid, match.sobject, "update", match.record)
         key_value = record.get(rec_map.upsert_key)
         if key_value and any(r["_sobject"] == match.sobject and r["Id"] != match.sf_id
@@ -253,8 +255,8 @@ class PeopleStage(Stage):
             record.pop(rec_map.upsert_key)
         link = links.get(jid) or {}
         stored = stored_hashes(link) if link.get("sf_id") == match.sf_id else {}
-        new = self._source_hashes(jid, match.sobject, match.sf_id)
-        found = PersonRecord(match.sobject, match.sf_id, match.rung, match.converted_from,
+        new = self._source_hashes(jid, match.sobject, sf_id)
+        found = PersonRecord(match.sobject, sf_id, match.rung, match.converted_from,
                              json.dumps({**stored, **new}, sort_keys=True), merged_from=match.merged_from)
         self._mark(jid, rung=match.rung, sobject=match.sobject, id=match.sf_id,
                    **({"merged_from": match.merged_from} if match.merged_from else {}))
