@@ -47,7 +47,6 @@ class SqlStateStore(ABC):
     location: str                  # where the store is, as the operator configured it (password masked)
     ORDER_BYTES = "collate binary"  # order text by its bytes (the same order on every backend)
     FOR_UPDATE = ""                 # lock a read row until the transaction ends
-    AS_TIME = "{}"                  # an ISO-8601 text column compared as a point in time
 
     def __init__(self) -> None:
         self._tx = threading.local()   # this thread's transaction depth
@@ -191,21 +190,21 @@ class SqlStateStore(ABC):
         Conditional: a row is written only when its generated_at is not older than the stored
         one, so an older version never replaces a newer one (two replicas, a late redelivery).
         """
-        stamp = R.now()
-        newer = f"{self.AS_TIME.format('excluded.generated_at')} >= {self.AS_TIME.format('resources.generated_at')}"
+        stamp = R.time_in(R.now())
+        # generated_at is integer microseconds (rows.TIME_COLUMNS): compared as a number.
         self._execute_many(
             "insert into resources (resource_key, content_hash, generated_at, applied_at) values (?, ?, ?, ?)"
             " on conflict (resource_key) do update set content_hash = excluded.content_hash,"
             " generated_at = excluded.generated_at, applied_at = excluded.applied_at"
-            f" where resources.generated_at is null or {newer}",
-            [(k, h, g, stamp) for k, h, g in rows])
+            " where resources.generated_at is null or excluded.generated_at >= resources.generated_at",
+            [(k, R.hash_in(h), R.time_in(g), stamp) for k, h, g in rows])
 
     # -- engine reads ------------------------------------------------------------------------
     def resources(self, keys: Iterable[str]) -> dict[str, Row]:
-        return self._rows("resources", "resource_key", keys)
+        return {k: R.expand("resources", row) for k, row in self._rows("resources", "resource_key", keys).items()}
 
     def people(self, jomablue_ids: Iterable[str]) -> dict[str, Row]:
-        return self._rows("people", "jomablue_id", jomablue_ids)
+        return {k: R.expand("people", row) for k, row in self._rows("people", "jomablue_id", jomablue_ids).items()}
 
     def events(self, event_ids: Iterable[str]) -> dict[str, Row]:
         return {k: R.event_out(row) for k, row in self._rows("events", "event_id", event_ids).items()}
@@ -261,7 +260,7 @@ class SqlStateStore(ABC):
     def put_people(self, rows: dict[str, Row]) -> None:
         stamp = R.now()
         self._upsert("people", ("jomablue_id",),
-                     [{"jomablue_id": jid, **fields, "updated_at": stamp} for jid, fields in rows.items()])
+                     [R.compact("people", {"jomablue_id": jid, **fields, "updated_at": stamp}) for jid, fields in rows.items()])
 
     def forget_people(self, jomablue_ids: Iterable[str]) -> None:
         """Links to records deleted in Salesforce: the next delivery walks the ladder again."""
@@ -270,7 +269,7 @@ class SqlStateStore(ABC):
     def relink_person_records(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
         """A Lead was converted: every registration linked to it now points at the Contact."""
         self._execute("update people set sobject = ?, sf_id = ?, updated_at = ? where sf_id = ?",
-                      [sobject, new_sf_id, R.now(), old_sf_id])
+                      [sobject, new_sf_id, R.time_in(R.now()), old_sf_id])
 
     def put_members(self, rows: dict[str, Row]) -> None:
         """Many member rows; each row carries every column."""
@@ -280,7 +279,8 @@ class SqlStateStore(ABC):
     def put_member(self, member_key: str, **fields: Any) -> None:
         if "category_ids" in fields:
             fields["category_ids"] = R.dumps(fields["category_ids"]) if fields["category_ids"] is not None else None
-        self._upsert("members", ("member_key",), [{"member_key": member_key, **fields, "updated_at": R.now()}])
+        self._upsert("members", ("member_key",),
+                     [R.compact("members", {"member_key": member_key, **fields, "updated_at": R.now()})])
 
     def forget_members(self, member_keys: Iterable[str]) -> None:
         """Members deleted in Salesforce: the next write creates them again (upsert, not update by Id)."""
@@ -314,7 +314,7 @@ class SqlStateStore(ABC):
         with self.atomic():
             self.relink_person_records(old_sf_id, sobject, new_sf_id)
             self._execute("update members set person_sf_id = ?, updated_at = ? where person_sf_id = ?",
-                          [new_sf_id, R.now(), old_sf_id])
+                          [new_sf_id, R.time_in(R.now()), old_sf_id])
 
     # -- the console -------------------------------------------------------------------------
     def quarantined(self, message_keys: list[str] | None = None) -> list[Row]:
