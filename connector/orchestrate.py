@@ -247,7 +247,7 @@ def reconcile(cfg: Config, event_id: str | None, fix: bool) -> Any:
     with run_lock(cfg) if fix else nullcontext():
         wired, redactor = _open(cfg)
         # --fix writes outside a batch: its repairs reach the write journal as Salesforce confirms them.
-        wired.gateway.on_written = WriteJournal(wired.state)
+        wired.gateway.on_written = WriteJournal(wired.state, wired.mappings)
 
         async def go() -> Any:
             from connector.progress import watching

@@ -202,6 +202,32 @@ def m009_compact_columns(db: sqlite_utils.Database) -> None:
     db.execute("create index idx_members_event_id on members (event_id)")
 
 
+def m010_journal_without_member_row(db: sqlite_utils.Database) -> None:
+    """A CampaignMember's journal row no longer repeats what its member row holds (its Campaign,
+    person and status: connector/reconcile/journal.py); rows left with nothing go."""
+    import json
+
+    member_row = {"CampaignId", "LeadId", "ContactId", "Status"}   # as journal.MEMBER_ROW_FIELDS was then
+    shapes = {(sobject, keys): i for i, sobject, keys in db.execute("select id, sobject, keys from written_shapes")}
+    for (sobject, keys), shape in list(shapes.items()):
+        names = json.loads(keys)
+        if sobject != "CampaignMember" or not member_row & set(names):
+            continue
+        kept = [n for n in names if n not in member_row]
+        if not kept:
+            db.execute("delete from written where shape = ?", [shape])
+            continue
+        new_keys = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+        if (sobject, new_keys) not in shapes:
+            shapes[(sobject, new_keys)] = db.execute(
+                "insert into written_shapes (sobject, keys) values (?, ?)", [sobject, new_keys]).lastrowid or 0
+        rows = db.execute("select sf_id, vals from written where shape = ?", [shape]).fetchall()
+        db.conn.executemany("update written set shape = ?, vals = ? where sf_id = ?", [
+            (shapes[(sobject, new_keys)],
+             json.dumps([v for n, v in zip(names, json.loads(vals), strict=True) if n not in member_row],
+                        ensure_ascii=False, separators=(",", ":")), sf_id) for sf_id, vals in rows])
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_small_outcomes", m002_small_outcomes),
@@ -212,6 +238,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("007_no_person_key_index", m007_no_person_key_index),
     ("008_import_ledger", m008_import_ledger),
     ("009_compact_columns", m009_compact_columns),
+    ("010_journal_without_member_row", m010_journal_without_member_row),
 ]
 
 

@@ -113,6 +113,14 @@ M006_COMPACT_COLUMNS = (
     + "update members set person_key = null where person_key = member_key;\n"
 )
 
+# SQLite's 010: a CampaignMember's journal row no longer repeats its member row
+# (connector/reconcile/journal.py MEMBER_ROW_FIELDS); rows left with nothing go.
+M007_JOURNAL_WITHOUT_MEMBER_ROW = """
+update written set fields = (fields::jsonb - 'CampaignId' - 'LeadId' - 'ContactId' - 'Status')::text
+    where sobject = 'CampaignMember';
+delete from written where sobject = 'CampaignMember' and fields::jsonb = '{}'::jsonb;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_call_budget", M002_CALL_BUDGET),
@@ -120,6 +128,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("004_no_person_key_index", M004_NO_PERSON_KEY_INDEX),
     ("005_import_ledger", M005_IMPORT_LEDGER),
     ("006_compact_columns", M006_COMPACT_COLUMNS),
+    ("007_journal_without_member_row", M007_JOURNAL_WITHOUT_MEMBER_ROW),
 ]
 
 
