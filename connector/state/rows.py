@@ -14,6 +14,8 @@ from typing import Any
 
 # Outcomes that keep the message body (for replay) and are never pruned.
 KEEPS_BODY = frozenset({"quarantined"})
+# A quarantined row whose message a replay quarantined again under its real key (settle_replayed).
+REPLAYED = "replayed"
 # Outcomes whose detail (what was matched, written or why it failed) is worth keeping; a synced
 # message's detail is in its log line already, and in Salesforce.
 KEEPS_DETAIL = frozenset({"quarantined", "retry"})

@@ -260,7 +260,8 @@ class SqlStateStore(ABC):
     def put_people(self, rows: dict[str, Row]) -> None:
         stamp = R.now()
         self._upsert("people", ("jomablue_id",),
-                     [R.compact("people", {"jomablue_id": jid, **fields, "updated_at": stamp}) for jid, fields in rows.items()])
+                     [R.compact("people", {"jomablue_id": jid, **fields, "updated_at": stamp})
+                      for jid, fields in rows.items()])
 
     def forget_people(self, jomablue_ids: Iterable[str]) -> None:
         """Links to records deleted in Salesforce: the next delivery walks the ladder again."""
@@ -344,6 +345,27 @@ class SqlStateStore(ABC):
             self._execute("update messages set outcome = 'dropped', body = null, last_seen = ? where message_key = ?",
                           [audit["dropped_at"], message_key])
         return audit
+
+    def settle_replayed(self, replays: list[Row]) -> None:
+        """Quarantined messages a replay recorded under another key settle their own row.
+
+        A body quarantined before it could be parsed is keyed `sha256:<body hash>`, an imported
+        line by its origin; once it parses, the engine records it under the message's real key,
+        and the row replayed would stay quarantined for ever. Each of `replays` is {message_key
+        (the row replayed), replayed_as (the key the engine recorded), outcome, reason, field,
+        resource_type, resource_id, event_id}: the row takes the replay's outcome (its body goes,
+        as any settled message's does); quarantined again, the message is now quarantined under
+        its real key (which holds the body), so the row replayed becomes `replayed` and is not
+        counted twice; a retry leaves it quarantined, to be replayed again.
+        """
+        rows = [{**{k: r.get(k) for k in ("resource_type", "resource_id", "event_id", "reason", "field")},
+                 "message_key": r["message_key"],
+                 "outcome": R.REPLAYED if r["outcome"] == "quarantined" else r["outcome"]}
+                for r in replays if r["replayed_as"] != r["message_key"] and r["outcome"] != "retry"]
+        if rows:
+            with self.atomic():
+                quarantined = {q["message_key"] for q in self.quarantined([r["message_key"] for r in rows])}
+                self.record_outcomes([r for r in rows if r["message_key"] in quarantined])
 
     def dropped(self) -> list[Row]:
         return self._query("select * from dropped_messages order by dropped_at")

@@ -92,7 +92,8 @@ def test_a_sqlite_store_of_migration_008_upgrades_reads_the_same_and_stores_less
 def test_a_postgres_store_of_migration_005_upgrades_and_reads_the_same(monkeypatch):
     with fresh_schema_url() as url:
         names = [n for n, _ in pg_migrations.MIGRATIONS]
-        monkeypatch.setattr(pg_migrations, "MIGRATIONS", pg_migrations.MIGRATIONS[:names.index("005_import_ledger") + 1])
+        before = pg_migrations.MIGRATIONS[:names.index("005_import_ledger") + 1]
+        monkeypatch.setattr(pg_migrations, "MIGRATIONS", before)
         with psycopg.connect(url, autocommit=True) as conn:
             pg_migrations.apply_migrations(conn)
             with conn.cursor() as cur:
