@@ -205,7 +205,7 @@ class PostgresStateStore(SqlStateStore):
         merged: dict[str, tuple[str, dict[str, Any]]] = {}
         for sf_id, sobject, fields in rows:
             merged[sf_id] = (sobject, {**(merged[sf_id][1] if sf_id in merged else {}), **fields})
-        stamp = R.time_in(R.now())
+        stamp = R.stamp()
         self._execute_many(
             "insert into written as w (sf_id, sobject, fields, written_at) values (?, ?, ?, ?)"
             " on conflict (sf_id) do update set sobject = excluded.sobject, written_at = excluded.written_at,"

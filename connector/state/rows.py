@@ -87,13 +87,15 @@ def member_out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- compact columns (issue 18: the rows kept per synced person) ---------------------------------
-# Hashes are stored as bytes, times as integer microseconds since the epoch, and a member's
-# person_key not at all when it is the member's own key (a person registration's membership):
-# callers still see hex text, ISO-8601 text and the key. Migration 009 (SQLite) / 006
-# (PostgreSQL) converted existing stores.
+# Hashes are stored as bytes; a message's time (generated_at, status_at: compared, ordered) as
+# integer microseconds since the epoch; when the store wrote a row (updated_at, applied_at,
+# written_at: only shown) as integer seconds; a member's person_key not at all when it is the
+# member's own key (a person registration's membership). Callers still see hex text, ISO-8601
+# text and the key. Migration 009 (SQLite) / 006 (PostgreSQL) converted existing stores.
 HASH_COLUMNS = {"people": ("record_hash",), "members": ("record_hash",), "resources": ("content_hash",)}
-TIME_COLUMNS = {"people": ("updated_at",), "members": ("status_at", "updated_at"),
-                "resources": ("generated_at", "applied_at"), "written": ("written_at",)}
+TIME_COLUMNS = {"members": ("status_at",), "resources": ("generated_at",)}
+STAMP_COLUMNS = {"people": ("updated_at",), "members": ("updated_at",), "resources": ("applied_at",),
+                 "written": ("written_at",)}
 _HEX, _HASHES, _TEXT = 1, 2, 0     # the first byte of a stored hash says its form
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _HEXDIGITS = frozenset("0123456789abcdef")
@@ -103,12 +105,17 @@ def _is_sha256(v: object) -> bool:
     return isinstance(v, str) and len(v) == 64 and set(v) <= _HEXDIGITS
 
 
+def _is_hex(v: str) -> bool:
+    return 16 <= len(v) <= 128 and len(v) % 2 == 0 and set(v) <= _HEXDIGITS
+
+
 def hash_in(value: str | None) -> bytes | None:
-    """A hash as stored: a sha256 in hex as its 32 bytes, a JSON object of such hashes (a person's
-    per-source hashes) as (name length, name, 32 bytes) each, anything else as its UTF-8 text."""
+    """A hash as stored: lowercase hex as its bytes (32 for a sha256), a JSON object of sha256
+    hashes (a person's per-source hashes) as (name length, name, 32 bytes) each, anything else
+    as its UTF-8 text; the first byte says which."""
     if value is None:
         return None
-    if _is_sha256(value):
+    if _is_hex(value):
         return bytes([_HEX]) + bytes.fromhex(value)
     if value.startswith("{"):
         try:
@@ -163,6 +170,21 @@ def time_out(value: int | str | None) -> str | None:
     return at.isoformat(timespec=spec)
 
 
+def stamp_in(value: str | int | None) -> int | str | None:
+    """When the store wrote a row, ISO-8601 text as integer seconds since the epoch."""
+    at = time_in(value)
+    return at // 1_000_000 if isinstance(at, int) else at
+
+
+def stamp_out(value: int | str | None) -> str | None:
+    return time_out(value * 1_000_000) if isinstance(value, int) else value
+
+
+def stamp() -> int:
+    """Now, as a stamp column stores it."""
+    return int(datetime.now(timezone.utc).timestamp())
+
+
 def compact(table: str, row: dict[str, Any]) -> dict[str, Any]:
     """A row (or part of one) as stored."""
     row = dict(row)
@@ -172,6 +194,9 @@ def compact(table: str, row: dict[str, Any]) -> dict[str, Any]:
     for c in TIME_COLUMNS.get(table, ()):
         if c in row:
             row[c] = time_in(row[c])
+    for c in STAMP_COLUMNS.get(table, ()):
+        if c in row:
+            row[c] = stamp_in(row[c])
     if table == "members" and "person_key" in row:
         # NULL: the member's own key (the usual case); '' stands for no person.
         key = row["person_key"]
@@ -187,6 +212,9 @@ def expand(table: str, row: dict[str, Any]) -> dict[str, Any]:
     for c in TIME_COLUMNS.get(table, ()):
         if c in row:
             row[c] = time_out(row[c])
+    for c in STAMP_COLUMNS.get(table, ()):
+        if c in row:
+            row[c] = stamp_out(row[c])
     if table == "members" and "person_key" in row:
         row["person_key"] = row["member_key"] if row["person_key"] is None else (row["person_key"] or None)
     return row

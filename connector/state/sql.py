@@ -190,7 +190,7 @@ class SqlStateStore(ABC):
         Conditional: a row is written only when its generated_at is not older than the stored
         one, so an older version never replaces a newer one (two replicas, a late redelivery).
         """
-        stamp = R.time_in(R.now())
+        stamp = R.stamp()
         # generated_at is integer microseconds (rows.TIME_COLUMNS): compared as a number.
         self._execute_many(
             "insert into resources (resource_key, content_hash, generated_at, applied_at) values (?, ?, ?, ?)"
@@ -270,7 +270,7 @@ class SqlStateStore(ABC):
     def relink_person_records(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
         """A Lead was converted: every registration linked to it now points at the Contact."""
         self._execute("update people set sobject = ?, sf_id = ?, updated_at = ? where sf_id = ?",
-                      [sobject, new_sf_id, R.time_in(R.now()), old_sf_id])
+                      [sobject, new_sf_id, R.stamp(), old_sf_id])
 
     def put_members(self, rows: dict[str, Row]) -> None:
         """Many member rows; each row carries every column."""
@@ -315,7 +315,7 @@ class SqlStateStore(ABC):
         with self.atomic():
             self.relink_person_records(old_sf_id, sobject, new_sf_id)
             self._execute("update members set person_sf_id = ?, updated_at = ? where person_sf_id = ?",
-                          [new_sf_id, R.time_in(R.now()), old_sf_id])
+                          [new_sf_id, R.stamp(), old_sf_id])
 
     # -- the console -------------------------------------------------------------------------
     def quarantined(self, message_keys: list[str] | None = None) -> list[Row]:
