@@ -146,15 +146,19 @@ def hash_out(value: bytes | memoryview | str | None) -> str | None:
     return raw[1:].decode("utf-8", "surrogatepass")
 
 
-def time_in(value: str | int | None) -> int | str | None:
-    """An ISO-8601 time as integer microseconds since the epoch (UTC when it names no offset);
-    text that is not a time stays text (SQLite keeps it; PostgreSQL refuses it)."""
+def time_in(value: str | int | None) -> int | None:
+    """An ISO-8601 time as integer microseconds since the epoch (UTC when it names no offset).
+
+    Text that is not a time (no release wrote one; a hand edit might) is not kept: None, as
+    PostgreSQL's migration makes it too. Kept as text in an INTEGER column it would sort after
+    every number, and a resource's generated_at would refuse every later version.
+    """
     if not isinstance(value, str):
         return value
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
     except ValueError:
-        return value
+        return None
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     delta = at - _EPOCH
@@ -170,10 +174,10 @@ def time_out(value: int | str | None) -> str | None:
     return at.isoformat(timespec=spec)
 
 
-def stamp_in(value: str | int | None) -> int | str | None:
+def stamp_in(value: str | int | None) -> int | None:
     """When the store wrote a row, ISO-8601 text as integer seconds since the epoch."""
     at = time_in(value)
-    return at // 1_000_000 if isinstance(at, int) else at
+    return None if at is None else at // 1_000_000
 
 
 def stamp_out(value: int | str | None) -> str | None:

@@ -117,6 +117,13 @@ def test_a_postgres_store_of_migration_005_upgrades_and_reads_the_same(monkeypat
             store.close()
 
 
+def test_a_resource_whose_stored_time_was_no_time_takes_the_next_version(store):
+    store.put_resources([("person:a", H1, "not a time")])
+    assert store.resources(["person:a"])["person:a"]["generated_at"] is None
+    store.put_resources([("person:a", H2, T1)])
+    assert store.resources(["person:a"])["person:a"]["content_hash"] == H2
+
+
 @pytest.mark.parametrize("value", [H1, PERSON_HASH, "h", "", json.dumps({"a": 1}), json.dumps({"b": H1, "a": H2})])
 def test_a_hash_reads_back_as_it_was_written(value):
     from connector.state import rows as R

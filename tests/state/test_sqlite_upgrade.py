@@ -68,7 +68,8 @@ def test_the_write_journal_of_release_005_becomes_compact_and_reads_the_same(tmp
 
     store = open_state(path)
     got = store.written(["00Q1", "00Q2", "00v1", "00v2"])
-    assert got["00Q1"] == {"sf_id": "00Q1", "sobject": "Lead", "fields": lead, "written_at": "t1"}
+    # "t1" is no time: not kept (connector/state/rows.py time_in), as PostgreSQL's migration does.
+    assert got["00Q1"] == {"sf_id": "00Q1", "sobject": "Lead", "fields": lead, "written_at": None}
     assert got["00Q2"]["fields"] == {"Email": "b@x", "LastName": "B", "Phone": None}
     # A member's journal no longer repeats its member row (010): what is left stays, nothing left, no row.
     assert got["00v1"]["fields"] == {"Checked_In__c": "x"} and got["00v1"]["sobject"] == "CampaignMember"
