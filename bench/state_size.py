@@ -67,8 +67,12 @@ def measure(db_path: str, messages: int) -> dict[str, Any]:
     total = conn.execute("pragma page_count").fetchone()[0] * page
     try:
         by_name = dict(conn.execute("select name, sum(pgsize) from dbstat group by name order by 2 desc").fetchall())
+        # Per kind of row: a table with its indexes (what `connector status` shows as size_by_kind).
+        by_kind = dict(conn.execute(
+            "select coalesce(m.tbl_name, s.name), sum(s.pgsize) from dbstat s left join sqlite_master m"
+            " on m.name = s.name group by 1 order by 2 desc").fetchall())
     except sqlite3.OperationalError:       # SQLite built without dbstat
-        by_name = {}
+        by_name, by_kind = {}, {}
     rows = {t: conn.execute(f"select count(*) from [{t}]").fetchone()[0]
             for (t,) in conn.execute("select name from sqlite_master where type = 'table'")}
     conn.close()
@@ -78,6 +82,8 @@ def measure(db_path: str, messages: int) -> dict[str, Any]:
     kept = total - sum(v for k, v in by_name.items() if k in ("messages", "messages_quarantined"))
     return {"messages": messages, "bytes": total, "bytes_per_message": round(total / messages, 1),
             "bytes_per_person_kept": round(kept / people, 1),
+            "kept_per_person_by_kind": {k: round(v / people, 1) for k, v in by_kind.items()
+                                        if k != "messages" and v / people >= 1},
             "by_table": {k: {"bytes": v, "per_message": round(v / messages, 1)} for k, v in by_name.items()},
             "rows": rows}
 

@@ -229,6 +229,12 @@ def replay(cfg: Config, message_ids: list[str] | None) -> int:
             return await in_steps("replay", inbounds, REPLAY_STEP, wired.engine.process)   # a bar, or log lines
 
         outcomes = asyncio.run(go()) if inbounds else []
+        # A message recorded under another key than the row replayed (quarantined unparsed, or imported) settles it.
+        wired.state.settle_replayed([
+            {"message_key": ib.handle, "replayed_as": o.message_key or ib.handle, "outcome": o.label,
+             "reason": o.reason, "field": o.field, "resource_type": o.resource_type, "resource_id": o.resource_id,
+             "event_id": o.event_id}
+            for ib, o in zip(inbounds, outcomes, strict=True)])
     failing = 0
     for ib, o in zip(inbounds, outcomes, strict=True):
         click.echo(f"{ib.handle}: {o.status}" + (f" ({redactor.text(o.reason)})" if o.reason else ""))
@@ -247,7 +253,7 @@ def reconcile(cfg: Config, event_id: str | None, fix: bool) -> Any:
     with run_lock(cfg) if fix else nullcontext():
         wired, redactor = _open(cfg)
         # --fix writes outside a batch: its repairs reach the write journal as Salesforce confirms them.
-        wired.gateway.on_written = WriteJournal(wired.state)
+        wired.gateway.on_written = WriteJournal(wired.state, wired.mappings)
 
         async def go() -> Any:
             from connector.progress import watching

@@ -108,8 +108,8 @@ class Reconciler:
         for rows in members.values():
             for m in rows:
                 want("CampaignMember", m.get("cm_id"))
-        if self.cat_field and "CampaignMember" in wanted:
-            wanted["CampaignMember"][0].add(self.cat_field)
+        if "CampaignMember" in wanted:     # compared from the member row, not the journal
+            wanted["CampaignMember"][0].update(f for f in (self.cat_field, self._member_key_compared()) if f)
         for r in captures:
             want(r["sobject"], r["sf_id"])
         self.snap = await fetch(self.gateway, wanted)
@@ -311,12 +311,19 @@ class Reconciler:
                       member=m, person_id=person_id)
             return 0
         expected = {k: v for k, v in self._expected(cm_id, "CampaignMember").items()}
+        # What the member row holds is not journaled twice (reconcile/journal.py): its Jomablue id.
+        if self._member_key_compared():
+            expected[self.member_key] = key
         if m.get("status"):
             expected["Status"] = m["status"]
         if self.cat_field:
             expected[self.cat_field] = m.get("categories_text")
         self._fields("member_field", eid, "CampaignMember", cm_id, key, name, expected)
         return 1
+
+    def _member_key_compared(self) -> str | None:
+        """The members' upsert key field, when a mapping writes it on every update."""
+        return self.member_key if self.member_key in self.always.get("CampaignMember", set()) else None
 
     def _check_capture(self, r: dict[str, Any], eid: str | None) -> None:
         rid, sobject, jid = r["sf_id"], r["sobject"], r["jomablue_id"]

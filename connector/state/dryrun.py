@@ -52,6 +52,9 @@ class DryRunStore(StateStore):
         self._skip("drop_quarantined")
         return None
 
+    def settle_replayed(self, replays: list[Row]) -> None:
+        self._skip("settle_replayed")
+
     def put_event(self, event_id: str, **fields: Any) -> None:
         self._skip("put_event")
 

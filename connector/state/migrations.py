@@ -172,6 +172,62 @@ def m008_import_ledger(db: sqlite_utils.Database) -> None:
                                         pk=("object_uri", "scope"))
 
 
+_COMPACT_TABLES = {
+    "people": "jomablue_id text primary key, sobject text, sf_id text, rung text, organisation_uid text,"
+              " email text, record_hash blob, updated_at integer",
+    "members": "member_key text primary key, event_id text, campaign_id text, cm_id text, person_key text,"
+               " person_sf_id text, status text, status_at integer, category_ids text, categories_text text,"
+               " record_hash blob, updated_at integer",
+    "resources": "resource_key text primary key, content_hash blob, generated_at integer, applied_at integer",
+    "written": "sf_id text primary key, shape integer not null, vals text not null, written_at integer",
+}
+
+
+def m009_compact_columns(db: sqlite_utils.Database) -> None:
+    """The rows kept per synced person, smaller (issue 18; connector/state/rows.py reads them
+    back as before): hashes as bytes instead of hex text (BLOB columns), times as integer
+    microseconds instead of ISO text (INTEGER columns: a TEXT column would turn them back into
+    text), and a member's person_key left out when it is the member's own key."""
+    from connector.state import rows as R
+
+    for table, columns in _COMPACT_TABLES.items():
+        cols = [c.split()[0] for c in columns.split(", ")]
+        db.execute(f"create table {table}_new ({columns}) without rowid")
+        rows = db.execute(f"select {', '.join(cols)} from {table}")
+        db.conn.executemany(
+            f"insert into {table}_new ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
+            ([new[c] for c in cols] for new in (R.compact(table, dict(zip(cols, row, strict=True))) for row in rows)))
+        db.execute(f"drop table {table}")
+        db.execute(f"alter table {table}_new rename to {table}")
+    db.execute("create index idx_members_event_id on members (event_id)")
+
+
+def m010_journal_without_member_row(db: sqlite_utils.Database) -> None:
+    """A CampaignMember's journal row no longer repeats what its member row holds (its Campaign,
+    person and status: connector/reconcile/journal.py); rows left with nothing go."""
+    import json
+
+    member_row = {"CampaignId", "LeadId", "ContactId", "Status"}   # as journal.MEMBER_ROW_FIELDS was then
+    shapes = {(sobject, keys): i for i, sobject, keys in db.execute("select id, sobject, keys from written_shapes")}
+    for (sobject, keys), shape in list(shapes.items()):
+        names = json.loads(keys)
+        if sobject != "CampaignMember" or not member_row & set(names):
+            continue
+        kept = [n for n in names if n not in member_row]
+        if not kept:
+            db.execute("delete from written where shape = ?", [shape])
+            continue
+        new_keys = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+        if (sobject, new_keys) not in shapes:
+            shapes[(sobject, new_keys)] = db.execute(
+                "insert into written_shapes (sobject, keys) values (?, ?)", [sobject, new_keys]).lastrowid or 0
+        rows = db.execute("select sf_id, vals from written where shape = ?", [shape]).fetchall()
+        db.conn.executemany("update written set shape = ?, vals = ? where sf_id = ?", [
+            (shapes[(sobject, new_keys)],
+             json.dumps([v for n, v in zip(names, json.loads(vals), strict=True) if n not in member_row],
+                        ensure_ascii=False, separators=(",", ":")), sf_id) for sf_id, vals in rows])
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_small_outcomes", m002_small_outcomes),
@@ -181,6 +237,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("006_compact_journal", m006_compact_journal),
     ("007_no_person_key_index", m007_no_person_key_index),
     ("008_import_ledger", m008_import_ledger),
+    ("009_compact_columns", m009_compact_columns),
+    ("010_journal_without_member_row", m010_journal_without_member_row),
 ]
 
 

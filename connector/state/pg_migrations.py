@@ -89,12 +89,49 @@ create table imported_objects (object_uri text, scope text, lines integer, finis
     primary key (object_uri, scope));
 """
 
+# SQLite's 009_compact_columns (issue 18): hashes as bytes (a sha256 in hex as 0x01 and its 32
+# bytes, other text as 0x00 and its UTF-8; connector/state/rows.py), a message's times as integer
+# microseconds since the epoch, the store's own stamps as seconds, and a member's person_key NULL
+# when it is the member's own key ('' for none).
+# A person's JSON of per-source hashes stays text (0x00) until the person is written again.
+_HASH = ("case when {c} ~ '^[0-9a-f]{{64}}$' then '\\x01'::bytea || decode({c}, 'hex')"
+         " else '\\x00'::bytea || convert_to({c}, 'UTF8') end")
+_TIME = "case when {c} ~ '^\\d{{4}}-' then floor(extract(epoch from {c}::timestamptz) * {unit})::bigint end"
+
+
+def _alter(table: str, hashes: tuple[str, ...], times: tuple[str, ...], stamps: tuple[str, ...]) -> str:
+    """Hashes to bytea, message times to microseconds, the store's own stamps to seconds."""
+    parts = [f"alter column {c} type bytea using {_HASH.format(c=c)}" for c in hashes]
+    parts += [f"alter column {c} type bigint using {_TIME.format(c=c, unit=1000000)}" for c in times]
+    parts += [f"alter column {c} type bigint using {_TIME.format(c=c, unit=1)}" for c in stamps]
+    return f"alter table {table} " + ", ".join(parts) + ";\n"
+
+
+M006_COMPACT_COLUMNS = (
+    _alter("people", ("record_hash",), (), ("updated_at",))
+    + _alter("members", ("record_hash",), ("status_at",), ("updated_at",))
+    + _alter("resources", ("content_hash",), ("generated_at",), ("applied_at",))
+    + _alter("written", (), (), ("written_at",))
+    + "update members set person_key = '' where person_key is null;\n"
+    + "update members set person_key = null where person_key = member_key;\n"
+)
+
+# SQLite's 010: a CampaignMember's journal row no longer repeats its member row
+# (connector/reconcile/journal.py MEMBER_ROW_FIELDS); rows left with nothing go.
+M007_JOURNAL_WITHOUT_MEMBER_ROW = """
+update written set fields = (fields::jsonb - 'CampaignId' - 'LeadId' - 'ContactId' - 'Status')::text
+    where sobject = 'CampaignMember';
+delete from written where sobject = 'CampaignMember' and fields::jsonb = '{}'::jsonb;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_call_budget", M002_CALL_BUDGET),
     ("003_console_and_describes", M003_CONSOLE_AND_DESCRIBES),
     ("004_no_person_key_index", M004_NO_PERSON_KEY_INDEX),
     ("005_import_ledger", M005_IMPORT_LEDGER),
+    ("006_compact_columns", M006_COMPACT_COLUMNS),
+    ("007_journal_without_member_row", M007_JOURNAL_WITHOUT_MEMBER_ROW),
 ]
 
 

@@ -103,7 +103,6 @@ class PostgresStateStore(SqlStateStore):
 
     ORDER_BYTES = 'collate "C"'
     FOR_UPDATE = " for update"
-    AS_TIME = "{}::timestamptz"
 
     def __init__(self, url: str, *, pool_size: int = 8, connect_timeout: float = 10) -> None:
         super().__init__()
@@ -206,7 +205,7 @@ class PostgresStateStore(SqlStateStore):
         merged: dict[str, tuple[str, dict[str, Any]]] = {}
         for sf_id, sobject, fields in rows:
             merged[sf_id] = (sobject, {**(merged[sf_id][1] if sf_id in merged else {}), **fields})
-        stamp = R.now()
+        stamp = R.stamp()
         self._execute_many(
             "insert into written as w (sf_id, sobject, fields, written_at) values (?, ?, ?, ?)"
             " on conflict (sf_id) do update set sobject = excluded.sobject, written_at = excluded.written_at,"

@@ -14,6 +14,8 @@ from typing import Any
 
 # Outcomes that keep the message body (for replay) and are never pruned.
 KEEPS_BODY = frozenset({"quarantined"})
+# A quarantined row whose message a replay quarantined again under its real key (settle_replayed).
+REPLAYED = "replayed"
 # Outcomes whose detail (what was matched, written or why it failed) is worth keeping; a synced
 # message's detail is in its log line already, and in Salesforce.
 KEEPS_DETAIL = frozenset({"quarantined", "retry"})
@@ -75,16 +77,156 @@ def member_in(key: str, fields: dict[str, Any], stamp: str) -> dict[str, Any]:
     """A full member row for put_members: the caller's row without its key/stamp, ids as JSON."""
     row = {k: v for k, v in fields.items() if k not in ("member_key", "updated_at")}
     row["category_ids"] = json.dumps(row.get("category_ids") or [], ensure_ascii=False)
-    return {"member_key": key, **row, "updated_at": stamp}
+    return compact("members", {"member_key": key, **row, "updated_at": stamp})
 
 
 def member_out(row: dict[str, Any]) -> dict[str, Any]:
+    row = expand("members", row)
     row["category_ids"] = json.loads(row["category_ids"]) if row.get("category_ids") else []
+    return row
+
+
+# -- compact columns (issue 18: the rows kept per synced person) ---------------------------------
+# Hashes are stored as bytes; a message's time (generated_at, status_at: compared, ordered) as
+# integer microseconds since the epoch; when the store wrote a row (updated_at, applied_at,
+# written_at: only shown) as integer seconds; a member's person_key not at all when it is the
+# member's own key (a person registration's membership). Callers still see hex text, ISO-8601
+# text and the key. Migration 009 (SQLite) / 006 (PostgreSQL) converted existing stores.
+HASH_COLUMNS = {"people": ("record_hash",), "members": ("record_hash",), "resources": ("content_hash",)}
+TIME_COLUMNS = {"members": ("status_at",), "resources": ("generated_at",)}
+STAMP_COLUMNS = {"people": ("updated_at",), "members": ("updated_at",), "resources": ("applied_at",),
+                 "written": ("written_at",)}
+_HEX, _HASHES, _TEXT = 1, 2, 0     # the first byte of a stored hash says its form
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_HEXDIGITS = frozenset("0123456789abcdef")
+
+
+def _is_sha256(v: object) -> bool:
+    return isinstance(v, str) and len(v) == 64 and set(v) <= _HEXDIGITS
+
+
+def _is_hex(v: str) -> bool:
+    return 16 <= len(v) <= 128 and len(v) % 2 == 0 and set(v) <= _HEXDIGITS
+
+
+def hash_in(value: str | None) -> bytes | None:
+    """A hash as stored: lowercase hex as its bytes (32 for a sha256), a JSON object of sha256
+    hashes (a person's per-source hashes) as (name length, name, 32 bytes) each, anything else
+    as its UTF-8 text; the first byte says which."""
+    if value is None:
+        return None
+    if _is_hex(value):
+        return bytes([_HEX]) + bytes.fromhex(value)
+    if value.startswith("{"):
+        try:
+            parts = json.loads(value)
+        except ValueError:
+            parts = None
+        names = [k.encode("utf-8") for k in parts] if isinstance(parts, dict) else []
+        if parts and all(_is_sha256(v) for v in parts.values()) and all(len(n) < 256 for n in names) \
+                and value == json.dumps(parts, sort_keys=True):
+            return bytes([_HASHES]) + b"".join(bytes([len(n)]) + n + bytes.fromhex(v)
+                                               for n, v in zip(names, parts.values(), strict=True))
+    return bytes([_TEXT]) + value.encode("utf-8", "surrogatepass")
+
+
+def hash_out(value: bytes | memoryview | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raw = bytes(value)
+    if raw[:1] == bytes([_HEX]):
+        return raw[1:].hex()
+    if raw[:1] == bytes([_HASHES]):
+        parts, i = {}, 1
+        while i < len(raw):
+            n = raw[i]
+            parts[raw[i + 1:i + 1 + n].decode("utf-8")] = raw[i + 1 + n:i + 33 + n].hex()
+            i += 33 + n
+        return json.dumps(parts, sort_keys=True)
+    return raw[1:].decode("utf-8", "surrogatepass")
+
+
+def time_in(value: str | int | None) -> int | None:
+    """An ISO-8601 time as integer microseconds since the epoch (UTC when it names no offset).
+
+    Text that is not a time (no release wrote one; a hand edit might) is not kept: None, as
+    PostgreSQL's migration makes it too. Kept as text in an INTEGER column it would sort after
+    every number, and a resource's generated_at would refuse every later version.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def time_out(value: int | str | None) -> str | None:
+    """ISO-8601 text in UTC (milliseconds shown only when there are some)."""
+    if value is None or isinstance(value, str):
+        return value
+    at = _EPOCH + timedelta(microseconds=int(value))
+    spec = "seconds" if not at.microsecond else "milliseconds" if at.microsecond % 1000 == 0 else "microseconds"
+    return at.isoformat(timespec=spec)
+
+
+def stamp_in(value: str | int | None) -> int | None:
+    """When the store wrote a row, ISO-8601 text as integer seconds since the epoch."""
+    at = time_in(value)
+    return None if at is None else at // 1_000_000
+
+
+def stamp_out(value: int | str | None) -> str | None:
+    return time_out(value * 1_000_000) if isinstance(value, int) else value
+
+
+def stamp() -> int:
+    """Now, as a stamp column stores it."""
+    return int(datetime.now(timezone.utc).timestamp())
+
+
+def compact(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A row (or part of one) as stored."""
+    row = dict(row)
+    for c in HASH_COLUMNS.get(table, ()):
+        if c in row:
+            row[c] = hash_in(row[c])
+    for c in TIME_COLUMNS.get(table, ()):
+        if c in row:
+            row[c] = time_in(row[c])
+    for c in STAMP_COLUMNS.get(table, ()):
+        if c in row:
+            row[c] = stamp_in(row[c])
+    if table == "members" and "person_key" in row:
+        # NULL: the member's own key (the usual case); '' stands for no person.
+        key = row["person_key"]
+        row["person_key"] = None if key == row.get("member_key") and key else ("" if key is None else key)
+    return row
+
+
+def expand(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as callers see it."""
+    for c in HASH_COLUMNS.get(table, ()):
+        if c in row:
+            row[c] = hash_out(row[c])
+    for c in TIME_COLUMNS.get(table, ()):
+        if c in row:
+            row[c] = time_out(row[c])
+    for c in STAMP_COLUMNS.get(table, ()):
+        if c in row:
+            row[c] = stamp_out(row[c])
+    if table == "members" and "person_key" in row:
+        row["person_key"] = row["member_key"] if row["person_key"] is None else (row["person_key"] or None)
     return row
 
 
 def written_out(row: dict[str, Any]) -> dict[str, Any]:
     """A write-journal row as read: its fields as a dict."""
+    row = expand("written", row)
     row["fields"] = json.loads(row["fields"]) if row.get("fields") else {}
     return row
 

@@ -47,7 +47,6 @@ class SqlStateStore(ABC):
     location: str                  # where the store is, as the operator configured it (password masked)
     ORDER_BYTES = "collate binary"  # order text by its bytes (the same order on every backend)
     FOR_UPDATE = ""                 # lock a read row until the transaction ends
-    AS_TIME = "{}"                  # an ISO-8601 text column compared as a point in time
 
     def __init__(self) -> None:
         self._tx = threading.local()   # this thread's transaction depth
@@ -191,21 +190,21 @@ class SqlStateStore(ABC):
         Conditional: a row is written only when its generated_at is not older than the stored
         one, so an older version never replaces a newer one (two replicas, a late redelivery).
         """
-        stamp = R.now()
-        newer = f"{self.AS_TIME.format('excluded.generated_at')} >= {self.AS_TIME.format('resources.generated_at')}"
+        stamp = R.stamp()
+        # generated_at is integer microseconds (rows.TIME_COLUMNS): compared as a number.
         self._execute_many(
             "insert into resources (resource_key, content_hash, generated_at, applied_at) values (?, ?, ?, ?)"
             " on conflict (resource_key) do update set content_hash = excluded.content_hash,"
             " generated_at = excluded.generated_at, applied_at = excluded.applied_at"
-            f" where resources.generated_at is null or {newer}",
-            [(k, h, g, stamp) for k, h, g in rows])
+            " where resources.generated_at is null or excluded.generated_at >= resources.generated_at",
+            [(k, R.hash_in(h), R.time_in(g), stamp) for k, h, g in rows])
 
     # -- engine reads ------------------------------------------------------------------------
     def resources(self, keys: Iterable[str]) -> dict[str, Row]:
-        return self._rows("resources", "resource_key", keys)
+        return {k: R.expand("resources", row) for k, row in self._rows("resources", "resource_key", keys).items()}
 
     def people(self, jomablue_ids: Iterable[str]) -> dict[str, Row]:
-        return self._rows("people", "jomablue_id", jomablue_ids)
+        return {k: R.expand("people", row) for k, row in self._rows("people", "jomablue_id", jomablue_ids).items()}
 
     def events(self, event_ids: Iterable[str]) -> dict[str, Row]:
         return {k: R.event_out(row) for k, row in self._rows("events", "event_id", event_ids).items()}
@@ -261,7 +260,8 @@ class SqlStateStore(ABC):
     def put_people(self, rows: dict[str, Row]) -> None:
         stamp = R.now()
         self._upsert("people", ("jomablue_id",),
-                     [{"jomablue_id": jid, **fields, "updated_at": stamp} for jid, fields in rows.items()])
+                     [R.compact("people", {"jomablue_id": jid, **fields, "updated_at": stamp})
+                      for jid, fields in rows.items()])
 
     def forget_people(self, jomablue_ids: Iterable[str]) -> None:
         """Links to records deleted in Salesforce: the next delivery walks the ladder again."""
@@ -270,7 +270,7 @@ class SqlStateStore(ABC):
     def relink_person_records(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
         """A Lead was converted: every registration linked to it now points at the Contact."""
         self._execute("update people set sobject = ?, sf_id = ?, updated_at = ? where sf_id = ?",
-                      [sobject, new_sf_id, R.now(), old_sf_id])
+                      [sobject, new_sf_id, R.stamp(), old_sf_id])
 
     def put_members(self, rows: dict[str, Row]) -> None:
         """Many member rows; each row carries every column."""
@@ -280,7 +280,8 @@ class SqlStateStore(ABC):
     def put_member(self, member_key: str, **fields: Any) -> None:
         if "category_ids" in fields:
             fields["category_ids"] = R.dumps(fields["category_ids"]) if fields["category_ids"] is not None else None
-        self._upsert("members", ("member_key",), [{"member_key": member_key, **fields, "updated_at": R.now()}])
+        self._upsert("members", ("member_key",),
+                     [R.compact("members", {"member_key": member_key, **fields, "updated_at": R.now()})])
 
     def forget_members(self, member_keys: Iterable[str]) -> None:
         """Members deleted in Salesforce: the next write creates them again (upsert, not update by Id)."""
@@ -314,7 +315,7 @@ class SqlStateStore(ABC):
         with self.atomic():
             self.relink_person_records(old_sf_id, sobject, new_sf_id)
             self._execute("update members set person_sf_id = ?, updated_at = ? where person_sf_id = ?",
-                          [new_sf_id, R.now(), old_sf_id])
+                          [new_sf_id, R.stamp(), old_sf_id])
 
     # -- the console -------------------------------------------------------------------------
     def quarantined(self, message_keys: list[str] | None = None) -> list[Row]:
@@ -344,6 +345,27 @@ class SqlStateStore(ABC):
             self._execute("update messages set outcome = 'dropped', body = null, last_seen = ? where message_key = ?",
                           [audit["dropped_at"], message_key])
         return audit
+
+    def settle_replayed(self, replays: list[Row]) -> None:
+        """Quarantined messages a replay recorded under another key settle their own row.
+
+        A body quarantined before it could be parsed is keyed `sha256:<body hash>`, an imported
+        line by its origin; once it parses, the engine records it under the message's real key,
+        and the row replayed would stay quarantined for ever. Each of `replays` is {message_key
+        (the row replayed), replayed_as (the key the engine recorded), outcome, reason, field,
+        resource_type, resource_id, event_id}: the row takes the replay's outcome (its body goes,
+        as any settled message's does); quarantined again, the message is now quarantined under
+        its real key (which holds the body), so the row replayed becomes `replayed` and is not
+        counted twice; a retry leaves it quarantined, to be replayed again.
+        """
+        rows = [{**{k: r.get(k) for k in ("resource_type", "resource_id", "event_id", "reason", "field")},
+                 "message_key": r["message_key"],
+                 "outcome": R.REPLAYED if r["outcome"] == "quarantined" else r["outcome"]}
+                for r in replays if r["replayed_as"] != r["message_key"] and r["outcome"] != "retry"]
+        if rows:
+            with self.atomic():
+                quarantined = {q["message_key"] for q in self.quarantined([r["message_key"] for r in rows])}
+                self.record_outcomes([r for r in rows if r["message_key"] in quarantined])
 
     def dropped(self) -> list[Row]:
         return self._query("select * from dropped_messages order by dropped_at")

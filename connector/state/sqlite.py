@@ -146,7 +146,7 @@ class SqliteStateStore(SqlStateStore):
         out: dict[str, Row] = {}
         for k, row in rows.items():
             sobject, keys = shapes[row["shape"]]
-            out[k] = {"sf_id": k, "sobject": sobject, "written_at": row["written_at"],
+            out[k] = {"sf_id": k, "sobject": sobject, "written_at": R.stamp_out(row["written_at"]),
                       "fields": dict(zip(keys, json.loads(row["vals"]), strict=True))}
         return out
 
@@ -166,7 +166,7 @@ class SqliteStateStore(SqlStateStore):
                 if key not in ids:
                     ids[key] = int(self._query("insert into written_shapes (sobject, keys) values (?, ?) returning id",
                                                list(key))[0]["id"])
-            stamp = R.now()
+            stamp = R.stamp()
             self._execute_many(
                 "insert or replace into written (sf_id, shape, vals, written_at) values (?, ?, ?, ?)",
                 [(k, ids[(sobject, json.dumps(sorted(fields), ensure_ascii=False, separators=_COMPACT))],

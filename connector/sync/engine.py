@@ -275,7 +275,7 @@ class SyncEngine:
                 forget_describes(self.state)
                 raise MappingRejected([self._where(sobject, err) for sobject, err in refused.items()])
         # What Salesforce confirmed, for reconcile: saved in the batch's own transaction.
-        changes.written = journaled(self.writer.take_written())
+        changes.written = journaled(self.writer.take_written(), self.mappings)
         return changes, verdicts
 
     def _where(self, sobject: str, err: WriteError) -> str:

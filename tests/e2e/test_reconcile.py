@@ -11,7 +11,7 @@ import re
 
 import pytest
 from jbbrowser import render
-from jbtest import cli, sample, write_config
+from jbtest import cli, open_config_state, sample, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -198,3 +198,33 @@ def test_lead_captures_and_sessions_are_checked_and_repaired(tmp_path, emu, memq
     assert again["Campaign__c"] == capture["Campaign__c"]
     assert _one(emu, "Campaign", Jomablue_Id__c="acme/session/123")["Name"] == session["Name"]
     assert _reconcile(cfg).returncode == 0
+
+
+def test_the_journal_keeps_only_what_reconcile_compares_and_member_drift_is_still_found(tmp_path, emu, memq):
+    """Issue 18: a Lead's journal holds its `overwrite: always` fields, a member's nothing its member
+    row holds; reconcile still finds (and --fix repairs) a member's Jomablue id and status changed."""
+    cfg = write_config(tmp_path, emu, memq)
+    memq.publish(sample("event"))
+    memq.publish(_person(1, "ann@example.com", "Ann", "Lee"))
+    assert cli("run", "--config", str(cfg), "--drain").returncode == 0
+    lead = _one(emu, "Lead", Jomablue_Id__c="acme/event_person/1")
+    member = _one(emu, "CampaignMember", Jomablue_Id__c="acme/event_person/1")
+    state = open_config_state(cfg)
+    try:
+        journal = state.written([lead["Id"], member["Id"]])
+    finally:
+        state.close()
+    assert {"FirstName", "LastName", "Email"} <= set(journal[lead["Id"]]["fields"])
+    assert not {"LeadSource", "Jomablue_Id__c"} & set(journal[lead["Id"]]["fields"])    # on_create: never compared
+    assert not {"CampaignId", "LeadId", "ContactId", "Status", "Jomablue_Id__c", "Jomablue_Categories__c"} \
+        & set(journal.get(member["Id"], {}).get("fields", {}))
+
+    emu.org.update(member["Id"], {"Jomablue_Id__c": "someone/else", "Status": "Registered"})
+    res = _reconcile(cfg, "--format", "json")
+    assert res.returncode == 1, res.stdout + res.stderr
+    found = {(f["field"], f["expected"], f["actual"]) for f in json.loads(res.stdout)["findings"]}
+    assert found == {("Jomablue_Id__c", "acme/event_person/1", "someone/else"), ("Status", "Attended", "Registered")}
+    assert _reconcile(cfg, "--fix", "--format", "json").returncode == 0
+    assert (emu.org.get(member["Id"])["Jomablue_Id__c"], emu.org.get(member["Id"])["Status"]) == (
+        "acme/event_person/1", "Attended")
+    assert _reconcile(cfg, "--format", "json").returncode == 0
