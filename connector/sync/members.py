@@ -95,34 +95,41 @@ def adoption_queries(pairs: list[tuple[str | None, str | None]]) -> list[str]:
     return out
 
 
+def _answered_early(writes: list[Write], facts: Facts) -> set[int]:
+    """Member writes Salesforce already answered in the people's call (Facts.early_members): the
+    same record, its person's reference resolved to the id this stage now knows, takes that
+    answer instead of a call. Anything else (its person's row failed, so its subrequest did not
+    run; a record that came out otherwise) is sent now, by its Jomablue id: never twice a member."""
+    taken: set[int] = set()
+    for x in writes:
+        early = facts.early_members.get(x.key)
+        if early is not None and early.op == x.op and early.record == x.record:
+            x.result_id, x.created, x.error = early.result_id, early.created, early.error
+            taken.add(id(x))
+    return taken
+
+
 class MemberStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         changes = ChangeSet()
-        self.tables = CategoryTables(self.state, facts)
-        targets = self._targets(works, facts)
-        plans = self._plan(targets, facts, self.state.members({t.key for t in targets}))
+        plans, upserts, updates = self._writes(works, facts)
+        for key, p in plans.items():
+            if p.unchanged:
+                changes.members[key] = dict(p.row)
         deletes = [p.old_cm for p in plans.values() if p.old_cm and not p.unchanged]
         # The person now matches another record (an id corrected): the old membership goes,
         # so the new one can take the same Jomablue id.
         await self.writer.delete(deletes)
-        updates, upserts = [], []
-        for key, p in plans.items():
-            if p.unchanged:
-                changes.members[key] = dict(p.row)
-            elif p.mode == "update":
-                updates.append(Write("CampaignMember", "update", {"Id": p.row["cm_id"], **p.record}, p.works,
-                                     key=key, label=f"CampaignMember {p.row['cm_id']} ({key})"))
-            else:
-                upserts.append(Write("CampaignMember", "upsert", dict(p.record), p.works, key=key,
-                                     label=f"CampaignMember {key}"))
+        early = _answered_early(upserts + updates, facts)
         ext = next((p.membership.upsert_key for p in plans.values()), "Jomablue_Id__c")
         # Members lock their Campaign: one call at a time (UNABLE_TO_LOCK_ROW), grouped by Campaign,
         # and one writer per Campaign across replicas (the store's Campaign locks, in sorted order).
-        upserts.sort(key=lambda x: x.record.get("CampaignId") or "")
-        async with campaign_locks(self.state, {x.record.get("CampaignId") for x in upserts}
-                                  | {plans[x.key].row.get("campaign_id") for x in updates}):
-            await self.writer.send(upserts, ext, serial=True)
-            await self.writer.send(updates, serial=True)
+        late_upserts = [x for x in upserts if id(x) not in early]
+        late_updates = [x for x in updates if id(x) not in early]
+        async with campaign_locks(self.state, {x.record.get("CampaignId") for x in late_upserts}
+                                  | {plans[x.key].row.get("campaign_id") for x in late_updates}):
+            await self.writer.send(late_upserts, ext, serial=True)
+            await self.writer.send(late_updates, serial=True)
         missing = [x for x in upserts + updates if x.action in _MISSING]
         found = await self._read_missing(missing, plans) if missing else Trace()
         if missing:
@@ -148,6 +155,34 @@ class MemberStage(Stage):
         explained = frozenset({"CampaignMember"}) if missing and any(
             found.gone(i) or found.moved(i) for i in found.records) else frozenset()
         return StageResult(facts.learn(members=changes.members), changes, self.verdicts, explained=explained)
+
+    def planned(self, works: list[Work], facts: Facts) -> tuple[list[Write], list[Write], str]:
+        """The member writes these messages need, for the people stage to send with the people's
+        writes (issue #18): (upserts, updates, upsert key), none of a member whose old membership
+        must go first; an update only for a person this batch does not write (an update names
+        no person to depend on). Nothing is sent: this stage adopts what was answered."""
+        plans, upserts, updates = self._writes(works, facts)
+        upserts = [x for x in upserts if not plans[x.key].old_cm]
+        updates = [x for x in updates if not str(plans[x.key].row.get("person_sf_id") or "").startswith("@{")]
+        return upserts, updates, next((p.membership.upsert_key for p in plans.values()), "Jomablue_Id__c")
+
+    def _writes(self, works: list[Work], facts: Facts) -> tuple[dict[str, _Member], list[Write], list[Write]]:
+        """One planned member per key, and the upserts and updates to send (grouped by Campaign)."""
+        self.tables = CategoryTables(self.state, facts)
+        targets = self._targets(works, facts)
+        plans = self._plan(targets, facts, self.state.members({t.key for t in targets}))
+        updates, upserts = [], []
+        for key, p in plans.items():
+            if p.unchanged:
+                continue
+            if p.mode == "update":
+                updates.append(Write("CampaignMember", "update", {"Id": p.row["cm_id"], **p.record}, p.works,
+                                     key=key, label=f"CampaignMember {p.row['cm_id']} ({key})"))
+            else:
+                upserts.append(Write("CampaignMember", "upsert", dict(p.record), p.works, key=key,
+                                     label=f"CampaignMember {key}"))
+        upserts.sort(key=lambda x: x.record.get("CampaignId") or "")
+        return plans, upserts, updates
 
     # -- targets -------------------------------------------------------------------------
     @property

@@ -21,17 +21,19 @@ from typing import Any
 from connector.errors import AmbiguousMatch
 from connector.mapping import PersonMapping, RecordMapping
 from connector.payloads import stable_hash
+from connector.salesforce.composite import fits_one_call, row_reference
 from connector.salesforce.gateway import COMPOSITE_QUERY_LIMIT
 from connector.salesforce.ids import to18
 from connector.salesforce.results import RowAction, WriteError
 from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
+from connector.sync.members import MemberStage, campaign_locks
 from connector.sync.model import Work, Write, mapping_error
-from connector.sync.stage import Stage, StageResult
+from connector.sync.stage import Stage, StageContext, StageResult
 from connector.sync.statuses import campaigns_needing_statuses, status_queries, statuses_read
 from connector.sync.survivors import Survivor, trace
-from connector.sync.writer import merge_writes
+from connector.sync.writer import Together, merge_writes
 
 _Who = tuple[PersonRef, PersonMapping]
 _MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)   # a record refused as missing: read to confirm
@@ -54,6 +56,10 @@ class PeopleStage(Stage):
         self.explained: set[str] = set()     # objects whose refusals a read explained (deleted, merged)
         self.sources: dict[str, list[tuple[Work, PersonMapping]]] = {}   # every message per person, oldest first
         self._hashes: dict[tuple[str, str, str], dict[str, str]] = {}
+        self.works, self.facts = works, facts
+        self.settled: dict[str, PersonRecord] = {}
+        self.statuses_needed: list[str] = []
+        self.early: dict[str, Write] = {}     # member writes answered with the people's (issue #18)
         people: dict[str, _Who] = {}
         for w in sorted(works, key=lambda w: w.msg.generated_at):
             rm = self.mapping_of(w)
@@ -79,11 +85,12 @@ class PeopleStage(Stage):
         if not people:
             return StageResult(facts, verdicts=self.verdicts)
         links = self.state.people(people.keys())
-        settled = self._settled(people, links)
+        settled = self.settled = self._settled(people, links)
         for jid in settled:
             people.pop(jid)
         statuses_needed, _have = campaigns_needing_statuses(works, facts, self.state,
                                                             [s.label for s in self.mappings.statuses])
+        self.statuses_needed = statuses_needed
         lookups, status_reads = await self._lookup(people, links, statuses_needed) if people else (Lookups(), {})
         moved = await self._follow_merges(people, links, lookups) if people else {}
         # The ladder sees a merged-away link as a link to its survivor.
@@ -120,7 +127,8 @@ class PeopleStage(Stage):
         if refused:
             self.notes.append(f"{refused:,} messages synced without their person's field update: Salesforce refuses "
                               "the integration user edit access to those records (outcome detail `not_updated`)")
-        return StageResult(facts.learn(people={**settled, **found}, status_reads=status_reads), changes,
+        return StageResult(facts.learn(people={**settled, **found}, status_reads=status_reads,
+                                       early_members=self.early), changes,
                            self.verdicts, self.notes, frozenset(self.explained))
 
     # -- helpers -----------------------------------------------------------------------------
@@ -289,10 +297,15 @@ class PeopleStage(Stage):
             if not record.get(rec_map.upsert_key):
                 creates[gk].error = mapping_error(rec_map.upsert_key)
         updates = merge_writes(updates, None)   # two registrations of one record: one write
+        groups = []
         for sobject in ("Lead", "Contact"):
-            await self.writer.send([u for u in updates if u.sobject == sobject])
-            await self.writer.send([c for c in creates.values() if c.sobject == sobject and c.error is None],
-                                   create_key.get(sobject))
+            groups.append(Together([u for u in updates if u.sobject == sobject], ref=f"p{len(groups)}_"))
+            groups.append(Together([c for c in creates.values() if c.sobject == sobject and c.error is None],
+                                   create_key.get(sobject), ref=f"p{len(groups)}_"))
+        groups = [g for g in groups if g.writes]
+        if not await self._send_with_members(groups, found):
+            for g in groups:
+                await self.writer.send(g.writes, g.ext_field)
         writes = updates + list(creates.values())
         converted = [w for w in writes if w.action is RowAction.CONVERTED_LEAD]
         if converted:
@@ -314,6 +327,39 @@ class PeopleStage(Stage):
                     found[jid] = PersonRecord(w.sobject, sf_id, "create", record_hash=h)
                     self._mark(jid, rung="create", sobject=w.sobject, id=sf_id, created=bool(w.created))
         return found
+
+    async def _send_with_members(self, groups: list[Together], found: dict[str, PersonRecord]) -> bool:
+        """The people's writes and their members' writes in ONE /composite (issue #18), each member
+        naming its person by reference to the person's row (`@{p1_0[3].id}`), so a batch of new
+        registrations costs the lookup and this call. A person Salesforce refuses fails its row;
+        the member subrequest naming it then does not run (Salesforce fails a subrequest whose
+        reference has no value, composite.py), and the member stage sends the members of the
+        people that were written in one more call, with their ids: never a member for a person
+        not written, never one for the wrong person. False (nothing sent) when the batch's Campaigns
+        still need member statuses (the status stage numbers them after a read), when there is no
+        member to write, or when the lot needs more than one call (five collections): then the
+        people go first and their members after, as before, which costs no more."""
+        if not groups or self.statuses_needed:
+            return False
+        people = {**self.settled, **found}
+        for g in groups:
+            for i, w in enumerate(g.writes):
+                for jid in w.stands_for:
+                    people[jid] = PersonRecord(w.sobject, row_reference(g.ref, i), "create")
+        planner = MemberStage(StageContext(reader=self.reader, writer=self.writer, state=self.state,
+                                           mappings=self.mappings))
+        upserts, updates, ext = planner.planned(self.works, self.facts.learn(people=people))
+        members = [Together(upserts, ext, ref="m0_", dependent=True), Together(updates, ref="m1_", dependent=True)]
+        members = [g for g in members if g.writes]
+        if not members or not fits_one_call([len(g.writes) for g in groups + members]):
+            return False
+        async with campaign_locks(self.state, {x.record.get("CampaignId") for x in upserts}
+                                  | {x.record.get("CampaignId") for x in updates}):
+            answered = await self.writer.send_together(groups + members)
+        if answered is None:
+            return False
+        self.early = {x.key: x for x in answered}
+        return True
 
     def _not_updated(self, w: Write, found: dict[str, PersonRecord], lookups: Lookups) -> None:
         """Record-level sharing refused this one record (INSUFFICIENT_ACCESS_OR_READONLY, "insufficient
