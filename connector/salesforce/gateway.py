@@ -264,7 +264,7 @@ class SalesforceGateway:
         subs = [sub for part, records in zip(parts, typed, strict=True)
                 for sub in collection_subrequests(url + part.path, part.method, chunked(records, BATCH_LIMIT),
                                                   self.write_headers, ref=part.ref)]
-        headers = {"headers": dict(self.write_headers)} if self.write_headers else {}
+        headers: dict[str, Any] = {"headers": dict(self.write_headers)} if self.write_headers else {}
         res = await self.call("composite_write", "POST", "composite", verb=Verb.WRITE,
                               json=composite_body(subs, ordered=True), **headers)
         ids: dict[str, str] = {}

@@ -52,6 +52,7 @@ class _Target:
     person: PersonRecord
     campaign_id: str         # the Campaign (event's or session's)
     is_session: bool
+    person_key: str = ""     # the person's Jomablue id
 
 
 @dataclass
@@ -199,7 +200,8 @@ class MemberStage(Stage):
             mm = rm.membership
             if mm is None or rm.person is None or not mm.applies(w.msg.payload):
                 continue
-            person = facts.people.get(rm.person.jomablue_id(w.msg.payload) or "")
+            person_key = rm.person.jomablue_id(w.msg.payload) or ""
+            person = facts.people.get(person_key)
             if person is None:
                 continue   # the person's write failed: the message already says why
             if rm.session_campaign:
@@ -216,7 +218,8 @@ class MemberStage(Stage):
             if not key:
                 self.verdicts.fail(w, f"membership: the upsert key {mm.upsert_key} has no value", mm.upsert_key)
                 continue
-            out.append(_Target(w, mm, person_ref, key, person, cid, is_session=rm.session_campaign is not None))
+            out.append(_Target(w, mm, person_ref, key, person, cid, is_session=rm.session_campaign is not None,
+                               person_key=person_key))
         return out
 
     # -- plan ----------------------------------------------------------------------------
@@ -228,7 +231,7 @@ class MemberStage(Stage):
             for p in self.policies:
                 if p is not policy and p.merge(prev, out) == prev and p.merge(out, prev) == prev:
                     return prev
-        return out
+        return str(out)
 
     def _status(self, t: _Target, previous: str | None) -> str:
         """Merge this message's status (and those of older messages it superseded) into the last one."""
@@ -241,7 +244,7 @@ class MemberStage(Stage):
         status = previous
         for older in t.work.superseded:     # dropped as stale within this batch: their status still counts
             status = merge(status, policy.status_for(older.msg.payload))
-        return merge(status, policy.status_for(t.work.msg.payload))
+        return str(merge(status, policy.status_for(t.work.msg.payload)))
 
     def _plan(self, targets: list[_Target], facts: Facts, stored: dict[str, dict[str, Any]]) -> dict[str, _Member]:
         """One planned member per Jomablue id, messages applied oldest first."""
@@ -265,7 +268,7 @@ class MemberStage(Stage):
             cat_field = mm.field_for_ref("categories.names")
             on_create = mm.fields_with_policy("on_create")
             row = {"event_id": w.msg.event_id, "campaign_id": t.campaign_id,
-                   "person_key": self.mapping_of(w).person.jomablue_id(w.msg.payload),
+                   "person_key": t.person_key,
                    "person_sf_id": t.person.sf_id, "status": status, "status_at": w.msg.generated_at.isoformat(),
                    "category_ids": cat_ids,
                    # A lead capture's or session's mapping may not write categories: keep what we know.
@@ -402,7 +405,7 @@ class MemberStage(Stage):
         for page in await self.reader.query_many(adoption_queries(pairs)):
             for r in page:
                 who = r.get("ContactId") or r.get("LeadId")
-                found[(to18(r["CampaignId"]), to18(who))] = (to18(r["Id"]), r.get("Status"))
+                found[(to18(r["CampaignId"]), to18(str(who)))] = (to18(r["Id"]), r.get("Status"))
         updates = []
         for x, (c, p) in zip(writes, pairs, strict=True):
             cm_id, held = found.get((to18(c), to18(p)), (None, None)) if c and p else (None, None)

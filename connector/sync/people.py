@@ -23,7 +23,7 @@ from connector.mapping import PersonMapping, RecordMapping
 from connector.payloads import stable_hash
 from connector.salesforce.composite import fits_one_call, row_reference
 from connector.salesforce.gateway import COMPOSITE_QUERY_LIMIT
-from connector.salesforce.ids import to18
+from connector.salesforce.ids import object_for, to18
 from connector.salesforce.results import RowAction, WriteError
 from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
@@ -50,7 +50,6 @@ def stored_hashes(link: dict[str, Any]) -> dict[str, str]:
 
 class PeopleStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
-        m = self.mappings.matching
         self.changes = ChangeSet()
         self.notes: list[str] = []
         self.explained: set[str] = set()     # objects whose refusals a read explained (deleted, merged)
@@ -59,6 +58,9 @@ class PeopleStage(Stage):
         self.works, self.facts = works, facts
         self.settled: dict[str, PersonRecord] = {}
         self.statuses_needed: list[str] = []
+        self.known: set[str] = set()          # matched by their stored link, without a lookup
+        self.relook: set[str] = set()         # known people whose record was gone: the ladder again
+        self.together = True                  # members may go with the people's writes (first round only)
         self.early: dict[str, Write] = {}     # member writes answered with the people's (issue #18)
         people: dict[str, _Who] = {}
         for w in sorted(works, key=lambda w: w.msg.generated_at):
@@ -91,25 +93,16 @@ class PeopleStage(Stage):
         statuses_needed, _have = campaigns_needing_statuses(works, facts, self.state,
                                                             [s.label for s in self.mappings.statuses])
         self.statuses_needed = statuses_needed
-        lookups, status_reads = await self._lookup(people, links, statuses_needed) if people else (Lookups(), {})
-        moved = await self._follow_merges(people, links, lookups) if people else {}
-        # The ladder sees a merged-away link as a link to its survivor.
-        ladder_links = {**links, **{jid: {**links[jid], "sobject": s.sobject, "sf_id": s.sf_id}
-                                    for jid, (_loser, s) in moved.items()}}
-        matches: dict[str, Match] = {}
-        for jid, (ref, _pm) in people.items():
-            try:
-                match = resolve(ref, lookups, ladder_links.get(jid), org_field=m.organisation_uid_field,
-                                use_email=m.email, create_as=m.create_as)
-            except AmbiguousMatch as exc:
-                for x in self._works(jid):
-                    self.verdicts.fail(x, exc.reason, "identifiers.email")
-                    self.verdicts.note(x, "candidates", exc.candidates)
-                continue
-            if jid in moved and match.sf_id == moved[jid][1].sf_id:
-                match = replace(match, rung="merged", merged_from=moved[jid][0])
-            matches[jid] = match
-        found = await self._write(people, matches, ladder_links, lookups)
+        known = self._known(people, links)
+        self.known = set(known)
+        found, status_reads = await self._match_and_write(people, links, known)
+        if self.relook:
+            # Known people whose record was merged away or deleted since: the ladder, as for anyone.
+            again = {jid: people[jid] for jid in self.relook}
+            self.known, self.relook, self.together = set(), set(), False   # members: their own stage
+            more, reads = await self._match_and_write(again, links, {})
+            found.update(more)
+            status_reads = {**status_reads, **reads}
         changes = self.changes
         for jid, rec in found.items():
             ref = people[jid][0]
@@ -130,6 +123,32 @@ class PeopleStage(Stage):
         return StageResult(facts.learn(people={**settled, **found}, status_reads=status_reads,
                                        early_members=self.early), changes,
                            self.verdicts, self.notes, frozenset(self.explained))
+
+    async def _match_and_write(self, people: dict[str, _Who], links: dict[str, dict[str, Any]],
+                               known: dict[str, Match]) -> tuple[dict[str, PersonRecord], dict[str, dict[str, int]]]:
+        """The ladder for the people not known (one lookup call), then every person's write."""
+        m = self.mappings.matching
+        matches = dict(known)
+        unknown = {jid: who for jid, who in people.items() if jid not in matches}
+        lookups, status_reads = await self._lookup(unknown, links, self.statuses_needed) if unknown \
+            else (Lookups(), {})
+        moved = await self._follow_merges(unknown, links, lookups) if unknown else {}
+        # The ladder sees a merged-away link as a link to its survivor.
+        ladder_links = {**links, **{jid: {**links[jid], "sobject": s.sobject, "sf_id": s.sf_id}
+                                    for jid, (_loser, s) in moved.items()}}
+        for jid, (ref, _pm) in unknown.items():
+            try:
+                match = resolve(ref, lookups, ladder_links.get(jid), org_field=m.organisation_uid_field,
+                                use_email=m.email, create_as=m.create_as)
+            except AmbiguousMatch as exc:
+                for x in self._works(jid):
+                    self.verdicts.fail(x, exc.reason, "identifiers.email")
+                    self.verdicts.note(x, "candidates", exc.candidates)
+                continue
+            if jid in moved and match.sf_id == moved[jid][1].sf_id:
+                match = replace(match, rung="merged", merged_from=moved[jid][0])
+            matches[jid] = match
+        return await self._write(people, matches, ladder_links, lookups), status_reads
 
     # -- helpers -----------------------------------------------------------------------------
     def _works(self, jid: str) -> list[Work]:
@@ -172,6 +191,32 @@ class PeopleStage(Stage):
             if stored and all(stored.get(rt) == h for rt, h in new.items()):
                 out[jid] = PersonRecord(link["sobject"], link["sf_id"], "link", record_hash=link["record_hash"])
                 self._mark(jid, rung="link", sobject=link["sobject"], id=link["sf_id"])
+        return out
+
+    def _known(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> dict[str, Match]:
+        """People whose stored link still stands (same organisation_uid) and whose sources were all
+        written to that record before (a hash per source), or whose organisation_uid is their
+        record's id (when the mapping fills no field of it only if empty): matched without a lookup, so a batch of
+        known people costs its writes only (issue #18). What the lookup would have read comes back
+        on the write instead: a Lead converted since answers CANNOT_UPDATE_CONVERTED_LEAD and is
+        followed to its Contact (_follow_conversions); a record merged away or deleted answers
+        ENTITY_IS_DELETED and is explained by a read (_explain_missing). Fill-if-empty fields are
+        left out of such an update (mapping: if_empty applies only against a record read), which
+        they already hold since this connector wrote every source's fields to the record once."""
+        out: dict[str, Match] = {}
+        for jid, (ref, pm) in people.items():
+            link = links.get(jid) or {}
+            if link.get("sf_id") and (link.get("organisation_uid") or None) == (ref.organisation_uid or None):
+                stored = stored_hashes(link)
+                if stored and all(rt in stored for rt in self._source_hashes(jid, link["sobject"], link["sf_id"])):
+                    out[jid] = Match(link["sobject"], to18(link["sf_id"]), "link")
+                    continue
+            sid = sf_person_id(ref.organisation_uid)
+            sobject = object_for(sid) if sid else None
+            if sid and sobject and not (pm.lead if sobject == pm.lead.object else pm.contact).fields_with_policy("if_empty"):
+                # organisation_uid names the record, and no field waits to be filled if empty: the
+                # write itself says whether it is there (gone: the ladder runs again, below).
+                out[jid] = Match(sobject, sid, "organisation_uid")
         return out
 
     def _mark(self, jid: str, **match: Any) -> None:
@@ -259,6 +304,7 @@ class PeopleStage(Stage):
             # The person was matched away from a record that carries their id (an
             # organisation_uid corrected): the key is unique, leave it where it is.
             record.pop(rec_map.upsert_key)
+        assert match.sf_id is not None, "an update names its record"
         link = links.get(jid) or {}
         stored = stored_hashes(link) if link.get("sf_id") == match.sf_id else {}
         new = self._source_hashes(jid, match.sobject, match.sf_id)
@@ -297,7 +343,7 @@ class PeopleStage(Stage):
             if not record.get(rec_map.upsert_key):
                 creates[gk].error = mapping_error(rec_map.upsert_key)
         updates = merge_writes(updates, None)   # two registrations of one record: one write
-        groups = []
+        groups: list[Together] = []
         for sobject in ("Lead", "Contact"):
             groups.append(Together([u for u in updates if u.sobject == sobject], ref=f"p{len(groups)}_"))
             groups.append(Together([c for c in creates.values() if c.sobject == sobject and c.error is None],
@@ -310,8 +356,15 @@ class PeopleStage(Stage):
         converted = [w for w in writes if w.action is RowAction.CONVERTED_LEAD]
         if converted:
             await self._follow_conversions(converted, people, found, lookups)
-        await self._explain_missing([w for w in writes if w.op == "update" and w.action in _MISSING])
+        missing = [w for w in writes if w.op == "update" and w.action in _MISSING]
+        relook = [w for w in missing if set(w.stands_for) <= self.known]   # matched without a lookup
+        await self._explain_missing([w for w in missing if not any(w is r for r in relook)])
         for w in writes:
+            if any(w is r for r in relook):
+                self.relook.update(w.stands_for)
+                for jid in w.stands_for:
+                    found.pop(jid, None)
+                continue
             if w.error and w.action is RowAction.NO_ACCESS and w.op == "update":
                 self._not_updated(w, found, lookups)
                 continue
@@ -339,7 +392,7 @@ class PeopleStage(Stage):
         still need member statuses (the status stage numbers them after a read), when there is no
         member to write, or when the lot needs more than one call (five collections): then the
         people go first and their members after, as before, which costs no more."""
-        if not groups or self.statuses_needed:
+        if not groups or self.statuses_needed or not self.together:
             return False
         people = {**self.settled, **found}
         for g in groups:

@@ -40,8 +40,8 @@ def test_person_change_does_not_rewrite_an_unchanged_member(emu, connector):
     emu.reset_counters()
     [out] = c.run(person(JID, at=at(2), job_title="CTO"))
     assert out.status == "synced", out.reason
-    # the linked Lead read back (converted?), one Lead update, and nothing for the membership
-    assert emu.calls_by_kind == {"query": 1, "collections_update": 1}, emu.calls_by_kind
+    # the link answers who they are (issue #18: no lookup), one Lead update, nothing for the membership
+    assert emu.calls_by_kind == {"collections_update": 1}, emu.calls_by_kind
 
 
 def test_redelivered_create_after_state_loss_is_still_one_lead(emu, connector):

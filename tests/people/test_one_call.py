@@ -95,3 +95,51 @@ def test_collated_subrequests_still_run_after_what_they_name(emu, connector):
     outs = c.run(*_batch(1, 6))
     assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
     _each_member_names_its_own_lead(emu)
+
+
+def test_known_people_cost_one_call(emu, connector):
+    """People linked by an earlier batch: no lookup (issue #18), their updates in one call; a
+    check-in alone is the member's update alone, one call too."""
+    c = connector()
+    c.run(*_batch(1, 11))
+    emu.reset_counters()
+    outs = c.run(*_batch(1, 11, job_title="CTO"))
+    assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
+    assert {o.detail["match"]["rung"] for o in outs} == {"link"}
+    assert emu.calls_by_kind == {"collections_update": 1}, emu.calls_by_kind
+    assert {lead["Title"] for lead in emu.org.records("Lead")} == {"CTO"}
+    emu.reset_counters()
+    outs = c.run(*[person(f"{EID}{n}", at=at(3), email=f"p{n}@example.com", first_name=f"P{n}", job_title="CTO",
+                          checked_in=True) for n in range(1, 11)])
+    assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
+    assert emu.calls_by_kind == {"collections_update": 1}, emu.calls_by_kind
+    assert {cm["Status"] for cm in members(emu)} == {"Attended"}
+
+
+def test_a_known_person_merged_away_is_looked_up_again_in_the_same_batch(emu, connector):
+    c = connector()
+    c.run(*_batch(1, 4))
+    loser = next(lead for lead in emu.org.records("Lead") if lead["Jomablue_Id__c"] == f"{EID}2")
+    survivor = emu.org.insert("Lead", {"LastName": "Doe", "Company": "Acme", "Email": "p2@elsewhere.example"})
+    emu.org.merge(survivor, loser["Id"])
+    outs = c.run(*[person(f"{EID}{n}", at=at(2), email=f"p{n}@example.com", first_name=f"P{n}", job_title="CTO")
+                   for n in range(1, 4)])
+    assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
+    assert c.person_row(f"{EID}2")["sf_id"] == emu.org.get(survivor)["Id"]
+    assert emu.org.get(survivor)["Title"] == "CTO"
+    assert len(members(emu)) == 3
+
+
+def test_people_named_by_their_lead_id_cost_one_call(emu, connector):
+    """organisation_uid is the Lead's id: no lookup; the Lead updates and the new members in one call."""
+    c = connector()
+    c.run(person(f"{EID}0", at=at(0), email="seed@example.com"))
+    leads = [emu.org.insert("Lead", {"LastName": f"L{n}", "Company": "Acme"}) for n in range(1, 6)]
+    emu.reset_counters()
+    outs = c.run(*[person(f"{EID}{n}", at=at(1), email=f"p{n}@example.com", uid=lead, job_title="CTO")
+                   for n, lead in enumerate(leads, start=1)])
+    assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
+    assert {o.detail["match"]["rung"] for o in outs} == {"organisation_uid"}
+    assert emu.calls_by_kind == {"composite": 1}, emu.calls_by_kind
+    by_key = {cm["Jomablue_Id__c"]: cm["LeadId"] for cm in members(emu)}
+    assert [by_key[f"{EID}{n}"] for n in range(1, 6)] == [emu.org.get(lead)["Id"] for lead in leads]
