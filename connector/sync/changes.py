@@ -55,6 +55,8 @@ class Facts:
     status_reads: Mapping[str, Mapping[str, int]] = field(default_factory=_empty)
     # member key → its write sent with the people's writes (issue #18), as Salesforce answered it
     early_members: Mapping[str, Any] = field(default_factory=_empty)
+    # (Campaign Id, label) → its status write sent with the people's writes, as Salesforce answered it
+    early_statuses: Mapping[tuple[str, str], Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def learn(self, **found: Any) -> Facts:
         """A new Facts with these fields added to (never replacing) what is known."""

@@ -97,10 +97,11 @@ def adoption_queries(pairs: list[tuple[str | None, str | None]]) -> list[str]:
 
 
 def _answered_early(writes: list[Write], facts: Facts) -> set[int]:
-    """Member writes Salesforce already answered in the people's call (Facts.early_members): the
+    """Member writes Salesforce already wrote in the people's call (Facts.early_members): the
     same record, its person's reference resolved to the id this stage now knows, takes that
     answer instead of a call. Anything else (its person's row failed, so its subrequest did not
-    run; a record that came out otherwise) is sent now, by its Jomablue id: never twice a member."""
+    run; a row refused; a record that came out otherwise) is sent now, by its Jomablue id: never
+    twice a member."""
     taken: set[int] = set()
     for x in writes:
         early = facts.early_members.get(x.key)

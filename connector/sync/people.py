@@ -31,7 +31,13 @@ from connector.sync.identity import Lookups, Match, PersonRef, create_group_key,
 from connector.sync.members import MemberStage, campaign_locks
 from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageContext, StageResult
-from connector.sync.statuses import campaigns_needing_statuses, status_queries, statuses_read
+from connector.sync.statuses import (
+    campaigns_needing_statuses,
+    known_statuses,
+    plan_statuses,
+    status_queries,
+    statuses_read,
+)
 from connector.sync.survivors import Survivor, trace
 from connector.sync.writer import Together, merge_writes
 
@@ -62,6 +68,8 @@ class PeopleStage(Stage):
         self.relook: set[str] = set()         # known people whose record was gone: the ladder again
         self.together = True                  # members may go with the people's writes (first round only)
         self.early: dict[str, Write] = {}     # member writes answered with the people's (issue #18)
+        self.early_statuses: dict[tuple[str, str], Write] = {}
+        self.status_reads: dict[str, dict[str, int]] = {}
         people: dict[str, _Who] = {}
         for w in sorted(works, key=lambda w: w.msg.generated_at):
             rm = self.mapping_of(w)
@@ -121,7 +129,7 @@ class PeopleStage(Stage):
             self.notes.append(f"{refused:,} messages synced without their person's field update: Salesforce refuses "
                               "the integration user edit access to those records (outcome detail `not_updated`)")
         return StageResult(facts.learn(people={**settled, **found}, status_reads=status_reads,
-                                       early_members=self.early), changes,
+                                       early_members=self.early, early_statuses=self.early_statuses), changes,
                            self.verdicts, self.notes, frozenset(self.explained))
 
     async def _match_and_write(self, people: dict[str, _Who], links: dict[str, dict[str, Any]],
@@ -148,6 +156,7 @@ class PeopleStage(Stage):
             if jid in moved and match.sf_id == moved[jid][1].sf_id:
                 match = replace(match, rung="merged", merged_from=moved[jid][0])
             matches[jid] = match
+        self.status_reads = {**self.status_reads, **status_reads}     # for statuses sent with the people
         return await self._write(people, matches, ladder_links, lookups), status_reads
 
     # -- helpers -----------------------------------------------------------------------------
@@ -392,8 +401,13 @@ class PeopleStage(Stage):
         still need member statuses (the status stage numbers them after a read), when there is no
         member to write, or when the lot needs more than one call (five collections): then the
         people go first and their members after, as before, which costs no more."""
-        if not groups or self.statuses_needed or not self.together:
+        if not groups or not self.together:
             return False
+        facts = self.facts.learn(status_reads=self.status_reads)
+        existing = known_statuses(self.statuses_needed, facts) if self.statuses_needed else {}
+        if existing is None:
+            return False        # a Campaign's statuses must be read first: the status stage does
+        statuses = plan_statuses(self.mappings.statuses, self.statuses_needed, existing)
         people = {**self.settled, **found}
         for g in groups:
             for i, w in enumerate(g.writes):
@@ -401,17 +415,23 @@ class PeopleStage(Stage):
                     people[jid] = PersonRecord(w.sobject, row_reference(g.ref, i), "create")
         planner = MemberStage(StageContext(reader=self.reader, writer=self.writer, state=self.state,
                                            mappings=self.mappings))
-        upserts, updates, ext = planner.planned(self.works, self.facts.learn(people=people))
-        members = [Together(upserts, ext, ref="m0_", dependent=True), Together(updates, ref="m1_", dependent=True)]
+        upserts, updates, ext = planner.planned(self.works, facts.learn(people=people))
+        # The statuses go before the members that use them (collateSubrequests false: in order).
+        members = [Together(statuses, ref="s0_", dependent=True), Together(upserts, ext, ref="m0_", dependent=True),
+                   Together(updates, ref="m1_", dependent=True)]
         members = [g for g in members if g.writes]
-        if not members or not fits_one_call([len(g.writes) for g in groups + members]):
+        if not upserts + updates or not fits_one_call([len(g.writes) for g in groups + members]):
             return False
         async with campaign_locks(self.state, {x.record.get("CampaignId") for x in upserts}
                                   | {x.record.get("CampaignId") for x in updates}):
             answered = await self.writer.send_together(groups + members)
         if answered is None:
             return False
-        self.early = {x.key: x for x in answered}
+        # Only what Salesforce wrote comes back: a status or member it refused is sent again by its
+        # own stage (a status after a read, a member after its status), and classified there.
+        self.early_statuses = {(x.record["CampaignId"], x.record["Label"]): x for x in answered
+                               if x.sobject == "CampaignMemberStatus"}
+        self.early = {x.key: x for x in answered if x.sobject == "CampaignMember"}
         return True
 
     def _not_updated(self, w: Write, found: dict[str, PersonRecord], lookups: Lookups) -> None:

@@ -148,8 +148,9 @@ class SalesforceWriter:
         """Every group in one /composite (issue #18). An independent group's writes all end with a
         result: rows the call did not settle (a subrequest failed, a locked row) and racing
         upserts are sent again through :meth:`send`. A dependent group's writes that Salesforce
-        answered (their references resolved) are returned, with the ids put in their records;
-        the others are left untouched for their stage to send."""
+        wrote (their references resolved) are returned, with the ids put in their records; the
+        others are left untouched for their stage to send and classify as any write of its own
+        (a refusal is counted once, by the stage that owns the record: org_refusals)."""
         parts = []
         for g in groups:
             method, path = self.gateway.collections_route(g.writes[0].sobject, g.writes[0].op, g.ext_field)
@@ -160,7 +161,7 @@ class SalesforceWriter:
             again: list[Write] = []
             done: list[Write] = []
             for w, record, r in zip(g.writes, part.records, rows, strict=True):
-                if r is None or (w.op == "upsert" and r.action is RowAction.DUPLICATE_KEY):
+                if r is None or (w.op == "upsert" and r.action is RowAction.DUPLICATE_KEY) or (g.dependent and not r.ok):
                     again.append(w)
                     continue
                 w.record = record

@@ -35,6 +35,29 @@ def test_new_registrations_cost_two_calls(emu, connector):
     assert all(r["person_sf_id"].startswith("00Q") and r["cm_id"].startswith("00v") for r in rows.values()), rows
 
 
+def test_a_status_refused_in_the_combined_call_is_made_by_the_status_stage(emu, connector):
+    """An org's flow takes the SortOrder the new Campaign's statuses were numbered with, between
+    the read and the write: the members that need them are not taken as refused; the status stage
+    reads the Campaign, makes the statuses after what is there, and the members go after them."""
+    c = connector()
+    gateway = c.wired.gateway
+    real = gateway.write_together
+
+    async def flow_first(parts):
+        for cid in {r["CampaignId"] for part in parts if part.sobject == "CampaignMemberStatus" for r in part.records}:
+            emu.org.insert("CampaignMemberStatus", {"CampaignId": cid, "Label": "Flow", "SortOrder": 3})
+        return await real(parts)
+
+    gateway.write_together = flow_first
+    outs = c.run(*_batch(1, 6))
+    assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
+    [campaign] = emu.org.records("Campaign")
+    labels = {s["Label"] for s in emu.org.records("CampaignMemberStatus") if s["CampaignId"] == campaign["Id"]}
+    assert "Flow" in labels and {cm["Status"] for cm in members(emu)} <= labels
+    assert len(members(emu)) == 5
+    _each_member_names_its_own_lead(emu)
+
+
 def test_one_refused_person_quarantines_only_its_message(emu, connector):
     c = connector()
     c.run(person(f"{EID}0", at=at(0), email="seed@example.com"))
@@ -62,6 +85,9 @@ def test_a_batch_that_creates_its_campaign_writes_its_members(emu, connector):
     c = connector()
     outs = c.run(*_batch(1, 21))
     assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
+    # the Campaign; the lookup (its statuses read along); the people, the statuses the members
+    # need, and the members in one composite
+    assert emu.calls_by_kind == {"collections_upsert": 1, "composite": 2}, emu.calls_by_kind
     [campaign] = emu.org.records("Campaign")
     assert len(members(emu)) == 20 and {cm["CampaignId"] for cm in members(emu)} == {campaign["Id"]}
     labels = {s["Label"] for s in emu.org.records("CampaignMemberStatus") if s["CampaignId"] == campaign["Id"]}
