@@ -306,7 +306,8 @@ class PeopleStage(Stage):
     # -- writes ------------------------------------------------------------------------------
     def _plan_update(self, jid: str, match: Match, rec_map: RecordMapping, links: dict[str, dict[str, Any]],
                      lookups: Lookups) -> tuple[PersonRecord, Write | None]:
-        record = self._record(jid, match.sobject, "update", match.record)
+        # Matched without a lookup: nothing read, so no if_empty field is written (None: unknown).
+        record = self._record(jid, match.sobject, "update", None if jid in self.known else match.record)
         key_value = record.get(rec_map.upsert_key)
         if key_value and any(r["_sobject"] == match.sobject and r["Id"] != match.sf_id
                              for r in lookups.by_jomablue_id.get(key_value, [])):

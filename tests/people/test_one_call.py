@@ -169,3 +169,16 @@ def test_people_named_by_their_lead_id_cost_one_call(emu, connector):
     assert emu.calls_by_kind == {"composite": 1}, emu.calls_by_kind
     by_key = {cm["Jomablue_Id__c"]: cm["LeadId"] for cm in members(emu)}
     assert [by_key[f"{EID}{n}"] for n in range(1, 6)] == [emu.org.get(lead)["Id"] for lead in leads]
+
+
+def test_a_known_contact_keeps_the_first_registration_id_it_got(emu, connector):
+    """Jomablue_Id__c is if_empty on a Contact; a person written without a lookup leaves it alone."""
+    emu.org.insert("Contact", {"LastName": "Doe", "Email": "p1@example.com", "Jomablue_Id__c": "acme/event_person/old"})
+    c = connector()
+    c.run(*_batch(1, 2))
+    emu.reset_counters()
+    [out] = c.run(*_batch(1, 2, job_title="CTO"))
+    assert out.status == "synced" and out.detail["match"]["rung"] == "link", out.reason
+    assert emu.calls_by_kind == {"collections_update": 1}, emu.calls_by_kind
+    [contact] = emu.org.records("Contact")
+    assert (contact["Title"], contact["Jomablue_Id__c"]) == ("CTO", "acme/event_person/old")
