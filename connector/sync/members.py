@@ -158,15 +158,16 @@ class MemberStage(Stage):
             found.gone(i) or found.moved(i) for i in found.records) else frozenset()
         return StageResult(facts.learn(members=changes.members), changes, self.verdicts, explained=explained)
 
-    def planned(self, works: list[Work], facts: Facts) -> tuple[list[Write], list[Write], str]:
+    def planned(self, works: list[Work], facts: Facts) -> tuple[list[Write], list[Write], str, set[str]]:
         """The member writes these messages need, for the people stage to send with the people's
-        writes (issue #18): (upserts, updates, upsert key), none of a member whose old membership
-        must go first; an update only for a person this batch does not write (an update names
-        no person to depend on). Nothing is sent: this stage adopts what was answered."""
+        writes (issue #18): (upserts, updates, upsert key, their Campaigns), none of a member whose
+        old membership must go first; an update only for a person this batch does not write (an
+        update names no person to depend on). Nothing is sent: this stage adopts what was written."""
         plans, upserts, updates = self._writes(works, facts)
         upserts = [x for x in upserts if not plans[x.key].old_cm]
         updates = [x for x in updates if not str(plans[x.key].row.get("person_sf_id") or "").startswith("@{")]
-        return upserts, updates, next((p.membership.upsert_key for p in plans.values()), "Jomablue_Id__c")
+        campaigns = {str(plans[x.key].row["campaign_id"]) for x in upserts + updates}
+        return upserts, updates, next((p.membership.upsert_key for p in plans.values()), "Jomablue_Id__c"), campaigns
 
     def _writes(self, works: list[Work], facts: Facts) -> tuple[dict[str, _Member], list[Write], list[Write]]:
         """One planned member per key, and the upserts and updates to send (grouped by Campaign)."""

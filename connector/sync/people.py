@@ -21,24 +21,17 @@ from typing import Any
 from connector.errors import AmbiguousMatch
 from connector.mapping import PersonMapping, RecordMapping
 from connector.payloads import stable_hash
-from connector.salesforce.composite import fits_one_call, row_reference
 from connector.salesforce.gateway import COMPOSITE_QUERY_LIMIT
 from connector.salesforce.ids import object_for, to18
 from connector.salesforce.results import RowAction, WriteError
 from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
-from connector.sync.members import MemberStage, campaign_locks
 from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageContext, StageResult
-from connector.sync.statuses import (
-    campaigns_needing_statuses,
-    known_statuses,
-    plan_statuses,
-    status_queries,
-    statuses_read,
-)
+from connector.sync.statuses import campaigns_needing_statuses, status_queries, statuses_read
 from connector.sync.survivors import Survivor, trace
+from connector.sync.together import send_with_members
 from connector.sync.writer import Together, merge_writes
 
 _Who = tuple[PersonRef, PersonMapping]
@@ -205,8 +198,8 @@ class PeopleStage(Stage):
     def _known(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> dict[str, Match]:
         """People whose stored link still stands (same organisation_uid) and whose sources were all
         written to that record before (a hash per source), or whose organisation_uid is their
-        record's id (when the mapping fills no field of it only if empty): matched without a lookup, so a batch of
-        known people costs its writes only (issue #18). What the lookup would have read comes back
+        record's id (when the mapping fills no field of it only if empty): matched without a
+        lookup, so a batch of known people costs its writes only (issue #18). What the lookup would have read comes back
         on the write instead: a Lead converted since answers CANNOT_UPDATE_CONVERTED_LEAD and is
         followed to its Contact (_follow_conversions); a record merged away or deleted answers
         ENTITY_IS_DELETED and is explained by a read (_explain_missing). Fill-if-empty fields are
@@ -392,47 +385,17 @@ class PeopleStage(Stage):
         return found
 
     async def _send_with_members(self, groups: list[Together], found: dict[str, PersonRecord]) -> bool:
-        """The people's writes and their members' writes in ONE /composite (issue #18), each member
-        naming its person by reference to the person's row (`@{p1_0[3].id}`), so a batch of new
-        registrations costs the lookup and this call. A person Salesforce refuses fails its row;
-        the member subrequest naming it then does not run (Salesforce fails a subrequest whose
-        reference has no value, composite.py), and the member stage sends the members of the
-        people that were written in one more call, with their ids: never a member for a person
-        not written, never one for the wrong person. False (nothing sent) when the batch's Campaigns
-        still need member statuses (the status stage numbers them after a read), when there is no
-        member to write, or when the lot needs more than one call (five collections): then the
-        people go first and their members after, as before, which costs no more."""
-        if not groups or not self.together:
+        """The people's writes with their members' (and the statuses those need) in one call
+        (connector/sync/together.py); False when they go the ordinary way, nothing sent."""
+        if not self.together:
             return False
-        facts = self.facts.learn(status_reads=self.status_reads)
-        existing = known_statuses(self.statuses_needed, facts) if self.statuses_needed else {}
-        if existing is None:
-            return False        # a Campaign's statuses must be read first: the status stage does
-        statuses = plan_statuses(self.mappings.statuses, self.statuses_needed, existing)
-        people = {**self.settled, **found}
-        for g in groups:
-            for i, w in enumerate(g.writes):
-                for jid in w.stands_for:
-                    people[jid] = PersonRecord(w.sobject, row_reference(g.ref, i), "create")
-        planner = MemberStage(StageContext(reader=self.reader, writer=self.writer, state=self.state,
-                                           mappings=self.mappings))
-        upserts, updates, ext = planner.planned(self.works, facts.learn(people=people))
-        # The statuses go before the members that use them (collateSubrequests false: in order).
-        members = [Together(statuses, ref="s0_", dependent=True), Together(upserts, ext, ref="m0_", dependent=True),
-                   Together(updates, ref="m1_", dependent=True)]
-        members = [g for g in members if g.writes]
-        if not upserts + updates or not fits_one_call([len(g.writes) for g in groups + members]):
+        sent = await send_with_members(StageContext(reader=self.reader, writer=self.writer, state=self.state,
+                                                    mappings=self.mappings),
+                                       groups, self.works, self.facts.learn(status_reads=self.status_reads),
+                                       {**self.settled, **found}, self.statuses_needed)
+        if sent is None:
             return False
-        async with campaign_locks(self.state, {x.record.get("CampaignId") for x in upserts}
-                                  | {x.record.get("CampaignId") for x in updates}):
-            answered = await self.writer.send_together(groups + members)
-        if answered is None:
-            return False
-        # Only what Salesforce wrote comes back: a status or member it refused is sent again by its
-        # own stage (a status after a read, a member after its status), and classified there.
-        self.early_statuses = {(x.record["CampaignId"], x.record["Label"]): x for x in answered
-                               if x.sobject == "CampaignMemberStatus"}
-        self.early = {x.key: x for x in answered if x.sobject == "CampaignMember"}
+        self.early, self.early_statuses = sent
         return True
 
     def _not_updated(self, w: Write, found: dict[str, PersonRecord], lookups: Lookups) -> None:

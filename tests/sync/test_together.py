@@ -43,15 +43,16 @@ def _setup() -> tuple:
 def test_the_planned_members_name_their_person_by_reference():
     p, cid = _setup()
     ref = row_reference("p1_", 0)
-    upserts, updates, ext = MemberStage(p.context()).planned(
+    upserts, updates, ext, campaigns = MemberStage(p.context()).planned(
         [work(person("p1"))], Facts(campaigns={EVENT_ID: cid}, people={"p1": PersonRecord("Lead", ref, "create")}))
     [x] = upserts
-    assert (x.record["LeadId"], x.record["CampaignId"], ext, updates) == (ref, cid, "Jomablue_Id__c", [])
+    assert (x.record["LeadId"], x.record["CampaignId"], ext) == (ref, cid, "Jomablue_Id__c")
+    assert (updates, campaigns) == ([], {cid})
     assert p.writer.sent == [] and p.org.records("CampaignMember") == []      # planned, never sent
 
 
 def _early(p, cid: str, lead: str) -> Write:
-    [x], _u, _e = MemberStage(p.context()).planned(
+    [x], _u, _e, _c = MemberStage(p.context()).planned(
         [work(person("p1"))], Facts(campaigns={EVENT_ID: cid}, people={"p1": PersonRecord("Lead", lead, "create")}))
     x.result_id, x.created, x.error = to18("00v000000000001"), True, None
     return x
