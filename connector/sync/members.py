@@ -3,7 +3,8 @@ re-matched person's membership follows them, and a member or Campaign deleted in
 forgotten and created again on the next delivery.
 
 Three steps: targets (which Campaign and person each message is about) → plan (one member per
-Jomablue id, every message of the batch merged oldest first) → send.
+Jomablue id, every message of the batch merged oldest first) → send, or take the answer of the
+same write already sent with the people's writes (connector/sync/together.py).
 
 A member write refused for a missing record (ENTITY_IS_DELETED, INVALID_CROSS_REFERENCE_KEY) is
 explained by a read (connector/sync/survivors.py) before anything is forgotten: a person an admin

@@ -1,7 +1,9 @@
 """Stage: people. The identity ladder for a whole batch, then Lead/Contact writes.
 
-One SOQL query per object (split only to fit the URL) finds every candidate of the batch;
-writes go in collections of 200. A Lead converted since we last looked is detected by its
+One SOQL query per object (split only to fit the URL) finds every candidate of the batch, and
+only of the people not known already (a stored link, an organisation_uid that is the record's id:
+issue #18); writes go in collections of 200, with the members' writes in the same /composite
+when they fit one call (connector/sync/together.py). A Lead converted since we last looked is detected by its
 write coming back CONVERTED_LEAD and is re-routed to its Contact in the same run.
 Every message of a batch about one person succeeds or fails with that person.
 
