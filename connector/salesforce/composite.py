@@ -12,6 +12,20 @@ execution is not guaranteed ... In API version 49.0 and later, the default value
 matters (one Campaign's members, a later subrequest that depends on an earlier one) the body
 says `collateSubrequests: false`.
 
+Writes that depend on each other's results travel together (issue #18): a later subrequest names
+an earlier one's result with a reference, "@{referenceId.field}", and into a collection's
+answer by index, "@{people0[3].id}" for its fourth record (Composite Subrequest, "referenceId":
+"can be used to reference the response in later subrequests ... The [] operator indexes a JSON
+collection"; developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
+resources_composite_graph_composite_subrequest.htm, the same subrequest shape /composite takes,
+requests_composite.htm). A reference that has no value (the row it
+names failed) fails that subrequest only, and with allOrNone false "the remaining subrequests
+that don't depend on the failed subrequest are executed. Dependent subrequests aren't
+executed". Such a body says `collateSubrequests: false` besides: the references alone keep a
+dependant after what it names ("the order of execution is not guaranteed (unless there is an
+explicit dependency between the subrequests)"), but the members of one Campaign must also go
+in order, and an explicit order costs nothing here.
+
 Headers: a subrequest may carry "any header supported by the requested resource, except ...
 Accept, Authorization, Content-Type" (same page), which it inherits from the top-level request.
 Nothing in the documentation says whether `Sforce-Auto-Assign` and
@@ -22,6 +36,7 @@ on the top-level request and in every subrequest's `httpHeaders`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 BATCH_LIMIT = 200                  # records in one sObject Collections call
@@ -59,6 +74,40 @@ def subresponses(result: Any, count: int, ref: str) -> list[Subresponse]:
         sub = by_ref.get(f"{ref}{n}") or {}
         out.append((sub.get("httpStatusCode"), sub.get("body")))
     return out
+
+
+@dataclass(frozen=True)
+class WritePart:
+    """One object's records in a combined write: sObject Collections subrequests `{ref}0`,
+    `{ref}1`… of 200 records each (`path` below /services/data/vXX.X/)."""
+
+    sobject: str
+    method: str
+    path: str
+    records: list[dict[str, Any]]
+    ref: str
+
+
+def row_reference(ref: str, index: int) -> str:
+    """The reference to the id of the index-th record of the part `ref` (its chunk, its row)."""
+    return f"@{{{ref}{index // BATCH_LIMIT}[{index % BATCH_LIMIT}].id}}"
+
+
+def collections_needed(sizes: Sequence[int]) -> int:
+    """sObject Collections subrequests that records in groups of these sizes need."""
+    return sum(-(-n // BATCH_LIMIT) for n in sizes)
+
+
+def fits_one_call(sizes: Sequence[int]) -> bool:
+    """Whether groups of these sizes travel in one /composite (at most five collections).
+    Larger batches are better sent as they always were: writes in five-chunk calls, then their
+    dependants, costs no more calls than splitting the pairs over several composites."""
+    return 0 < collections_needed(sizes) <= COMPOSITE_COLLECTIONS_LIMIT
+
+
+def resolve_references(record: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+    """The record with every value that is exactly a known reference replaced by its id."""
+    return {k: ids.get(v, v) if isinstance(v, str) else v for k, v in record.items()}
 
 
 def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:

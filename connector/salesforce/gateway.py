@@ -34,9 +34,13 @@ from connector.salesforce.composite import (
     COMPOSITE_COLLECTIONS_LIMIT,
     COMPOSITE_QUERY_LIMIT,
     Subresponse,
+    WritePart,
     chunked,
+    collection_subrequests,
     composite_body,
     get_subrequests,
+    resolve_references,
+    row_reference,
     subresponses,
 )
 from connector.salesforce.pacing import CallStats, Pacer, UsageGuard
@@ -171,15 +175,21 @@ class SalesforceGateway:
         such thing (404). A subrequest that failed for a moment (5xx, concurrency) sends its
         request again; any other failure raises the classified exception."""
         base = f"/services/data/v{self.api_version}/"
-        out: list[Any] = []
-        for chunk in chunked(paths, per_call):
-            count = len(chunk)
 
-            def bodies(res: Any, count: int = count) -> list[Any]:
-                return _read_bodies(kind, subresponses(res, count, ref))
-            out += await self.call(kind, "POST", "composite", verb=Verb.READ,
-                                   json=composite_body(get_subrequests(base, chunk, ref)), check=bodies)
-        return out
+        async def one(chunk: list[str]) -> list[Any]:
+            def bodies(res: Any) -> list[Any]:
+                return _read_bodies(kind, subresponses(res, len(chunk), ref))
+            got: list[Any] = await self.call(kind, "POST", "composite", verb=Verb.READ,
+                                             json=composite_body(get_subrequests(base, chunk, ref)), check=bodies)
+            return got
+
+        # Reads do not depend on each other: the calls go at once, as many as the pacer lets fly
+        # (max_in_flight), so a large batch's lookup takes one round trip, not one per five queries.
+        answers = await asyncio.gather(*(one(c) for c in chunked(paths, per_call)), return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer          # every call finished first: none is left running unread
+        return [body for bodies in answers for body in bodies]  # type: ignore[union-attr]
 
     async def _composite_queries(self, soqls: Sequence[str], resource: str = "query") -> list[list[dict[str, Any]]]:
         pages = await self.get_many("composite_query", [query_path(resource, q) for q in soqls],
@@ -221,6 +231,13 @@ class SalesforceGateway:
         return result or {}
 
     # -- writes (sObject Collections) -------------------------------------------------------
+    @staticmethod
+    def collections_route(sobject: str, op: str, ext_field: str | None = None) -> tuple[str, str]:
+        """(method, path) of the sObject Collections call for an upsert, update or create."""
+        if op == "upsert":
+            return "PATCH", f"composite/sobjects/{sobject}/{ext_field}"
+        return ("PATCH", "composite/sobjects") if op == "update" else ("POST", "composite/sobjects")
+
     async def upsert(self, sobject: str, ext_field: str, records: Sequence[dict[str, Any]],
                      serial: bool = False) -> list[RowResult]:
         return await self._collections("collections_upsert", "PATCH", f"composite/sobjects/{sobject}/{ext_field}",
@@ -240,6 +257,43 @@ class SalesforceGateway:
             out.extend(RowResult.from_json(r) for r in res or [])
         return out
 
+    async def write_together(self, parts: Sequence[WritePart]) -> list[list[RowResult | None]]:
+        """Several objects' writes in ONE /composite call (composite.py: at most five collections,
+        the caller packs them), later parts naming earlier parts' records by reference. Each
+        record's result, in order; None for a record this call did not settle, for the caller to
+        send again the ordinary way (which retries, shrinks and classifies): its subrequest failed
+        as a whole (a reference to a failed row: 400 PROCESSING_HALTED, or anything else), or its
+        row asks to be retried or the org is full. A part's records come back with every reference
+        replaced by the id it named (for the write journal and for the caller)."""
+        typed = [[{"attributes": {"type": part.sobject}, **r} for r in part.records] for part in parts]
+        url = f"/services/data/v{self.api_version}/"
+        subs = [sub for part, records in zip(parts, typed, strict=True)
+                for sub in collection_subrequests(url + part.path, part.method, chunked(records, BATCH_LIMIT),
+                                                  self.write_headers, ref=part.ref)]
+        headers: dict[str, Any] = {"headers": dict(self.write_headers)} if self.write_headers else {}
+        res = await self.call("composite_write", "POST", "composite", verb=Verb.WRITE,
+                              json=composite_body(subs, ordered=True), **headers)
+        ids: dict[str, str] = {}
+        out: list[list[RowResult | None]] = []
+        for part, records in zip(parts, typed, strict=True):
+            rows: list[RowResult | None] = []
+            answers = subresponses(res, -(-len(records) // BATCH_LIMIT), part.ref)
+            for n, (status, body) in enumerate(answers):
+                size = len(records[n * BATCH_LIMIT:(n + 1) * BATCH_LIMIT])
+                got = [RowResult.from_json(r) for r in body] if status == 200 and isinstance(body, list) else []
+                rows += [r if r.action not in _UNSETTLED else None for r in got] + [None] * (size - len(got))
+            for i, row in enumerate(rows):
+                if row is not None and row.ok and row.id:
+                    ids[row_reference(part.ref, i)] = row.id
+            records[:] = [resolve_references(r, ids) for r in records]
+            part.records[:] = [{k: v for k, v in r.items() if k != "attributes"} for r in records]
+            out.append(rows)
+        if self.on_written is not None:
+            self.on_written([w for records, rows in zip(typed, out, strict=True)
+                             for w in written_rows([r for r, x in zip(records, rows, strict=True) if x is not None],
+                                                   [x for x in rows if x is not None])])
+        return out
+
     async def _collections(self, kind: str, method: str, path: str, sobject: str,
                            records: Sequence[dict[str, Any]], serial: bool) -> list[RowResult]:
         """Every record's result, in order (collections.py). What Salesforce confirmed goes to the
@@ -251,6 +305,10 @@ class SalesforceGateway:
         if outcome.stop is not None:
             raise outcome.stop
         return outcome.results
+
+
+# Rows a combined write leaves to the ordinary path, which retries, shrinks or stops the run.
+_UNSETTLED = (RowAction.RETRY_LATER, RowAction.RETRY_SMALLER, RowAction.ORG_FULL)
 
 
 def _read_bodies(kind: str, answers: list[Subresponse]) -> list[Any]:

@@ -53,6 +53,10 @@ class Facts:
     members: Mapping[str, dict[str, Any]] = field(default_factory=_empty)   # member key → row written by this batch
     # Campaign Id → Label → SortOrder, read in this batch (a new Campaign's, with the people lookup)
     status_reads: Mapping[str, Mapping[str, int]] = field(default_factory=_empty)
+    # member key → its write sent with the people's writes (issue #18), as Salesforce answered it
+    early_members: Mapping[str, Any] = field(default_factory=_empty)
+    # (Campaign Id, label) → its status write sent with the people's writes, as Salesforce answered it
+    early_statuses: Mapping[tuple[str, str], Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def learn(self, **found: Any) -> Facts:
         """A new Facts with these fields added to what is known: a key learnt again takes the new

@@ -3,7 +3,8 @@ re-matched person's membership follows them, and a member or Campaign deleted in
 forgotten and created again on the next delivery.
 
 Three steps: targets (which Campaign and person each message is about) → plan (one member per
-Jomablue id, every message of the batch merged oldest first) → send.
+Jomablue id, every message of the batch merged oldest first) → send, or take the answer of the
+same write already sent with the people's writes (connector/sync/together.py).
 
 A member write refused for a missing record (ENTITY_IS_DELETED, INVALID_CROSS_REFERENCE_KEY) is
 explained by a read (connector/sync/survivors.py) before anything is forgotten: a person an admin
@@ -52,6 +53,7 @@ class _Target:
     person: PersonRecord
     campaign_id: str         # the Campaign (event's or session's)
     is_session: bool
+    person_key: str = ""     # the person's Jomablue id
 
 
 @dataclass
@@ -68,11 +70,6 @@ class _Member:
     unchanged: bool = False
     previous_status: str | None = None   # what the member had before this batch
     merged: bool = False     # the person's stored record was merged into this batch's (people stage)
-
-
-def _person_key(rm: Any, w: Work) -> str | None:
-    """The person's Jomablue id as the member row keeps it (None: the mapping names no person)."""
-    return rm.person.jomablue_id(w.msg.payload) if rm.person is not None else None
 
 
 @asynccontextmanager
@@ -100,34 +97,42 @@ def adoption_queries(pairs: list[tuple[str | None, str | None]]) -> list[str]:
     return out
 
 
+def _answered_early(writes: list[Write], facts: Facts) -> set[int]:
+    """Member writes Salesforce already wrote in the people's call (Facts.early_members): the
+    same record, its person's reference resolved to the id this stage now knows, takes that
+    answer instead of a call. Anything else (its person's row failed, so its subrequest did not
+    run; a row refused; a record that came out otherwise) is sent now, by its Jomablue id: never
+    twice a member."""
+    taken: set[int] = set()
+    for x in writes:
+        early = facts.early_members.get(x.key)
+        if early is not None and early.op == x.op and early.record == x.record:
+            x.result_id, x.created, x.error = early.result_id, early.created, early.error
+            taken.add(id(x))
+    return taken
+
+
 class MemberStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         changes = ChangeSet()
-        self.tables = CategoryTables(self.state, facts)
-        targets = self._targets(works, facts)
-        plans = self._plan(targets, facts, self.state.members({t.key for t in targets}))
+        plans, upserts, updates = self._writes(works, facts)
+        for key, p in plans.items():
+            if p.unchanged:
+                changes.members[key] = dict(p.row)
         deletes = [p.old_cm for p in plans.values() if p.old_cm and not p.unchanged]
         # The person now matches another record (an id corrected): the old membership goes,
         # so the new one can take the same Jomablue id.
         await self.writer.delete(deletes)
-        updates, upserts = [], []
-        for key, p in plans.items():
-            if p.unchanged:
-                changes.members[key] = dict(p.row)
-            elif p.mode == "update":
-                updates.append(Write("CampaignMember", "update", {"Id": p.row["cm_id"], **p.record}, p.works,
-                                     key=key, label=f"CampaignMember {p.row['cm_id']} ({key})"))
-            else:
-                upserts.append(Write("CampaignMember", "upsert", dict(p.record), p.works, key=key,
-                                     label=f"CampaignMember {key}"))
+        early = _answered_early(upserts + updates, facts)
         ext = next((p.membership.upsert_key for p in plans.values()), "Jomablue_Id__c")
         # Members lock their Campaign: one call at a time (UNABLE_TO_LOCK_ROW), grouped by Campaign,
         # and one writer per Campaign across replicas (the store's Campaign locks, in sorted order).
-        upserts.sort(key=lambda x: x.record.get("CampaignId") or "")
-        async with campaign_locks(self.state, {x.record.get("CampaignId") for x in upserts}
-                                  | {plans[x.key].row.get("campaign_id") for x in updates}):
-            await self.writer.send(upserts, ext, serial=True)
-            await self.writer.send(updates, serial=True)
+        late_upserts = [x for x in upserts if id(x) not in early]
+        late_updates = [x for x in updates if id(x) not in early]
+        async with campaign_locks(self.state, {x.record.get("CampaignId") for x in late_upserts}
+                                  | {plans[x.key].row.get("campaign_id") for x in late_updates}):
+            await self.writer.send(late_upserts, ext, serial=True)
+            await self.writer.send(late_updates, serial=True)
         missing = [x for x in upserts + updates if x.action in _MISSING]
         found = await self._read_missing(missing, plans) if missing else Trace()
         if missing:
@@ -154,6 +159,35 @@ class MemberStage(Stage):
             found.gone(i) or found.moved(i) for i in found.records) else frozenset()
         return StageResult(facts.learn(members=changes.members), changes, self.verdicts, explained=explained)
 
+    def planned(self, works: list[Work], facts: Facts) -> tuple[list[Write], list[Write], str, set[str]]:
+        """The member writes these messages need, for the people stage to send with the people's
+        writes (issue #18): (upserts, updates, upsert key, their Campaigns), none of a member whose
+        old membership must go first; an update only for a person this batch does not write (an
+        update names no person to depend on). Nothing is sent: this stage adopts what was written."""
+        plans, upserts, updates = self._writes(works, facts)
+        upserts = [x for x in upserts if not plans[x.key].old_cm]
+        updates = [x for x in updates if not str(plans[x.key].row.get("person_sf_id") or "").startswith("@{")]
+        campaigns = {str(plans[x.key].row["campaign_id"]) for x in upserts + updates}
+        return upserts, updates, next((p.membership.upsert_key for p in plans.values()), "Jomablue_Id__c"), campaigns
+
+    def _writes(self, works: list[Work], facts: Facts) -> tuple[dict[str, _Member], list[Write], list[Write]]:
+        """One planned member per key, and the upserts and updates to send (grouped by Campaign)."""
+        self.tables = CategoryTables(self.state, facts)
+        targets = self._targets(works, facts)
+        plans = self._plan(targets, facts, self.state.members({t.key for t in targets}))
+        updates, upserts = [], []
+        for key, p in plans.items():
+            if p.unchanged:
+                continue
+            if p.mode == "update":
+                updates.append(Write("CampaignMember", "update", {"Id": p.row["cm_id"], **p.record}, p.works,
+                                     key=key, label=f"CampaignMember {p.row['cm_id']} ({key})"))
+            else:
+                upserts.append(Write("CampaignMember", "upsert", dict(p.record), p.works, key=key,
+                                     label=f"CampaignMember {key}"))
+        upserts.sort(key=lambda x: x.record.get("CampaignId") or "")
+        return plans, upserts, updates
+
     # -- targets -------------------------------------------------------------------------
     @property
     def policies(self) -> list[Any]:
@@ -169,7 +203,8 @@ class MemberStage(Stage):
             mm = rm.membership
             if mm is None or rm.person is None or not mm.applies(w.msg.payload):
                 continue
-            person = facts.people.get(rm.person.jomablue_id(w.msg.payload) or "")
+            person_key = rm.person.jomablue_id(w.msg.payload) or ""
+            person = facts.people.get(person_key)
             if person is None:
                 continue   # the person's write failed: the message already says why
             if rm.session_campaign:
@@ -186,7 +221,8 @@ class MemberStage(Stage):
             if not key:
                 self.verdicts.fail(w, f"membership: the upsert key {mm.upsert_key} has no value", mm.upsert_key)
                 continue
-            out.append(_Target(w, mm, person_ref, key, person, cid, is_session=rm.session_campaign is not None))
+            out.append(_Target(w, mm, person_ref, key, person, cid, is_session=rm.session_campaign is not None,
+                               person_key=person_key))
         return out
 
     # -- plan ----------------------------------------------------------------------------
@@ -198,7 +234,7 @@ class MemberStage(Stage):
             for p in self.policies:
                 if p is not policy and p.merge(prev, out) == prev and p.merge(out, prev) == prev:
                     return prev
-        return out
+        return str(out)
 
     def _status(self, t: _Target, previous: str | None) -> str:
         """Merge this message's status (and those of older messages it superseded) into the last one."""
@@ -210,7 +246,7 @@ class MemberStage(Stage):
         status = previous
         for older in t.work.superseded:     # dropped as stale within this batch: their status still counts
             status = merge(status, policy.status_for(older.msg.payload))
-        return merge(status, policy.status_for(t.work.msg.payload))
+        return str(merge(status, policy.status_for(t.work.msg.payload)))
 
     def _plan(self, targets: list[_Target], facts: Facts, stored: dict[str, dict[str, Any]]) -> dict[str, _Member]:
         """One planned member per Jomablue id, messages applied oldest first."""
@@ -234,7 +270,7 @@ class MemberStage(Stage):
             cat_field = mm.field_for_ref("categories.names")
             on_create = mm.fields_with_policy("on_create")
             row = {"event_id": w.msg.event_id, "campaign_id": t.campaign_id,
-                   "person_key": _person_key(self.mapping_of(w), w),
+                   "person_key": t.person_key,
                    "person_sf_id": t.person.sf_id, "status": status, "status_at": w.msg.generated_at.isoformat(),
                    "category_ids": cat_ids,
                    # A lead capture's or session's mapping may not write categories: keep what we know.
@@ -371,8 +407,7 @@ class MemberStage(Stage):
         for page in await self.reader.query_many(adoption_queries(pairs)):
             for r in page:
                 who = r.get("ContactId") or r.get("LeadId")
-                if who:
-                    found[(to18(r["CampaignId"]), to18(who))] = (to18(r["Id"]), r.get("Status"))
+                found[(to18(r["CampaignId"]), to18(str(who)))] = (to18(r["Id"]), r.get("Status"))
         updates = []
         for x, (c, p) in zip(writes, pairs, strict=True):
             cm_id, held = found.get((to18(c), to18(p)), (None, None)) if c and p else (None, None)

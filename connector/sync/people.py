@@ -1,7 +1,9 @@
 """Stage: people. The identity ladder for a whole batch, then Lead/Contact writes.
 
-One SOQL query per object (split only to fit the URL) finds every candidate of the batch;
-writes go in collections of 200. A Lead converted since we last looked is detected by its
+One SOQL query per object (split only to fit the URL) finds every candidate of the batch, and
+only of the people not known already (a stored link, an organisation_uid that is the record's id:
+issue #18); writes go in collections of 200, with the members' writes in the same /composite
+when they fit one call (connector/sync/together.py). A Lead converted since we last looked is detected by its
 write coming back CONVERTED_LEAD and is re-routed to its Contact in the same run.
 Every message of a batch about one person succeeds or fails with that person.
 
@@ -22,16 +24,17 @@ from connector.errors import AmbiguousMatch
 from connector.mapping import PersonMapping, RecordMapping
 from connector.payloads import stable_hash
 from connector.salesforce.gateway import COMPOSITE_QUERY_LIMIT
-from connector.salesforce.ids import to18
+from connector.salesforce.ids import object_for, to18
 from connector.salesforce.results import RowAction, WriteError
 from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
 from connector.sync.model import Work, Write, mapping_error
-from connector.sync.stage import Stage, StageResult
+from connector.sync.stage import Stage, StageContext, StageResult
 from connector.sync.statuses import campaigns_needing_statuses, status_queries, statuses_read
-from connector.sync.survivors import Survivor, trace
-from connector.sync.writer import merge_writes
+from connector.sync.survivors import Survivor, read_by_id, trace
+from connector.sync.together import send_with_members
+from connector.sync.writer import Together, merge_writes
 
 _Who = tuple[PersonRef, PersonMapping]
 _MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)   # a record refused as missing: read to confirm
@@ -48,12 +51,20 @@ def stored_hashes(link: dict[str, Any]) -> dict[str, str]:
 
 class PeopleStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
-        m = self.mappings.matching
         self.changes = ChangeSet()
         self.notes: list[str] = []
         self.explained: set[str] = set()     # objects whose refusals a read explained (deleted, merged)
         self.sources: dict[str, list[tuple[Work, PersonMapping]]] = {}   # every message per person, oldest first
         self._hashes: dict[tuple[str, str, str], dict[str, str]] = {}
+        self.works, self.facts = works, facts
+        self.settled: dict[str, PersonRecord] = {}
+        self.statuses_needed: list[str] = []
+        self.known: set[str] = set()          # matched by their stored link, without a lookup
+        self.relook: set[str] = set()         # known people whose record was gone: the ladder again
+        self.together = True                  # members may go with the people's writes (first round only)
+        self.early: dict[str, Write] = {}     # member writes answered with the people's (issue #18)
+        self.early_statuses: dict[tuple[str, str], Write] = {}
+        self.status_reads: dict[str, dict[str, int]] = {}
         people: dict[str, _Who] = {}
         for w in sorted(works, key=lambda w: w.msg.generated_at):
             rm = self.mapping_of(w)
@@ -79,30 +90,22 @@ class PeopleStage(Stage):
         if not people:
             return StageResult(facts, verdicts=self.verdicts)
         links = self.state.people(people.keys())
-        settled = self._settled(people, links)
+        settled = self.settled = self._settled(people, links)
         for jid in settled:
             people.pop(jid)
         statuses_needed, _have = campaigns_needing_statuses(works, facts, self.state,
                                                             [s.label for s in self.mappings.statuses])
-        lookups, status_reads = await self._lookup(people, links, statuses_needed) if people else (Lookups(), {})
-        moved = await self._follow_merges(people, links, lookups) if people else {}
-        # The ladder sees a merged-away link as a link to its survivor.
-        ladder_links = {**links, **{jid: {**links[jid], "sobject": s.sobject, "sf_id": s.sf_id}
-                                    for jid, (_loser, s) in moved.items()}}
-        matches: dict[str, Match] = {}
-        for jid, (ref, _pm) in people.items():
-            try:
-                match = resolve(ref, lookups, ladder_links.get(jid), org_field=m.organisation_uid_field,
-                                use_email=m.email, create_as=m.create_as)
-            except AmbiguousMatch as exc:
-                for x in self._works(jid):
-                    self.verdicts.fail(x, exc.reason, "identifiers.email")
-                    self.verdicts.note(x, "candidates", exc.candidates)
-                continue
-            if jid in moved and match.sf_id == moved[jid][1].sf_id:
-                match = replace(match, rung="merged", merged_from=moved[jid][0])
-            matches[jid] = match
-        found = await self._write(people, matches, ladder_links, lookups)
+        self.statuses_needed = statuses_needed
+        known = self._known(people, links)
+        self.known = set(known)
+        found, status_reads = await self._match_and_write(people, links, known)
+        if self.relook:
+            # Known people whose record was merged away or deleted since: the ladder, as for anyone.
+            again = {jid: people[jid] for jid in self.relook}
+            self.known, self.relook, self.together = set(), set(), False   # members: their own stage
+            more, reads = await self._match_and_write(again, links, {})
+            found.update(more)
+            status_reads = {**status_reads, **reads}
         changes = self.changes
         for jid, rec in found.items():
             ref = people[jid][0]
@@ -120,8 +123,36 @@ class PeopleStage(Stage):
         if refused:
             self.notes.append(f"{refused:,} messages synced without their person's field update: Salesforce refuses "
                               "the integration user edit access to those records (outcome detail `not_updated`)")
-        return StageResult(facts.learn(people={**settled, **found}, status_reads=status_reads), changes,
+        return StageResult(facts.learn(people={**settled, **found}, status_reads=status_reads,
+                                       early_members=self.early, early_statuses=self.early_statuses), changes,
                            self.verdicts, self.notes, frozenset(self.explained))
+
+    async def _match_and_write(self, people: dict[str, _Who], links: dict[str, dict[str, Any]],
+                               known: dict[str, Match]) -> tuple[dict[str, PersonRecord], dict[str, dict[str, int]]]:
+        """The ladder for the people not known (one lookup call), then every person's write."""
+        m = self.mappings.matching
+        matches = dict(known)
+        unknown = {jid: who for jid, who in people.items() if jid not in matches}
+        lookups, status_reads = await self._lookup(unknown, links, self.statuses_needed) if unknown \
+            else (Lookups(), {})
+        moved = await self._follow_merges(unknown, links, lookups) if unknown else {}
+        # The ladder sees a merged-away link as a link to its survivor.
+        ladder_links = {**links, **{jid: {**links[jid], "sobject": s.sobject, "sf_id": s.sf_id}
+                                    for jid, (_loser, s) in moved.items()}}
+        for jid, (ref, _pm) in unknown.items():
+            try:
+                match = resolve(ref, lookups, ladder_links.get(jid), org_field=m.organisation_uid_field,
+                                use_email=m.email, create_as=m.create_as)
+            except AmbiguousMatch as exc:
+                for x in self._works(jid):
+                    self.verdicts.fail(x, exc.reason, "identifiers.email")
+                    self.verdicts.note(x, "candidates", exc.candidates)
+                continue
+            if jid in moved and match.sf_id == moved[jid][1].sf_id:
+                match = replace(match, rung="merged", merged_from=moved[jid][0])
+            matches[jid] = match
+        self.status_reads = {**self.status_reads, **status_reads}     # for statuses sent with the people
+        return await self._write(people, matches, ladder_links, lookups), status_reads
 
     # -- helpers -----------------------------------------------------------------------------
     def _works(self, jid: str) -> list[Work]:
@@ -164,6 +195,32 @@ class PeopleStage(Stage):
             if stored and all(stored.get(rt) == h for rt, h in new.items()):
                 out[jid] = PersonRecord(link["sobject"], link["sf_id"], "link", record_hash=link["record_hash"])
                 self._mark(jid, rung="link", sobject=link["sobject"], id=link["sf_id"])
+        return out
+
+    def _known(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> dict[str, Match]:
+        """People whose stored link still stands (same organisation_uid) and whose sources were all
+        written to that record before (a hash per source), or whose organisation_uid is their
+        record's id (when the mapping fills no field of it only if empty): matched without a
+        lookup, so a batch of known people costs its writes only (issue #18). What the lookup would have read comes back
+        on the write instead: a Lead converted since answers CANNOT_UPDATE_CONVERTED_LEAD and is
+        followed to its Contact (_follow_conversions); a record merged away or deleted answers
+        ENTITY_IS_DELETED and is explained by a read (_explain_missing). Fill-if-empty fields are
+        left out of such an update (mapping: if_empty applies only against a record read), which
+        they already hold since this connector wrote every source's fields to the record once."""
+        out: dict[str, Match] = {}
+        for jid, (ref, pm) in people.items():
+            link = links.get(jid) or {}
+            if link.get("sf_id") and (link.get("organisation_uid") or None) == (ref.organisation_uid or None):
+                stored = stored_hashes(link)
+                if stored and all(rt in stored for rt in self._source_hashes(jid, link["sobject"], link["sf_id"])):
+                    out[jid] = Match(link["sobject"], to18(link["sf_id"]), "link")
+                    continue
+            sid = sf_person_id(ref.organisation_uid)
+            sobject = object_for(sid) if sid else None
+            if sid and sobject and not (pm.lead if sobject == pm.lead.object else pm.contact).fields_with_policy("if_empty"):
+                # organisation_uid names the record, and no field waits to be filled if empty: the
+                # write itself says whether it is there (gone: the ladder runs again, below).
+                out[jid] = Match(sobject, sid, "organisation_uid")
         return out
 
     def _mark(self, jid: str, **match: Any) -> None:
@@ -244,19 +301,19 @@ class PeopleStage(Stage):
     # -- writes ------------------------------------------------------------------------------
     def _plan_update(self, jid: str, match: Match, rec_map: RecordMapping, links: dict[str, dict[str, Any]],
                      lookups: Lookups) -> tuple[PersonRecord, Write | None]:
-        assert match.sf_id is not None, "an update names the record it updates"
-        sf_id = match.sf_id
-        record = self._record(jid, match.sobject, "update", match.record)
+        # Matched without a lookup: nothing read, so no if_empty field is written (None: unknown).
+        record = self._record(jid, match.sobject, "update", None if jid in self.known else match.record)
         key_value = record.get(rec_map.upsert_key)
         if key_value and any(r["_sobject"] == match.sobject and r["Id"] != match.sf_id
                              for r in lookups.by_jomablue_id.get(key_value, [])):
             # The person was matched away from a record that carries their id (an
             # organisation_uid corrected): the key is unique, leave it where it is.
             record.pop(rec_map.upsert_key)
+        assert match.sf_id is not None, "an update names its record"
         link = links.get(jid) or {}
         stored = stored_hashes(link) if link.get("sf_id") == match.sf_id else {}
-        new = self._source_hashes(jid, match.sobject, sf_id)
-        found = PersonRecord(match.sobject, sf_id, match.rung, match.converted_from,
+        new = self._source_hashes(jid, match.sobject, match.sf_id)
+        found = PersonRecord(match.sobject, match.sf_id, match.rung, match.converted_from,
                              json.dumps({**stored, **new}, sort_keys=True), merged_from=match.merged_from)
         self._mark(jid, rung=match.rung, sobject=match.sobject, id=match.sf_id,
                    **({"merged_from": match.merged_from} if match.merged_from else {}))
@@ -291,16 +348,29 @@ class PeopleStage(Stage):
             if not record.get(rec_map.upsert_key):
                 creates[gk].error = mapping_error(rec_map.upsert_key)
         updates = merge_writes(updates, None)   # two registrations of one record: one write
+        groups: list[Together] = []
         for sobject in ("Lead", "Contact"):
-            await self.writer.send([u for u in updates if u.sobject == sobject])
-            await self.writer.send([c for c in creates.values() if c.sobject == sobject and c.error is None],
-                                   create_key.get(sobject))
+            groups.append(Together([u for u in updates if u.sobject == sobject], ref=f"p{len(groups)}_"))
+            groups.append(Together([c for c in creates.values() if c.sobject == sobject and c.error is None],
+                                   create_key.get(sobject), ref=f"p{len(groups)}_"))
+        groups = [g for g in groups if g.writes]
+        if not await self._send_with_members(groups, found):
+            for g in groups:
+                await self.writer.send(g.writes, g.ext_field)
         writes = updates + list(creates.values())
         converted = [w for w in writes if w.action is RowAction.CONVERTED_LEAD]
         if converted:
             await self._follow_conversions(converted, people, found, lookups)
-        await self._explain_missing([w for w in writes if w.op == "update" and w.action in _MISSING])
+        missing = [w for w in writes if w.op == "update" and w.action in _MISSING]
+        relook = [w for w in missing if set(w.stands_for) <= self.known]   # matched without a lookup
+        await self._explain_missing([w for w in missing if not any(w is r for r in relook)])
+        await self._read_owners([w for w in writes if w.error and w.action is RowAction.NO_ACCESS], lookups)
         for w in writes:
+            if any(w is r for r in relook):
+                self.relook.update(w.stands_for)
+                for jid in w.stands_for:
+                    found.pop(jid, None)
+                continue
             if w.error and w.action is RowAction.NO_ACCESS and w.op == "update":
                 self._not_updated(w, found, lookups)
                 continue
@@ -316,6 +386,33 @@ class PeopleStage(Stage):
                     found[jid] = PersonRecord(w.sobject, sf_id, "create", record_hash=h)
                     self._mark(jid, rung="create", sobject=w.sobject, id=sf_id, created=bool(w.created))
         return found
+
+    async def _send_with_members(self, groups: list[Together], found: dict[str, PersonRecord]) -> bool:
+        """The people's writes with their members' (and the statuses those need) in one call
+        (connector/sync/together.py); False when they go the ordinary way, nothing sent."""
+        if not self.together:
+            return False
+        sent = await send_with_members(StageContext(reader=self.reader, writer=self.writer, state=self.state,
+                                                    mappings=self.mappings),
+                                       groups, self.works, self.facts.learn(status_reads=self.status_reads),
+                                       {**self.settled, **found}, self.statuses_needed)
+        if sent is None:
+            return False
+        self.early, self.early_statuses = sent
+        return True
+
+    async def _read_owners(self, refused: list[Write], lookups: Lookups) -> None:
+        """The owners of records sharing refused, when no lookup read them (people known by their
+        links): one query for all of them, only in a batch that met a private record."""
+        unread: dict[str, set[str]] = {}
+        for w in refused:
+            sf_id = w.record.get("Id")
+            if sf_id and to18(sf_id) not in lookups.by_id:
+                unread.setdefault(w.sobject, set()).add(to18(sf_id))
+        if unread:
+            read = await read_by_id(self.reader, unread, fields={s: ["OwnerId"] for s in unread})
+            for rid, rec in read.items():
+                lookups.by_id.setdefault(rid, rec)
 
     def _not_updated(self, w: Write, found: dict[str, PersonRecord], lookups: Lookups) -> None:
         """Record-level sharing refused this one record (INSUFFICIENT_ACCESS_OR_READONLY, "insufficient

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from connector.salesforce.results import RowAction, WriteError
 from connector.sync.model import Write
@@ -32,6 +33,13 @@ class WatchedWriter:
 
     async def delete(self, ids: Sequence[str]) -> None:
         await self.writer.delete(ids)
+
+    async def send_together(self, groups: list[Any]) -> list[Write] | None:
+        answered = await self.writer.send_together(groups)
+        if answered is not None:
+            self.sent.update((id(w), w) for g in groups if not g.dependent for w in g.writes)
+            self.sent.update((id(w), w) for w in answered)
+        return answered
 
     def refused_alike(self, explained: Iterable[str] = ()) -> dict[str, WriteError]:
         """Objects whose every write (two or more) came back with the same invalid reference

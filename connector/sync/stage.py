@@ -36,6 +36,10 @@ class RecordWriter(Protocol):
 
     async def delete(self, ids: Sequence[str]) -> None: ...
 
+    # Several groups in one call, later ones naming earlier ones' records (writer.Together);
+    # None when the writer does not combine.
+    async def send_together(self, groups: list[Any]) -> list[Write] | None: ...
+
 
 class StageReads(Protocol):
     """The state store as stages see it: reads of what earlier batches applied, and the

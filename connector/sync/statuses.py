@@ -56,6 +56,14 @@ def campaigns_needing_statuses(works: Iterable[Work], facts: Facts, state: Stage
     return sorted(c for c in cids if any((c, label) not in have for label in labels)), have
 
 
+def _take_early(x: Write, facts: Facts) -> bool:
+    sent = facts.early_statuses.get((x.record["CampaignId"], x.record["Label"]))
+    if sent is None or sent.record != x.record:
+        return False
+    x.result_id, x.created, x.error = sent.result_id, sent.created, sent.error
+    return True
+
+
 class StatusStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         changes = ChangeSet()
@@ -68,7 +76,9 @@ class StatusStage(Stage):
                          if c not in existing and c in facts.fresh_campaigns})
         existing.update(await self._read(c for c in need if c not in existing))
         creates = self._plan(need, existing)
-        await self.writer.send(creates)
+        # Sent with the people's writes (issue #18): the same record takes that answer, no call.
+        early = {id(x) for x in creates if _take_early(x, facts)}
+        await self.writer.send([x for x in creates if id(x) not in early])
         refused = sorted({x.record["CampaignId"] for x in creates if x.error})
         if refused:
             # Read what those Campaigns hold now (a flow's status took a SortOrder, an admin added
@@ -95,17 +105,31 @@ class StatusStage(Stage):
         return statuses_read(ids, await self.reader.query_many(soqls) if soqls else [])
 
     def _plan(self, need: list[str], existing: dict[str, dict[str, int]]) -> list[Write]:
-        creates = []
-        for c in need:
-            held = existing.get(c, {})
-            order = max(held.values(), default=0)
-            for s in self.mappings.statuses:
-                if s.label in held:
-                    continue
-                order += 1
-                rec = {"CampaignId": c, "Label": s.label, "HasResponded": s.responded, "SortOrder": order}
-                if s.default:
-                    rec["IsDefault"] = True
-                creates.append(Write("CampaignMemberStatus", "create", rec, [], key=c,
-                                     label=f"member status {s.label!r} on Campaign {c}"))
-        return creates
+        return plan_statuses(self.mappings.statuses, need, existing)
+
+
+def known_statuses(need: Iterable[str], facts: Facts) -> dict[str, dict[str, int]] | None:
+    """Label → SortOrder of every Campaign in `need` as this batch knows them without a call (read
+    with the people's lookup, or a Campaign this batch created: Salesforce's defaults), or None
+    when one of them must be read first."""
+    existing = {c: dict(facts.status_reads[c]) for c in need if c in facts.status_reads}
+    existing.update({c: dict(NEW_CAMPAIGN_STATUSES) for c in need if c not in existing and c in facts.fresh_campaigns})
+    return existing if all(c in existing for c in need) else None
+
+
+def plan_statuses(statuses: Sequence[Any], need: list[str], existing: dict[str, dict[str, int]]) -> list[Write]:
+    """The mapping's statuses each Campaign lacks, numbered after the highest SortOrder it holds."""
+    creates = []
+    for c in need:
+        held = existing.get(c, {})
+        order = max(held.values(), default=0)
+        for s in statuses:
+            if s.label in held:
+                continue
+            order += 1
+            rec = {"CampaignId": c, "Label": s.label, "HasResponded": s.responded, "SortOrder": order}
+            if s.default:
+                rec["IsDefault"] = True
+            creates.append(Write("CampaignMemberStatus", "create", rec, [], key=c,
+                                 label=f"member status {s.label!r} on Campaign {c}"))
+    return creates

@@ -12,9 +12,11 @@ run unchanged and nothing reaches Salesforce but reads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from connector.salesforce.classify import never_data
+from connector.salesforce.composite import WritePart
 from connector.salesforce.gateway import SalesforceGateway
 from connector.salesforce.ids import to18
 from connector.salesforce.results import RowAction, RowResult, WriteError
@@ -43,6 +45,18 @@ def merge_writes(writes: Iterable[Write], key_field: str | None) -> list[Write]:
     return out
 
 
+@dataclass
+class Together:
+    """One group of writes (one sobject and op) in a combined call. A dependent group's records
+    name an earlier group's records by reference (composite.row_reference): its rows are only
+    kept when Salesforce answered them; the caller sends the rest again the ordinary way."""
+
+    writes: list[Write]
+    ext_field: str | None = None
+    ref: str = "w"
+    dependent: bool = False
+
+
 class Writer(Protocol):
     """What stages write through."""
 
@@ -52,6 +66,10 @@ class Writer(Protocol):
         """Send writes of one sobject and op; fill in result_id/created/error on each."""
 
     async def delete(self, ids: Sequence[str]) -> None: ...
+
+    async def send_together(self, groups: list[Together]) -> list[Write] | None:
+        """Every group in one call (they fit: composite.fits_one_call), or None when this
+        writer does not combine (the caller sends them the ordinary way)."""
 
     def start_batch(self) -> None: ...
 
@@ -124,8 +142,43 @@ class SalesforceWriter:
             again = await self.gateway.upsert(sobject, ext_field or "", [w.record for w in racing], serial=serial)
             for w, r in zip(racing, again, strict=True):
                 _apply(w, r)
-        self.results.setdefault(sobject, []).extend(w.error for w in writes)
-        self.written += [(to18(w.result_id or w.record["Id"]), sobject, {k: v for k, v in w.record.items() if k != "Id"})
+        self._keep(writes)
+
+    async def send_together(self, groups: list[Together]) -> list[Write] | None:
+        """Every group in one /composite (issue #18). An independent group's writes all end with a
+        result: rows the call did not settle (a subrequest failed, a locked row) and racing
+        upserts are sent again through :meth:`send`. A dependent group's writes that Salesforce
+        wrote (their references resolved) are returned, with the ids put in their records; the
+        others are left untouched for their stage to send and classify as any write of its own
+        (a refusal is counted once, by the stage that owns the record: org_refusals)."""
+        parts = []
+        for g in groups:
+            method, path = self.gateway.collections_route(g.writes[0].sobject, g.writes[0].op, g.ext_field)
+            parts.append(WritePart(g.writes[0].sobject, method, path, [w.record for w in g.writes], g.ref))
+        answers = await self.gateway.write_together(parts)
+        answered: list[Write] = []
+        for g, part, rows in zip(groups, parts, answers, strict=True):
+            again: list[Write] = []
+            done: list[Write] = []
+            for w, record, r in zip(g.writes, part.records, rows, strict=True):
+                if r is None or (w.op == "upsert" and r.action is RowAction.DUPLICATE_KEY) or (g.dependent and not r.ok):
+                    again.append(w)
+                    continue
+                w.record = record
+                _apply(w, r)
+                done.append(w)
+            self._keep(done)
+            if g.dependent:
+                answered += done
+            elif again:
+                await self.send(again, g.ext_field)
+        return answered
+
+    def _keep(self, writes: list[Write]) -> None:
+        """This batch's results by sobject (org_refusals) and what Salesforce confirmed (journal)."""
+        for w in writes:
+            self.results.setdefault(w.sobject, []).append(w.error)
+        self.written += [(to18(w.result_id or w.record["Id"]), w.sobject, {k: v for k, v in w.record.items() if k != "Id"})
                          for w in writes if w.error is None and (w.result_id or w.record.get("Id"))]
 
     async def delete(self, ids: Sequence[str]) -> None:
@@ -152,6 +205,9 @@ class PlanningWriter:
             # A well-formed id (prefix + "9…" counter) so later stages can use it; nothing is sent.
             fake = w.record.get("Id") or to18(f"{_PREFIX.get(w.sobject, 'a00')}9{self._n:011d}")
             _apply(w, RowResult(True, fake, w.op != "update"))
+
+    async def send_together(self, groups: list[Together]) -> list[Write] | None:
+        return None     # a dry run plans each stage's writes on their own
 
     def start_batch(self) -> None:
         self.planned = []    # per batch: the engine turns each batch's plan into its outcomes

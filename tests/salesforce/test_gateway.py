@@ -171,7 +171,7 @@ def test_queries_travel_five_to_a_composite_call():
     responses.add_callback(responses.POST, f"{API}/composite", callback=answer)
     gw = gateway()
     out = asyncio.run(gw.query_many([f"SELECT Id FROM Lead WHERE Email = 'p{n}@x.com'" for n in range(7)]))
-    assert seen == [5, 2]
+    assert sorted(seen) == [2, 5]          # the two calls go at once: either may arrive first
     assert [r[0]["Id"] for r in out] == ["q0", "q1", "q2", "q3", "q4", "q0", "q1"]
     assert gw.stats.calls == 2 and gw.guard.used == 7
 

@@ -95,6 +95,9 @@ class OrgWriter:
                 code, message, fields_ = exc.errors[0]
                 w.error = WriteError.of(code, message, tuple(fields_))
 
+    async def send_together(self, groups: list[Any]) -> list[Write] | None:
+        return None     # the stages' unit tier: each stage's writes on their own
+
     async def delete(self, ids: Sequence[str]) -> None:
         for i in ids:
             self.deleted.append(i)
