@@ -35,6 +35,10 @@ from connector.sync.model import Inbound
 MIN_SERVICE_WAIT_SECONDS = 1   # an empty queue costs at most one receive a second, never a spin
 DRY_RUN_WAIT_SECONDS = 1       # a 1 s long poll asks every SQS server; a short poll samples a few
 WINDOW_PACE_SECONDS = 0.5      # inside a batching window, at most two receives a second
+# A live batch this big is as cheap as it gets: its people (two collections of 200) and members
+# (two more) and the statuses they need (one) fill the five collections one /composite takes
+# (connector/sync/together.py), so waiting for more adds lag and, past it, calls.
+LIVE_BATCH_MESSAGES = 400
 BATCH_TIME_WEIGHT = 0.3        # sqs.max_lag_seconds: the newest batch's share of the recent batch time
 
 
@@ -180,7 +184,9 @@ class Gatherer:
         return batch
 
     async def _gather_window(self, budget: int, window: float) -> list[Inbound]:
-        """Service mode: hold the first messages up to the window for a fuller, cheaper batch."""
+        """Service mode: hold the first messages up to the window for a fuller, cheaper batch. The
+        window closes early once live traffic has filled one combined call (LIVE_BATCH_MESSAGES);
+        a backlog (receives coming back full) is still taken up to the budget."""
         batch = await self.receive(min(10, budget), max(MIN_SERVICE_WAIT_SECONDS, self.sqs.wait_seconds))
         if not batch:
             return []
@@ -191,6 +197,8 @@ class Gatherer:
                 batch.extend(await self._backlog(budget - len(batch)))
                 full = False                # it ended thin (or the batch is full)
                 continue
+            if len(batch) >= LIVE_BATCH_MESSAGES:
+                break                       # one combined call's worth: more would add lag, not savings
             left = deadline - self.clock()
             if left <= 0:
                 break

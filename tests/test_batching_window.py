@@ -10,7 +10,7 @@ from pgtest import pg_url  # noqa: F401  (fixture)
 
 from connector.collector import LocalLease
 from connector.config import SqsConfig
-from connector.gather import MIN_SERVICE_WAIT_SECONDS, Gatherer, Held
+from connector.gather import LIVE_BATCH_MESSAGES, MIN_SERVICE_WAIT_SECONDS, Gatherer, Held
 from connector.queue import ManualClock, MemoryQueue
 from connector.state.lease import PgLease
 
@@ -45,6 +45,27 @@ def test_the_window_closes_early_when_the_batch_is_full():
     start = clock()
     assert len(asyncio.run(g.gather(20))) == 20
     assert clock() - start < 10
+
+
+def test_live_traffic_closes_the_window_once_a_batch_fills_one_combined_call():
+    # 100 a second for 10 s: a 5 s window would hold 500, but 400 is what one /composite carries
+    # (people, members, statuses: five collections), so the window closes at about 4 s.
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    _trickle(q, [0.01 * i for i in range(1000)])
+    g = _gatherer(q, clock, batch_window_seconds=5, batch_messages=1000)
+    start = clock()
+    batch = asyncio.run(g.gather(1000))
+    assert LIVE_BATCH_MESSAGES <= len(batch) < 500
+    assert clock() - start < 5
+
+
+def test_a_backlog_in_service_mode_still_fills_the_budget():
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    _trickle(q, [0] * 900)
+    g = _gatherer(q, clock, batch_window_seconds=5, batch_messages=1000)
+    assert len(asyncio.run(g.gather(800))) == 800       # receives came back full: a backlog, not a trickle
 
 
 def test_drain_gathers_as_fast_as_possible():
