@@ -184,21 +184,26 @@ class Gatherer:
         return batch
 
     async def _gather_window(self, budget: int, window: float) -> list[Inbound]:
-        """Service mode: hold the first messages up to the window for a fuller, cheaper batch. The
-        window closes early once live traffic has filled one combined call (LIVE_BATCH_MESSAGES);
-        a backlog (receives coming back full) is still taken up to the budget."""
+        """Service mode: hold the first messages up to the window for a fuller, cheaper batch.
+
+        A queue that is already deep when the window opens (the first receives come back full) is
+        a backlog: taken up to the budget at once. Otherwise the batch is live traffic, and the
+        window closes early once it fills one combined call (LIVE_BATCH_MESSAGES): more would add
+        lag and, past it, calls.
+        """
         batch = await self.receive(min(10, budget), max(MIN_SERVICE_WAIT_SECONDS, self.sqs.wait_seconds))
         if not batch:
             return []
         deadline = self.clock() + window
-        full = len(batch) == 10
-        while len(batch) < budget and not self.stop.is_set():
-            if full:                        # a backlog: no need to wait for it
-                batch.extend(await self._backlog(budget - len(batch)))
-                full = False                # it ended thin (or the batch is full)
+        if len(batch) == 10:                # a backlog: no need to wait for it
+            batch.extend(await self._backlog(budget - len(batch)))
+        limit = max(len(batch), min(budget, LIVE_BATCH_MESSAGES))
+        full = False
+        while len(batch) < limit and not self.stop.is_set():
+            if full:                        # a burst inside the window: take it now, up to the limit
+                batch.extend(await self._backlog(limit - len(batch)))
+                full = False
                 continue
-            if len(batch) >= LIVE_BATCH_MESSAGES:
-                break                       # one combined call's worth: more would add lag, not savings
             left = deadline - self.clock()
             if left <= 0:
                 break
@@ -209,13 +214,13 @@ class Gatherer:
             if left < 1:
                 # WaitTimeSeconds is whole seconds: wait out the rest, then one last short poll.
                 await self._sleep(left)
-                got = await self.receive(min(10, budget - len(batch)), 0)
+                got = await self.receive(min(10, limit - len(batch)), 0)
                 batch.extend(got)
                 if len(got) < 10:
                     break
-                full = True                 # a backlog after all: take it now
+                full = True                 # a burst after all: take it now
                 continue
-            got = await self.receive(min(10, budget - len(batch)), min(20, int(left)))
+            got = await self.receive(min(10, limit - len(batch)), min(20, int(left)))
             batch.extend(got)
             full = len(got) == 10
         return batch
