@@ -186,10 +186,12 @@ class SalesforceGateway:
         # Reads do not depend on each other: the calls go at once, as many as the pacer lets fly
         # (max_in_flight), so a large batch's lookup takes one round trip, not one per five queries.
         answers = await asyncio.gather(*(one(c) for c in chunked(paths, per_call)), return_exceptions=True)
+        read: list[list[Any]] = []
         for answer in answers:
             if isinstance(answer, BaseException):
                 raise answer          # every call finished first: none is left running unread
-        return [body for bodies in answers for body in bodies]  # type: ignore[union-attr]
+            read.append(answer)
+        return [body for bodies in read for body in bodies]
 
     async def _composite_queries(self, soqls: Sequence[str], resource: str = "query") -> list[list[dict[str, Any]]]:
         pages = await self.get_many("composite_query", [query_path(resource, q) for q in soqls],

@@ -247,7 +247,7 @@ class SyncEngine:
                 outcomes[win_i] = _skip(winner, SkipReason.UNCHANGED, "unchanged: same content as last applied")
             elif last and winner.msg.generated_at < last:
                 outcomes[win_i] = _skip(winner, SkipReason.STALE,
-                                        f"stale: older than the last applied ({prev['generated_at']})")  # type: ignore[index]
+                                        f"stale: older than the last applied ({(prev or {})['generated_at']})")
             else:
                 live.append(winner)
         return live

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from connector.errors import AmbiguousMatch
 from connector.mapping import PersonMapping, RecordMapping
@@ -159,12 +159,12 @@ class PeopleStage(Stage):
         """Every message of this batch about the person: they succeed or fail together."""
         return [w for w, _pm in self.sources.get(jid, [])]
 
-    def _record(self, jid: str, sobject: str, mode: str, current: Any) -> dict[str, Any]:
+    def _record(self, jid: str, sobject: str, mode: Literal["upsert", "update"], current: Any) -> dict[str, Any]:
         """The person's record from every message of the batch about them, the newest winning."""
         record: dict[str, Any] = {}
         for w, pm in self.sources.get(jid, []):
             rec_map = pm.lead if sobject == pm.lead.object else pm.contact
-            record.update(rec_map.build(w.msg.payload, {}, mode=mode, current=current))  # type: ignore[arg-type]
+            record.update(rec_map.build(w.msg.payload, {}, mode=mode, current=current))
         return record
 
     def _source_hashes(self, jid: str, sobject: str, sf_id: str) -> dict[str, str]:
