@@ -19,8 +19,8 @@ in connector/salesforce/classify.py (whole requests → these exceptions, one re
 SQS's in connector/queue.py, message bodies in connector/payloads.py. Above the edges, code
 switches on the exception type or the RowAction: `status` and `code` travel for messages, for
 comparing two failures, and for `classify.is_poison` (the engine asks it, it does not read them).
-One reader remains: preflight's describe check looks at composite subrequest statuses it gets from
-`SalesforceGateway.composite_gets`; `get_many` answers the same reads classified.
+(`doctor` alone reads composite subrequest statuses, to report each automation query it may not
+read as a warning beside the ones it could.)
 """
 
 from __future__ import annotations

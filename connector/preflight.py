@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from connector.errors import FatalError, SalesforceUnavailable
 from connector.mapping import MappingSet, Problem
 from connector.mapping.errors import Problems
 from connector.mapping.validate import check_against_org
@@ -45,8 +44,7 @@ class Gateway(Protocol):
     api_version: str
 
     async def call(self, kind: str, method: str, path: str, **kwargs: Any) -> Any: ...
-    async def composite_gets(self, kind: str, paths: Sequence[str], per_call: int,
-                             ref: str = "r") -> list[tuple[int | None, Any]]: ...
+    async def get_many(self, kind: str, paths: Sequence[str], per_call: int, ref: str = "r") -> list[Any]: ...
 
 
 @dataclass
@@ -85,25 +83,11 @@ def mapped_objects(ms: MappingSet) -> list[str]:
 
 async def fetch_describes(gateway: Gateway, sobjects: list[str]) -> dict[str, dict[str, Any] | None]:
     """sobject → describe (None when the org has no such object), in one /composite request."""
-    out: dict[str, dict[str, Any] | None] = {}
-    answers = await gateway.composite_gets("describe", [f"sobjects/{name}/describe" for name in sobjects],
-                                           COMPOSITE_LIMIT, ref="d")
-    for name, (status, described) in zip(sobjects, answers, strict=True):
-        if status == 200 and isinstance(described, dict):
-            out[name] = described
-        elif status == 404:
-            out[name] = None
-        elif isinstance(status, int) and status >= 500:
-            raise SalesforceUnavailable(f"describe {name}: HTTP {status}; messages stay queued")
-        else:
-            raise FatalError(f"describe {name}: HTTP {status} {_first_error(described)}")
-    return out
-
-
-def _first_error(body: Any) -> str:
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        return f"{body[0].get('errorCode', '')}: {body[0].get('message', '')}"
-    return str(body)[:200]
+    # The gateway classifies each subrequest (connector/salesforce/classify.py): a 404 is None,
+    # a 5xx is retried, anything else raises what it means.
+    bodies = await gateway.get_many("describe", [f"sobjects/{name}/describe" for name in sobjects],
+                                    COMPOSITE_LIMIT, ref="d")
+    return {name: body if isinstance(body, dict) else None for name, body in zip(sobjects, bodies, strict=True)}
 
 
 def _fresh(fetched_at: str, now: datetime, max_age: timedelta) -> bool:
