@@ -96,24 +96,21 @@ def main(argv: list[str] | None = None) -> int:
         md, data = run_live(latency, duration, rates, windows, args.seed, args.wait_seconds, args.batch_messages,
                             tuple(float(x) for x in args.max_lags.split(",") if x))
         mode = "live"
-    elif args.import_:
-        from import_bench import run_import_bench
+    elif args.import_ or args.soak:
+        # Both stream --soak-n messages and report a row every --soak-step (import: from an archive).
+        if args.import_:
+            from import_bench import run_import_bench as run_stream
 
+            mode = "import"
+        else:
+            from soak import run_soak as run_stream
+
+            mode = "soak"
         latency = 20 if args.latency_ms is None else args.latency_ms
         n = args.soak_n or (10_000 if args.quick else 100_000)
         step = args.soak_step or (1_000 if args.quick else 10_000)
-        print(f"bench --import: {settings_line(latency)}", flush=True)
-        md, data = run_import_bench(latency, n, step, args.seed)
-        mode = "import"
-    elif args.soak:
-        from soak import run_soak
-
-        latency = 20 if args.latency_ms is None else args.latency_ms
-        n = args.soak_n or (10_000 if args.quick else 100_000)
-        step = args.soak_step or (1_000 if args.quick else 10_000)
-        print(f"bench --soak: {settings_line(latency)}", flush=True)
-        md, data = run_soak(latency, n, step, args.seed)
-        mode = "soak"
+        print(f"bench --{mode}: {settings_line(latency)}", flush=True)
+        md, data = run_stream(latency, n, step, args.seed)
     elif args.shapes:
         from shapes import run_shapes
 
