@@ -275,6 +275,15 @@ def memq(monkeypatch):
     return q
 
 
+def attach_dlq(sqs: Any, queue_url: str, max_receives: int) -> str:
+    """A dead-letter queue for `queue_url` (its RedrivePolicy set): the DLQ's URL."""
+    dlq = sqs.create_queue(QueueName=queue_url.rsplit("/", 1)[1] + "-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": str(max_receives)})})
+    return str(dlq)
+
+
 def config_dict(emu: Emulator, queue: Any = None, *, state_path: str | Path = "state/connector.db",
                 secret: str = "${SF_CLIENT_SECRET}", **overrides: Any) -> dict[str, Any]:
     """The one test configuration: the emulator, a queue (moto `Aws`, `MemSqs` or None: an unused

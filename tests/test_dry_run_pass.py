@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from jbtest import cli, log_lines, make_config, sample, write_config
+from jbtest import attach_dlq, cli, log_lines, make_config, sample, write_config
 
 from connector.queue import MemoryQueue
 from connector.runner import Runner
@@ -18,11 +18,7 @@ MAX_RECEIVES = 3
 
 
 def _with_dlq(aws) -> str:
-    dlq = aws.sqs.create_queue(QueueName=aws.queue_url.rsplit("/", 1)[1] + "-dlq")["QueueUrl"]
-    arn = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": str(MAX_RECEIVES)})})
-    return dlq
+    return attach_dlq(aws.sqs, aws.queue_url, MAX_RECEIVES)
 
 
 def _dlq_depth(aws, dlq: str) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from jbtest import cli, log_lines, same_state, sample, write_config
+from jbtest import attach_dlq, cli, log_lines, same_state, sample, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -15,11 +15,7 @@ NO_SECRET = {"salesforce__auth__client_secret": "${SF_SECRET_NOBODY_SET}"}
 
 
 def _with_dlq(aws) -> str:
-    dlq = aws.sqs.create_queue(QueueName=aws.queue_url.rsplit("/", 1)[1] + "-dlq")["QueueUrl"]
-    arn = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "5"})})
-    return dlq
+    return attach_dlq(aws.sqs, aws.queue_url, 5)
 
 
 def test_status_and_quarantine_without_salesforce_credentials(tmp_path, emu, aws):

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import boto3
-from jbtest import make_config, sample
+from jbtest import attach_dlq, make_config, sample
 from metricprobe import free_port, get
 
 from connector.config import SqsConfig
@@ -21,12 +21,8 @@ from connector.wiring import wire
 
 def _sqs_with_dlq(endpoint: str) -> tuple[Any, str, str]:
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
-    name = "jb-" + uuid.uuid4().hex[:10]
-    dlq = sqs.create_queue(QueueName=name + "-dlq")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": arn, "maxReceiveCount": "3"})})["QueueUrl"]
-    return sqs, url, dlq
+    url = sqs.create_queue(QueueName="jb-" + uuid.uuid4().hex[:10])["QueueUrl"]
+    return sqs, url, attach_dlq(sqs, url, 3)
 
 
 def test_sqs_receives_carry_sent_timestamp_and_depths_read_the_dlq(moto_endpoint):

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from jbtest import cli, open_config_state, write_config
+from jbtest import attach_dlq, cli, open_config_state, write_config
 
 from connector.metrics.check import parse_duration
 
@@ -27,12 +27,8 @@ class Queues:
 @pytest.fixture
 def queues(moto_endpoint) -> Queues:
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
-    name = "jb-" + uuid.uuid4().hex[:10]
-    dlq = sqs.create_queue(QueueName=name + "-dlq")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": arn, "maxReceiveCount": "5"})})["QueueUrl"]
-    return Queues(url, dlq, moto_endpoint, sqs)
+    url = sqs.create_queue(QueueName="jb-" + uuid.uuid4().hex[:10])["QueueUrl"]
+    return Queues(url, attach_dlq(sqs, url, 5), moto_endpoint, sqs)
 
 
 def _config(tmp_path, emu, queues, **overrides):
