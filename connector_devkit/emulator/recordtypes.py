@@ -47,11 +47,12 @@ def add_record_type(org: Any, sobject: str, developer_name: str, *, available: b
                          "default": None})
             fields["RecordTypeId"] = meta
         kinds = obj.setdefault(_KEY, [])
+        label = label or developer_name.replace("_", " ")
         # A RecordType row, so RecordTypeId references a record as every lookup does.
         record_type_id = org.seed(ensure_object(org, "RecordType"), {
-            "Name": label or developer_name.replace("_", " "), "DeveloperName": developer_name,
+            "Name": label, "DeveloperName": developer_name,
             "SobjectType": name, "IsActive": active})
-        kinds.append({"developerName": developer_name, "name": label or developer_name.replace("_", " "),
+        kinds.append({"developerName": developer_name, "name": label,
                       "recordTypeId": record_type_id, "available": available, "active": active,
                       "defaultRecordTypeMapping": default, "master": False})
         return record_type_id
