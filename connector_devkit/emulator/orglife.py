@@ -218,7 +218,7 @@ class OrgLifeSwitches:
     _store: Callable[[str, str, dict[str, Any] | None], None]
 
     def fail_trigger(self, sobject: str, times: int | None = 1, *, cause: str = "row_lock",
-                     on: tuple[str, ...] = ("insert", "update"), trigger: str = "",
+                     on: tuple[str, ...] = EVENTS, trigger: str = "",
                      batch_over: int = 0) -> TriggerFailure:
         """An after-save trigger on ``sobject`` throws for the next ``times`` API calls that
         write it (None: every call): CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY wrapping a row lock
@@ -233,7 +233,7 @@ class OrgLifeSwitches:
 
     def add_validation_rule(self, sobject: str, name: str, message: str, *, field: str | None = None,
                             when: Callable[[dict[str, Any]], bool] | dict[str, Any] | None = None,
-                            on: tuple[str, ...] = ("insert", "update")) -> ValidationRule:
+                            on: tuple[str, ...] = EVENTS) -> ValidationRule:
         """An active validation rule: API saves of ``sobject`` for which ``when`` holds (a
         predicate on the record, or a dict of field values) fail with
         FIELD_CUSTOM_VALIDATION_EXCEPTION, ``message`` and ``fields`` = [field]."""
