@@ -10,7 +10,10 @@
   Guide, "ValidationRule": ValidationName, Active, ErrorMessage, EntityDefinition, ...):
   :func:`add_validation_rule`. :func:`deny_tooling` makes the tooling query answer as Salesforce
   does for an object the user cannot see: 400 ``INVALID_TYPE`` "sObject type 'ValidationRule'
-  is not supported. ..." (the recorded INVALID_TYPE body of a query on an unknown object).
+  is not supported. ..." (the recorded INVALID_TYPE body of a query on an unknown object: REAL-REC
+  openstax/tutor-server spec/cassettes/PushSalesforceCourseStats/... @405f933 and
+  SFDO-Tooling/Snowfakery tests/cassettes/TestSOQLDatasets.test_dataset_bad_query.yaml; that the
+  Tooling API answers a user without access this way is inferred from those).
 
 These rows describe the automation; they do not run it (running a validation rule or a failing
 trigger on writes is the org's data rules, :mod:`.rules`).
@@ -43,6 +46,8 @@ def _flag() -> dict[str, Any]:
 
 
 #: Setup objects (read-only over the API) this module adds to an org when first used.
+#: Key prefixes 01q (ApexTrigger), 300 (FlowDefinition), 012 (RecordType), 03d (ValidationRule): Salesforce
+#: Help, "Standard Field Record ID Prefix Decoder"; the emulator's ids only need them distinct.
 SETUP_OBJECTS: dict[str, dict[str, Any]] = {
     "ApexTrigger": {"key_prefix": "01q", "fields": {
         "Name": _text(), "TableEnumOrId": _text(40), "Status": _text(40), "NamespacePrefix": _text(15),
@@ -90,6 +95,7 @@ def ensure_object(org: Any, name: str) -> str:
 def add_apex_trigger(org: Any, name: str, sobject: str, *, events: tuple[str, ...] = ("AfterInsert",),
                      active: bool = True) -> str:
     """An Apex trigger on ``sobject`` firing on ``events`` (BeforeInsert, AfterUpdate, ...)."""
+    # Status values Active / Inactive: Object Reference, ApexTrigger (Status field).
     usage = {f"Usage{e}": True for e in events}
     return org.seed(ensure_object(org, "ApexTrigger"), {
         "Name": name, "TableEnumOrId": sobject, "Status": "Active" if active else "Inactive", **usage})
@@ -101,6 +107,8 @@ def add_record_flow(org: Any, api_name: str, sobject: str, *, trigger: str = "Re
     object named by label in TriggerObjectOrEventLabel (as the describe's ``label``)."""
     from .describe import object_label
 
+    # ProcessType AutoLaunchedFlow, TriggerType RecordAfterSave/RecordBeforeSave, RecordTriggerType
+    # Create/Update/CreateAndUpdate/Delete: Object Reference, FlowDefinitionView (picklist values).
     return org.seed(ensure_object(org, "FlowDefinitionView"), {
         "ApiName": api_name, "Label": label or api_name.replace("_", " "), "ProcessType": "AutoLaunchedFlow",
         "TriggerType": trigger, "RecordTriggerType": on, "TriggerObjectOrEventLabel": object_label(sobject),
@@ -126,6 +134,8 @@ def add_validation_rule(org: Any, sobject: str, name: str, message: str, *, acti
         row.update({"Id": org._new_id("03d"), "IsDeleted": False,  # noqa: SLF001
                     "ValidationName": name, "Active": active, "ErrorMessage": message,
                     "ErrorDisplayField": field, "EntityDefinition.QualifiedApiName": sobject,
+                    # DeveloperName is the API name without its __c suffix (Object
+                    # Reference, EntityDefinition); inferred for namespaced names.
                     "EntityDefinition.DeveloperName": sobject.removesuffix("__c"),
                     "EntityDefinitionId": sobject})
         rows.append(row)
@@ -137,7 +147,10 @@ def deny_tooling(org: Any) -> None:
 
 
 def _nest(row: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-    """Relationship fields as Salesforce returns them: {"EntityDefinition": {"QualifiedApiName": ...}}."""
+    """Relationship fields as Salesforce returns them: {"EntityDefinition": {"QualifiedApiName": ...}}.
+
+    Nested object with its own ``attributes`` as in query results with parent relationships
+    (SOQL and SOSL Reference, "Relationship Queries"); the emulator leaves out ``attributes.url``."""
     out: dict[str, Any] = {}
     for f in fields:
         head, dot, tail = f.partition(".")
@@ -152,6 +165,7 @@ def tooling_query(org: Any, params: dict[str, str]) -> tuple[int, Any]:
     """GET /services/data/vXX.X/tooling/query/?q=...: (HTTP status, body)."""
     text = params.get("q") or ""   # (the server decoded the query string)
     if not text:
+        # Same answer as /query without q (server.py); inferred, no recording of an empty q.
         return 400, [{"message": "A query string must be provided", "errorCode": "MALFORMED_QUERY"}]
     tooling = _tooling(org)
     try:
@@ -166,5 +180,7 @@ def tooling_query(org: Any, params: dict[str, str]) -> tuple[int, Any]:
     except soql.SoqlError as exc:
         return 400, [{"message": exc.message, "errorCode": exc.code}]
     records = [{"attributes": {"type": compiled.sobject}, **_nest(r, compiled.fields)} for r in rows]
+    # Tooling query result keys size, totalSize, done, queryLocator, entityTypeName, records:
+    # Tooling API Developer Guide, "query" resource (example response); no recording found.
     return 200, {"size": len(records), "totalSize": len(records), "done": True, "queryLocator": None,
                  "entityTypeName": compiled.sobject, "records": records}

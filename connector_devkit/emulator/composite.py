@@ -49,11 +49,16 @@ from .rules import RequestOptions
 if TYPE_CHECKING:  # the handler lives in server.py, which imports this module
     from .server import _Handler
 
+# "You can have up to 25 subrequests in a single call. Up to 5 of these subrequests can be sObject
+# Collections or query operations" (REST API Developer Guide, Composite, POST:
+# developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite_post.htm).
 MAX_SUBREQUESTS = 25
 MAX_HEAVY = 5
 REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
 PATH_PART = re.compile(r"\.([A-Za-z0-9_]+)|\[(\d+)\]")
 FORWARDED = ("Sforce-Auto-Assign", "Sforce-Duplicate-Rule-Header")
+# PROCESSING_HALTED text as recorded (2021) in heroku/heroku-applink-nodejs
+# mappings/composite-graph-multiple-errors.json; body key order errorCode, message as there.
 ROLLED_BACK = "We rolled back the transaction since another operation in the same transaction failed."
 
 
@@ -78,6 +83,11 @@ class ApiFailure(Exception):
 
 
 def _validate(body: Any) -> tuple[list[dict[str, Any]], bool, bool | None]:
+    """The whole-request refusals. The limits are documented (see MAX_SUBREQUESTS); no recording
+    of these refusals exists, so the codes and texts are inferred: JSON_PARSER_ERROR as for any
+    body that does not fit the request's shape (its REAL-PASTE texts in restforce #619 and
+    developer comments), LIMIT_EXCEEDED naming the documented limit. Counting a subrequest as a
+    query or Collections one by its url is the emulator's own reading of that limit."""
     reqs = body.get("compositeRequest") if isinstance(body, dict) else None
     if not isinstance(reqs, list) or not reqs or not all(isinstance(r, dict) for r in reqs):
         raise ApiFailure(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty array of objects")
@@ -161,6 +171,8 @@ def run(handler: _Handler, reorder: bool = False) -> tuple[int, Any]:
     """The /composite handler: (200, {"compositeResponse": [...]}) in the request's order."""
     reqs, all_or_none, collate = _validate(handler._json_body())
     version = float(handler._version) if handler._version.replace(".", "").isdigit() else 62.0
+    # Default of collateSubrequests: true from API 49.0 (REST API Developer Guide, "Composite
+    # Request Body", requests_composite); an unreadable version counts as the emulator's newest.
     if collate is None:
         collate = version >= 49.0
     top = {name.lower(): handler.headers.get(name) for name in FORWARDED if handler.headers.get(name)}
@@ -187,6 +199,9 @@ def run(handler: _Handler, reorder: bool = False) -> tuple[int, Any]:
     finally:
         handler._params, handler._body = saved
     halted = (400, [{"errorCode": "PROCESSING_HALTED", "message": ROLLED_BACK}], {})
+    # The top level answers 200 even when a subrequest failed, and each subresponse's keys come in
+    # the order body, httpHeaders, httpStatusCode, referenceId (REAL-REC SFDO-Tooling/CumulusCI
+    # cumulusci/utils/salesforce/tests/cassettes/TestCountSObjects.test_count_sobjects__errors.yaml).
     out = []
     for i, r in enumerate(reqs):
         status, body, headers = answers[i] if failed_at is None or i == failed_at else halted
@@ -212,6 +227,8 @@ def _one(handler: _Handler, req: dict[str, Any], earlier: dict[str, tuple[int, A
     while segs and segs[-1] == "":
         segs.pop()
     if segs[:3] != ["", "services", "data"] or len(segs) < 4 or not ref:
+        # Inferred: no recording of a bad subrequest url or a missing referenceId; the guide
+        # requires both (requests_composite). The code and text are the emulator's own.
         return 400, [{"errorCode": "INVALID_URL", "message": "bad subrequest url or referenceId"}], {}, False
     handler._params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     handler._body = json.dumps(body).encode() if "body" in req else b""
@@ -225,6 +242,9 @@ def _one(handler: _Handler, req: dict[str, Any], earlier: dict[str, tuple[int, A
     except ApiError as exc:
         status, rbody = exc.status, exc.body
     out_headers: dict[str, str] = {}
+    # A 201 create subresponse carries Location in its httpHeaders (REAL-REC
+    # forcedotcom/sf-fx-runtime-java mappings/composite-graph-*.json; apache/camel
+    # camel-salesforce .../api/dto/composite_response_example_failure.json); others carry {}.
     if status == 201 and isinstance(rbody, dict) and rbody.get("id") and len(path) >= 2:
         out_headers["Location"] = f"/services/data/{segs[3]}/sobjects/{path[1]}/{rbody['id']}"
     rows_parent = len(path) == 3 and path[0] == "sobjects" and method == "GET"

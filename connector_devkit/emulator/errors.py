@@ -23,7 +23,10 @@ class RecordError(ValueError):
         return [{"statusCode": c, "message": m, "fields": f} for c, m, f in self.errors]
 
     def as_response(self) -> list[dict[str, Any]]:
-        """Whole-request form: [{message, errorCode, fields}].
+        """Whole-request form: [{message, errorCode, fields}], in that key order (REAL-REC
+        forcedotcom/sf-fx-runtime-java mappings/create-required-field-missing.json); the
+        per-record form keys ``statusCode`` instead (REST API Developer Guide, "Create Records
+        Using sObject Collections", example response).
 
         INVALID_FIELD (an unknown column on create/update) has no ``fields`` key in the
         recordings (forcedotcom/sf-fx-runtime-java, sf-fx-runtime-java-sdk-impl-v1.1/src/test/

@@ -8,7 +8,12 @@ from connector.salesforce.ids import looks_like_id, suffix, to18
 
 
 def normalise_id(value: Any) -> str | None:
-    """15 or 18 chars → canonical 18, repairing the case of an 18-char id from its checksum."""
+    """15 or 18 chars → canonical 18, repairing the case of an 18-char id from its checksum.
+
+    The 15-character id is case-sensitive, the 18-character one is not: its last three characters
+    encode the case of the first 15 (Salesforce Help, record ID knowledge article on 15- and
+    18-character ids; Apex Developer Guide, Id class ``to15``/``valueOf``). That the API takes an
+    18-character id in any case is inferred from that design, not recorded."""
     if not isinstance(value, str) or len(value) not in (15, 18) or not value.isalnum():
         return None
     if len(value) == 15:

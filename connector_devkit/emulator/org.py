@@ -335,6 +335,9 @@ class Org(OrgLifeSwitches):
         if "OwnerId" in record and record["OwnerId"] is None:
             record["OwnerId"] = self.user_id
         api = self.options.api
+        # Order of the org's own checks: storage, then system validation and before-save rules,
+        # then custom validation rules, then after-save triggers (Apex Developer Guide, "Triggers
+        # and Order of Execution"); that full storage is refused before any other check is inferred.
         if api:
             self.life.before_create(sobject)
         with self.transaction():
@@ -353,6 +356,8 @@ class Org(OrgLifeSwitches):
         existing = self._existing_for_write(record_id, sobject)
         sobject = self._type_of[existing["Id"]]
         api = self.options.api
+        # Sharing is checked before the field values (inferred: a record the user may not edit
+        # is refused whatever the body says); order of the rest as in create().
         if api:
             self.life.before_write(existing["Id"])
         values = self._validate(sobject, fields, existing=existing, lenient=lenient)
@@ -471,6 +476,8 @@ class Org(OrgLifeSwitches):
             if cleared:
                 errors.append(("REQUIRED_FIELD_MISSING",
                                f"Required fields are missing: [{', '.join(cleared)}]", cleared))
+        # After the field checks, so a record-type refusal comes after them in the error list
+        # (inferred: no recording with more than one error of these kinds).
         errors.extend(record_type_refusals(self.objects[sobject], values))
         if errors:
             code, message, flds = errors[0]
@@ -645,6 +652,9 @@ class Org(OrgLifeSwitches):
                                                  "IsDefault": True, "SortOrder": 1})
             self.create("CampaignMemberStatus", {"CampaignId": record["Id"], "Label": "Responded",
                                                  "HasResponded": True, "SortOrder": 2})
+            # Sent (default, 1) and Responded (2) on every new Campaign; orgs add more with a
+            # flow or trigger (x2od/campaign-member-status force-app/main/default/classes/
+            # CMS_CampaignTriggerHandler.cls numbers added ones from 3, after those two).
             for status in self.life.campaign_statuses:  # a flow or template (add_campaign_status_on_insert)
                 self.create("CampaignMemberStatus", {"CampaignId": record["Id"], **status})
         elif sobject == "CampaignMemberStatus" and record["IsDefault"]:
@@ -811,7 +821,8 @@ class Org(OrgLifeSwitches):
         results: list[dict[str, Any]] = []
         ok: list[bool] = []
         previous = getattr(self._request, "call", None)
-        # One call: triggers see its size and fire once for all its records (see .orglife).
+        # One call: triggers see its size and fire once for all its records (see .orglife; Apex
+        # Developer Guide, "Triggers and Bulk Requests").
         self._request.call = (len(rows), {})
         try:
             with self._lock, self.transaction():
@@ -826,6 +837,9 @@ class Org(OrgLifeSwitches):
                         results.append(failed(exc))
                         ok.append(False)
                 if all_or_none and not all(ok):
+                    # Only this call is undone, not an enclosing /composite: "each sObject
+                    # Collections subrequest behaves according to its value of allOrNone" (REST
+                    # API Developer Guide, resources_composite_allornone).
                     self._undo_to(start)
                     results = [r if not good else rolled_back() for r, good in zip(results, ok)]
         finally:

@@ -38,6 +38,8 @@ EVENTS = ("insert", "update")
 
 
 def _trigger_name(sobject: str) -> str:
+    # Inferred: a made-up but typical trigger name ("LeadTrigger"); real names are the org's own
+    # (e.g. dlrs_SMSTrigger in SFDO-Community/declarative-lookup-rollup-summaries#847).
     return sobject.removesuffix("__c").replace("_", "") + "Trigger"
 
 
@@ -93,6 +95,9 @@ class TriggerFailure:
             text = (f"{self.trigger}: execution of {after} caused by: System.DmlException: {dml} "
                     "failed. First exception on row 0; first error: UNABLE_TO_LOCK_ROW, unable to "
                     "obtain exclusive access to this record: []")
+        # The cpu and soql texts: the limit messages are Salesforce's (Apex Developer Guide,
+        # "Execution Governors and Limits"); their "<trigger>: System.LimitException: ..." wrapping
+        # is inferred from the row-lock form above, no recording of it exists.
         elif self.cause == "cpu":
             text = f"{self.trigger}: System.LimitException: Apex CPU time limit exceeded"
         else:
@@ -152,7 +157,8 @@ class OrgLife:
         # Data storage full: creates are refused org-wide until an admin frees space, updates
         # still work (Salesforce Help, "Data and File Storage Allocations": "If your org exceeds
         # its allocation, you can't create new records"; SOAP API StatusCode
-        # STORAGE_LIMIT_EXCEEDED, message "storage limit exceeded").
+        # STORAGE_LIMIT_EXCEEDED, message "storage limit exceeded"). No recorded REST body:
+        # the message text and the empty ``fields`` are inferred from the StatusCode list.
         if self.storage_full:
             raise RecordError("STORAGE_LIMIT_EXCEEDED", "storage limit exceeded", [])
 
@@ -163,7 +169,10 @@ class OrgLife:
         # (Private: only the owner and users above them can view and edit; Public Read Only:
         # all users can view, not edit). Writing a CampaignMember that names the record is a
         # write of the member, which needs only Read on the Lead/Contact (Object Reference,
-        # CampaignMember) and so still works.
+        # CampaignMember) and so still works. No recorded REST body: the text is inferred, in the
+        # form of the recorded sibling INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY "insufficient
+        # access rights on cross-reference id: ..." (REAL-REC openstax/openstax_salesforce_api
+        # spec/cassettes/api/v1/opportunities/.../returns_a_200_response.yml @04d5a95).
         if record_id in self.private_ids:
             raise RecordError("INSUFFICIENT_ACCESS_OR_READONLY",
                               "insufficient access rights on object id", [])
@@ -209,7 +218,7 @@ class OrgLifeSwitches:
     _store: Callable[[str, str, dict[str, Any] | None], None]
 
     def fail_trigger(self, sobject: str, times: int | None = 1, *, cause: str = "row_lock",
-                     on: tuple[str, ...] = ("insert", "update"), trigger: str = "",
+                     on: tuple[str, ...] = EVENTS, trigger: str = "",
                      batch_over: int = 0) -> TriggerFailure:
         """An after-save trigger on ``sobject`` throws for the next ``times`` API calls that
         write it (None: every call): CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY wrapping a row lock
@@ -224,7 +233,7 @@ class OrgLifeSwitches:
 
     def add_validation_rule(self, sobject: str, name: str, message: str, *, field: str | None = None,
                             when: Callable[[dict[str, Any]], bool] | dict[str, Any] | None = None,
-                            on: tuple[str, ...] = ("insert", "update")) -> ValidationRule:
+                            on: tuple[str, ...] = EVENTS) -> ValidationRule:
         """An active validation rule: API saves of ``sobject`` for which ``when`` holds (a
         predicate on the record, or a dict of field values) fail with
         FIELD_CUSTOM_VALIDATION_EXCEPTION, ``message`` and ``fields`` = [field]."""
@@ -256,14 +265,18 @@ class OrgLifeSwitches:
     def add_campaign_status_on_insert(self, label: str, sort_order: int, *, has_responded: bool = False,
                                       is_default: bool = False) -> None:
         """A flow (or Campaign-type template) that adds this status to every new Campaign,
-        besides Sent (1) and Responded (2)."""
+        besides Sent (1) and Responded (2). Orgs do this with a flow or trigger on Campaign insert,
+        numbering from 3 (x2od/campaign-member-status
+        force-app/main/default/classes/CMS_CampaignTriggerHandler.cls)."""
         with self._lock:
             self.life.campaign_statuses.append({"Label": label, "SortOrder": sort_order,
                                                 "HasResponded": has_responded, "IsDefault": is_default})
 
     def remove_field(self, sobject: str, name: str) -> None:
         """An admin deletes a field: the describe stops listing it and writes or queries naming it
-        answer INVALID_FIELD "No such column". The values are kept for restore_field, as a deleted
+        answer INVALID_FIELD "No such column" (REAL-REC forcedotcom/sf-fx-runtime-java
+        mappings/create-invalid-field.json, update-invalid-field.json, query-unknown-column.json;
+        that a deleted field answers as an unknown one is inferred). The values are kept for restore_field, as a deleted
         custom field keeps its data for 15 days (Salesforce Help, "Manage Deleted Custom Fields")."""
         with self._lock:
             sobject = self._object(sobject)

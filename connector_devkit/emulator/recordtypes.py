@@ -10,7 +10,8 @@ What Salesforce does, and where it is written down:
 - A write naming a record type the user may not use is refused with
   ``{"message":"Record Type ID: this ID value isn't valid for the user: 012…",
   "errorCode":"INVALID_CROSS_REFERENCE_KEY","fields":["RecordTypeId"]}`` (a real answer pasted
-  in public issues; the message ends with the id given).
+  in public issues; the message ends with the id given). Comparing ids on their first 15
+  characters is inferred (REST accepts the 15- and 18-character forms of an id alike).
 
 The record types live in the object's catalog entry (``objects[sobject]["record_types"]``), so the
 describe (:func:`record_type_infos`) and the write check (:func:`refusals`) need no Org.
@@ -23,6 +24,11 @@ from typing import Any
 
 from .automation import ensure_object
 
+# The Master record type's fixed id, and its describe entry (name "Master", master true, urls.layout
+# .../describe/layouts/<id>), as in describe responses pasted in public code (v38.0 to v61.0
+# describes found with find_string "describe/layouts/012000000000000AAA"). That Master is
+# available and the default only when no other record type is, is inferred from the
+# describe's field definitions (Object Reference, RecordType; Apex Schema.RecordTypeInfo).
 MASTER_ID = "012000000000000AAA"
 _KEY = "record_types"
 
@@ -41,11 +47,12 @@ def add_record_type(org: Any, sobject: str, developer_name: str, *, available: b
                          "default": None})
             fields["RecordTypeId"] = meta
         kinds = obj.setdefault(_KEY, [])
+        label = label or developer_name.replace("_", " ")
         # A RecordType row, so RecordTypeId references a record as every lookup does.
         record_type_id = org.seed(ensure_object(org, "RecordType"), {
-            "Name": label or developer_name.replace("_", " "), "DeveloperName": developer_name,
+            "Name": label, "DeveloperName": developer_name,
             "SobjectType": name, "IsActive": active})
-        kinds.append({"developerName": developer_name, "name": label or developer_name.replace("_", " "),
+        kinds.append({"developerName": developer_name, "name": label,
                       "recordTypeId": record_type_id, "available": available, "active": active,
                       "defaultRecordTypeMapping": default, "master": False})
         return record_type_id

@@ -421,7 +421,9 @@ class _Handler(BaseHTTPRequestHandler):
             if n == 4:
                 return "sobject", guarded(lambda: self._by_external_id(method, p[1], p[2], p[3]),
                                           "GET", "PATCH")
-        if head == "tooling" and p[1:2] == ["query"]:   # the Tooling API's query (automation.py)
+        # GET /services/data/vXX.X/tooling/query/?q=... (Tooling API Developer Guide, "query";
+        # answers in automation.py).
+        if head == "tooling" and p[1:2] == ["query"]:
             return "query", guarded(lambda: tooling_query(self.server.emulator.org, self._params), "GET")
         if p == ["composite"]:
             return "composite", guarded(self._composite, "POST")
