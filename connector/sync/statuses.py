@@ -71,9 +71,7 @@ class StatusStage(Stage):
         need, have = campaigns_needing_statuses(works, facts, self.state, labels)
         if not need:
             return StageResult(facts, changes)
-        existing = {c: dict(facts.status_reads[c]) for c in need if c in facts.status_reads}
-        existing.update({c: dict(NEW_CAMPAIGN_STATUSES) for c in need
-                         if c not in existing and c in facts.fresh_campaigns})
+        existing = _known(need, facts)
         existing.update(await self._read(c for c in need if c not in existing))
         creates = self._plan(need, existing)
         # Sent with the people's writes (issue #18): the same record takes that answer, no call.
@@ -108,13 +106,20 @@ class StatusStage(Stage):
         return plan_statuses(self.mappings.statuses, need, existing)
 
 
-def known_statuses(need: Iterable[str], facts: Facts) -> dict[str, dict[str, int]] | None:
+def known_statuses(need: Sequence[str], facts: Facts) -> dict[str, dict[str, int]] | None:
     """Label → SortOrder of every Campaign in `need` as this batch knows them without a call (read
     with the people's lookup, or a Campaign this batch created: Salesforce's defaults), or None
     when one of them must be read first."""
+    existing = _known(need, facts)
+    return existing if all(c in existing for c in need) else None
+
+
+def _known(need: Sequence[str], facts: Facts) -> dict[str, dict[str, int]]:
+    """Label → SortOrder of the Campaigns in `need` known without a call: read with the people's
+    lookup, else created by this batch (Salesforce's defaults)."""
     existing = {c: dict(facts.status_reads[c]) for c in need if c in facts.status_reads}
     existing.update({c: dict(NEW_CAMPAIGN_STATUSES) for c in need if c not in existing and c in facts.fresh_campaigns})
-    return existing if all(c in existing for c in need) else None
+    return existing
 
 
 def plan_statuses(statuses: Sequence[Any], need: list[str], existing: dict[str, dict[str, int]]) -> list[Write]:
