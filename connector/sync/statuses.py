@@ -56,14 +56,6 @@ def campaigns_needing_statuses(works: Iterable[Work], facts: Facts, state: Stage
     return sorted(c for c in cids if any((c, label) not in have for label in labels)), have
 
 
-def _take_early(x: Write, facts: Facts) -> bool:
-    sent = facts.early_statuses.get((x.record["CampaignId"], x.record["Label"]))
-    if sent is None or sent.record != x.record:
-        return False
-    x.result_id, x.created, x.error = sent.result_id, sent.created, sent.error
-    return True
-
-
 class StatusStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         changes = ChangeSet()
@@ -75,7 +67,8 @@ class StatusStage(Stage):
         existing.update(await self._read(c for c in need if c not in existing))
         creates = self._plan(need, existing)
         # Sent with the people's writes (issue #18): the same record takes that answer, no call.
-        early = {id(x) for x in creates if _take_early(x, facts)}
+        early = {id(x) for x in creates
+                 if x.take_answer(facts.early_statuses.get((x.record["CampaignId"], x.record["Label"])))}
         await self.writer.send([x for x in creates if id(x) not in early])
         refused = sorted({x.record["CampaignId"] for x in creates if x.error})
         if refused:
