@@ -77,6 +77,7 @@ class StageContext:
 
 class Stage(ABC):
     def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
         self.reader = ctx.reader    # reads (SOQL) go to Salesforce, also in a dry run
         self.writer = ctx.writer
         self.state = ctx.state
