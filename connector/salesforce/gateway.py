@@ -141,9 +141,7 @@ class SalesforceGateway:
         A long query (past MAX_GET_QUERY URL-encoded) goes as a /composite subrequest, whose
         URL is in the body, as Salesforce's Help 000386264 recommends; same cost: one call.
         """
-        if too_long_for_a_url(soql):
-            return (await self._composite_queries([soql]))[0]
-        return await self._drain(await self.call("query", "GET", "query/", params={"q": soql}))
+        return (await self.query_many([soql]))[0]
 
     async def query_many(self, soqls: Sequence[str], include_deleted: bool = False) -> list[list[dict[str, Any]]]:
         """Several SOQL queries, five to a `/composite` request: one API call for up to five
@@ -151,8 +149,8 @@ class SalesforceGateway:
         `include_deleted` uses queryAll: deleted and merged-away records too (IsDeleted,
         MasterRecordId), as long as they are in the Recycle Bin."""
         resource = "queryAll" if include_deleted else "query"
-        if len(soqls) <= 1 and not include_deleted:
-            return [await self.query(q) for q in soqls]
+        if not soqls:
+            return []
         if len(soqls) == 1 and not too_long_for_a_url(soqls[0]):
             return [await self._drain(await self.call(resource, "GET", f"{resource}/", params={"q": soqls[0]}))]
         return await self._composite_queries(soqls, resource)

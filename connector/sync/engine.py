@@ -3,7 +3,12 @@
     admit   parse each body; a bad one is quarantined, an unknown or skipped one counted
     dedupe  per resource the newest message wins; identical or older ones cost zero calls
     stages  campaigns → sessions → people → statuses → members → captures → categories,
-            each batched per object: run(works, facts) -> (facts, changes, verdicts, notes)
+            each batched per object: run(works, facts) -> (facts, changes, verdicts, notes).
+            A stage hands the next ones only Facts (Campaign ids, people's records, statuses
+            read with the people's lookup); the people stage may send the statuses and members
+            in its own call (together.py), and their stages then take those answers from
+            Facts.early_statuses / early_members instead of a call. Verdicts (quarantine,
+            retry) are merged here; a message with one is not given to later stages.
     apply   the state store applies the batch's ChangeSet in one transaction
     outcomes one per message; the runner deletes from SQS only the ones that leave the queue
 

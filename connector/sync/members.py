@@ -103,13 +103,7 @@ def _answered_early(writes: list[Write], facts: Facts) -> set[int]:
     answer instead of a call. Anything else (its person's row failed, so its subrequest did not
     run; a row refused; a record that came out otherwise) is sent now, by its Jomablue id: never
     twice a member."""
-    taken: set[int] = set()
-    for x in writes:
-        early = facts.early_members.get(x.key)
-        if early is not None and early.op == x.op and early.record == x.record:
-            x.result_id, x.created, x.error = early.result_id, early.created, early.error
-            taken.add(id(x))
-    return taken
+    return {id(x) for x in writes if x.take_answer(facts.early_members.get(x.key))}
 
 
 class MemberStage(Stage):

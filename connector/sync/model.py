@@ -101,6 +101,14 @@ class Write:
     def add_works(self, works: Iterable[Work]) -> None:
         self.works.extend(w for w in works if w not in self.works)
 
+    def take_answer(self, sent: Write | None) -> bool:
+        """The same write already sent and answered (with the people's writes, issue #18): take
+        its answer instead of a call. False, nothing taken, when `sent` is none or differs."""
+        if sent is None or sent.op != self.op or sent.record != self.record:
+            return False
+        self.result_id, self.created, self.error = sent.result_id, sent.created, sent.error
+        return True
+
 
 def mapping_error(field_name: str) -> WriteError:
     """A record the mapping could not key: its upsert field is empty."""

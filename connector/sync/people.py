@@ -30,7 +30,7 @@ from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
 from connector.sync.model import Work, Write, mapping_error
-from connector.sync.stage import Stage, StageContext, StageResult
+from connector.sync.stage import Stage, StageResult
 from connector.sync.statuses import campaigns_needing_statuses, status_queries, statuses_read
 from connector.sync.survivors import Survivor, read_by_id, trace
 from connector.sync.together import send_with_members
@@ -392,9 +392,7 @@ class PeopleStage(Stage):
         (connector/sync/together.py); False when they go the ordinary way, nothing sent."""
         if not self.together:
             return False
-        sent = await send_with_members(StageContext(reader=self.reader, writer=self.writer, state=self.state,
-                                                    mappings=self.mappings),
-                                       groups, self.works, self.facts.learn(status_reads=self.status_reads),
+        sent = await send_with_members(self.ctx, groups, self.works, self.facts.learn(status_reads=self.status_reads),
                                        {**self.settled, **found}, self.statuses_needed)
         if sent is None:
             return False

@@ -44,13 +44,15 @@ class WatchedWriter:
     def refused_alike(self, explained: Iterable[str] = ()) -> dict[str, WriteError]:
         """Objects whose every write (two or more) came back with the same invalid reference
         naming the same field, unless a read explained the refusals (records deleted, merged)."""
+        skip = set(explained)
         by_object: dict[str, list[Write]] = defaultdict(list)
         for w in self.sent.values():
-            by_object[w.sobject].append(w)
+            if w.sobject not in skip:
+                by_object[w.sobject].append(w)
         out: dict[str, WriteError] = {}
         for sobject, writes in by_object.items():
             first = writes[0].error
-            if sobject in set(explained) or len(writes) < 2 or first is None \
+            if len(writes) < 2 or first is None \
                     or first.action is not RowAction.BAD_REFERENCE or not first.fields:
                 continue
             if all(w.error is not None and (w.error.action, w.error.code, w.error.fields)

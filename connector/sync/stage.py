@@ -6,6 +6,7 @@ A stage reads the messages it is given and the :class:`Facts` earlier stages fou
 state store must remember, what it decided per message (quarantine reasons, retries, outcome
 notes) and run-summary sentences. Stages never write to the state store nor into the messages:
 a stage is a function of its inputs and its ports, so `tests/sync/` runs each one on fakes.
+The stages' order and what each hands the next: connector/sync/engine.py's docstring.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class StageContext:
 
 class Stage(ABC):
     def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
         self.reader = ctx.reader    # reads (SOQL) go to Salesforce, also in a dry run
         self.writer = ctx.writer
         self.state = ctx.state

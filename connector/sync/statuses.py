@@ -56,14 +56,6 @@ def campaigns_needing_statuses(works: Iterable[Work], facts: Facts, state: Stage
     return sorted(c for c in cids if any((c, label) not in have for label in labels)), have
 
 
-def _take_early(x: Write, facts: Facts) -> bool:
-    sent = facts.early_statuses.get((x.record["CampaignId"], x.record["Label"]))
-    if sent is None or sent.record != x.record:
-        return False
-    x.result_id, x.created, x.error = sent.result_id, sent.created, sent.error
-    return True
-
-
 class StatusStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         changes = ChangeSet()
@@ -71,13 +63,12 @@ class StatusStage(Stage):
         need, have = campaigns_needing_statuses(works, facts, self.state, labels)
         if not need:
             return StageResult(facts, changes)
-        existing = {c: dict(facts.status_reads[c]) for c in need if c in facts.status_reads}
-        existing.update({c: dict(NEW_CAMPAIGN_STATUSES) for c in need
-                         if c not in existing and c in facts.fresh_campaigns})
+        existing = _known(need, facts)
         existing.update(await self._read(c for c in need if c not in existing))
         creates = self._plan(need, existing)
         # Sent with the people's writes (issue #18): the same record takes that answer, no call.
-        early = {id(x) for x in creates if _take_early(x, facts)}
+        early = {id(x) for x in creates
+                 if x.take_answer(facts.early_statuses.get((x.record["CampaignId"], x.record["Label"])))}
         await self.writer.send([x for x in creates if id(x) not in early])
         refused = sorted({x.record["CampaignId"] for x in creates if x.error})
         if refused:
@@ -108,13 +99,20 @@ class StatusStage(Stage):
         return plan_statuses(self.mappings.statuses, need, existing)
 
 
-def known_statuses(need: Iterable[str], facts: Facts) -> dict[str, dict[str, int]] | None:
+def known_statuses(need: Sequence[str], facts: Facts) -> dict[str, dict[str, int]] | None:
     """Label → SortOrder of every Campaign in `need` as this batch knows them without a call (read
     with the people's lookup, or a Campaign this batch created: Salesforce's defaults), or None
     when one of them must be read first."""
+    existing = _known(need, facts)
+    return existing if all(c in existing for c in need) else None
+
+
+def _known(need: Sequence[str], facts: Facts) -> dict[str, dict[str, int]]:
+    """Label → SortOrder of the Campaigns in `need` known without a call: read with the people's
+    lookup, else created by this batch (Salesforce's defaults)."""
     existing = {c: dict(facts.status_reads[c]) for c in need if c in facts.status_reads}
     existing.update({c: dict(NEW_CAMPAIGN_STATUSES) for c in need if c not in existing and c in facts.fresh_campaigns})
-    return existing if all(c in existing for c in need) else None
+    return existing
 
 
 def plan_statuses(statuses: Sequence[Any], need: list[str], existing: dict[str, dict[str, int]]) -> list[Write]:
