@@ -83,7 +83,7 @@ class _Run:
                              config_path=str(config_path), state_location=self.location)
 
     def go(self) -> int:
-        stopped = self._preflight()
+        stopped = preflight_or_stop(self.wired, self.run_id, self.location)
         if stopped is not None:
             return stopped
         from connector.metrics import RunMetrics  # the listener in service mode; EMF/push at the end
@@ -96,7 +96,7 @@ class _Run:
         except ConfigError as exc:
             # The org refuses what the mapping writes (found while writing): the batch was
             # released, every message stays queued; same exit as a bad mapping at start-up.
-            self._finish(2, {"exit_code": 2, "reason": "; ".join(exc.problems)})
+            finish_run(self.wired, self.run_id, 2, {"exit_code": 2, "reason": "; ".join(exc.problems)})
             raise
         except Exception as exc:  # noqa: BLE001 - a state failure is a stop; anything else a defect
             if not is_backend_error(exc):
@@ -111,7 +111,7 @@ class _Run:
         self.runner.metrics.finish(result)     # run_metrics log line; the EMF record, the Pushgateway push
         if self.opts.dry_run:
             _print_plan(self.wired, result)
-        self._finish(result.exit_code, summary)
+        finish_run(self.wired, self.run_id, result.exit_code, summary)
         if sys.stderr.isatty():   # the summary line carries both for log collectors
             for note in result.notes:
                 click.echo(note, err=True)
@@ -134,12 +134,6 @@ class _Run:
                 self.runner.metrics.close()    # the loop is over: the listener stops answering
             if upkeep:
                 upkeep.cancel()
-
-    def _preflight(self) -> int | None:
-        return preflight_or_stop(self.wired, self.run_id, self.location)
-
-    def _finish(self, code: int, summary: dict[str, Any]) -> None:
-        finish_run(self.wired, self.run_id, code, summary)
 
 
 def preflight_or_stop(wired: Wired, run_id: int, location: str) -> int | None:

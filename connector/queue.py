@@ -219,7 +219,7 @@ class SqsQueue:
 
     def depths(self) -> Depths:
         """One look at the queue and its dead-letter queue (from the RedrivePolicy), no retries:
-        for readiness and the depth gauges, which call it at most once a minute. Raises on failure."""
+        for readiness (cached 15 s) and the depth gauges (at most once a minute). Raises on failure."""
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "RedrivePolicy"]
         attrs = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)["Attributes"]
         dead = None

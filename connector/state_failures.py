@@ -22,16 +22,19 @@ _NO_ROOM_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 NO_ROOM = "no room left: a full disk or a file-size limit"
 
 
-def store_location(state: StateConfig) -> str:
-    """The store actually configured: the PostgreSQL URL (password masked) when set, else the path."""
-    if not state.url:
-        return str(state.path)
-    parts = urlsplit(state.url)
+def masked(url: str) -> str:
+    """The URL without its password (host, port and query as written), for messages and logs."""
+    parts = urlsplit(url)
     if parts.password is None:
-        return state.url
+        return url
     netloc = parts.netloc.rsplit("@", 1)
     user = netloc[0].split(":", 1)[0]
     return parts._replace(netloc=f"{user}:***@{netloc[1]}").geturl()
+
+
+def store_location(state: StateConfig) -> str:
+    """The store actually configured: the PostgreSQL URL (password masked) when set, else the path."""
+    return masked(state.url) if state.url else str(state.path)
 
 
 def is_backend_error(exc: BaseException) -> bool:

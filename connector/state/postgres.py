@@ -34,7 +34,6 @@ from contextlib import AbstractAsyncContextManager, contextmanager
 from functools import lru_cache
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import dict_row
@@ -45,6 +44,7 @@ from connector.state import rows as R
 from connector.state.base import CallLimit, Row
 from connector.state.pg_migrations import apply_migrations, schema_name
 from connector.state.sql import SqlStateStore, unavailable
+from connector.state_failures import masked as redact  # the one password mask (also the CLI's)
 
 # Exclusive for the resources a batch writes, shared for those it only reads (the events whose
 # category tables its people use): a batch with an event message excludes its people's batches.
@@ -72,18 +72,6 @@ _REASONS_SQL = (
     " and (m.reasons::json -> -1 ->> 'field') is not distinct from excluded.field then m.reasons"
     " else left(m.reasons, -1) || ', ' || substr(excluded.reasons, 2) end"
 )
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 @lru_cache(maxsize=256)

@@ -8,7 +8,7 @@ the resource's content hash and last `generated_at` (table `resources`) carry de
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -189,18 +189,18 @@ def stamp() -> int:
     return int(datetime.now(timezone.utc).timestamp())
 
 
+# Per kind of converted column: the columns per table, how a value is stored, how it reads back.
+_CONVERTED: tuple[tuple[Mapping[str, tuple[str, ...]], Callable[[Any], Any], Callable[[Any], Any]], ...] = (
+    (HASH_COLUMNS, hash_in, hash_out), (TIME_COLUMNS, time_in, time_out), (STAMP_COLUMNS, stamp_in, stamp_out))
+
+
 def compact(table: str, row: dict[str, Any]) -> dict[str, Any]:
     """A row (or part of one) as stored."""
     row = dict(row)
-    for c in HASH_COLUMNS.get(table, ()):
-        if c in row:
-            row[c] = hash_in(row[c])
-    for c in TIME_COLUMNS.get(table, ()):
-        if c in row:
-            row[c] = time_in(row[c])
-    for c in STAMP_COLUMNS.get(table, ()):
-        if c in row:
-            row[c] = stamp_in(row[c])
+    for columns, stored, _ in _CONVERTED:
+        for c in columns.get(table, ()):
+            if c in row:
+                row[c] = stored(row[c])
     if table == "members" and "person_key" in row:
         # NULL: the member's own key (the usual case); '' stands for no person.
         key = row["person_key"]
@@ -210,15 +210,10 @@ def compact(table: str, row: dict[str, Any]) -> dict[str, Any]:
 
 def expand(table: str, row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as callers see it."""
-    for c in HASH_COLUMNS.get(table, ()):
-        if c in row:
-            row[c] = hash_out(row[c])
-    for c in TIME_COLUMNS.get(table, ()):
-        if c in row:
-            row[c] = time_out(row[c])
-    for c in STAMP_COLUMNS.get(table, ()):
-        if c in row:
-            row[c] = stamp_out(row[c])
+    for columns, _, read in _CONVERTED:
+        for c in columns.get(table, ()):
+            if c in row:
+                row[c] = read(row[c])
     if table == "members" and "person_key" in row:
         row["person_key"] = row["member_key"] if row["person_key"] is None else (row["person_key"] or None)
     return row

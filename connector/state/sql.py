@@ -174,8 +174,7 @@ class SqlStateStore(ABC):
                 self.forget_members(changes.forgotten_members)
                 self.forget_campaigns(changes.forgotten_campaigns)
                 self.forget_people(changes.forgotten_people)
-                for jomablue_id, (sobject, sf_id) in changes.records.items():
-                    self.put_record(jomablue_id, sobject, sf_id)
+                self._put_records(changes.records)
                 if changes.api_usage:
                     self.put_api_usage(*changes.api_usage)
                 self.put_written(changes.written)
@@ -306,8 +305,14 @@ class SqlStateStore(ABC):
             self._execute_in("delete from resources where resource_key {in_}", [f"event:{e}" for e in events])
 
     def put_record(self, jomablue_id: str, sobject: str, sf_id: str) -> None:
+        self._put_records({jomablue_id: (sobject, sf_id)})
+
+    def _put_records(self, records: dict[str, tuple[str, str]]) -> None:
+        """jomablue_id -> (sobject, sf_id) for many records in one statement (a batch's, in apply)."""
+        stamp = R.now()
         self._upsert("records", ("jomablue_id",),
-                     [{"jomablue_id": jomablue_id, "sobject": sobject, "sf_id": sf_id, "updated_at": R.now()}])
+                     [{"jomablue_id": jid, "sobject": sobject, "sf_id": sf_id, "updated_at": stamp}
+                      for jid, (sobject, sf_id) in records.items()])
 
     def relink_person(self, old_sf_id: str, sobject: str, new_sf_id: str) -> None:
         """A person record was merged away (or converted): registrations and their memberships
