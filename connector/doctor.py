@@ -30,7 +30,6 @@ import asyncio
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
 from simple_salesforce.format import format_soql
@@ -41,6 +40,7 @@ from connector.mapping import MappingSet
 from connector.mapping.recordtypes import record_types
 from connector.preflight import check_api_version, check_mapping, fetch_describes, mapped_objects
 from connector.salesforce.gateway import SalesforceGateway, UsageGuard
+from connector.salesforce.paging import query_path
 
 PERMISSION_SET = "Jomablue_Connector"
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -206,7 +206,7 @@ class Doctor:
                 "WHERE Active = true AND EntityDefinition.QualifiedApiName IN {}", objects)),
         ]
         answers = await self.gateway.composite_gets(
-            "composite_query", [f"{res}/?{urlencode({'q': q})}" for _, res, q in queries], 5, ref="a")
+            "composite_query", [query_path(res, q) for _, res, q in queries], 5, ref="a")
         runs: dict[str, list[str]] = {}
         for (what, _res, _q), (status, body) in zip(queries, answers, strict=True):
             if status != 200 or not isinstance(body, dict):
