@@ -11,7 +11,7 @@ from connector.config import load_config
 from connector.errors import ConfigError
 from connector.reconcile.reads import packed_in, same
 from connector.redact import Redactor
-from connector.salesforce.soql import MAX_ENCODED_QUERY
+from connector.salesforce.soql import MAX_IN_LIST, MAX_SOQL
 from connector.state import SqliteStateStore
 from connector.wiring import build_gateway
 
@@ -103,11 +103,9 @@ def test_values_compare_as_salesforce_formats_them(expected, actual, equal):
     assert same(expected, actual) is equal
 
 
-def test_in_lists_are_packed_to_fit_the_url():
+def test_in_lists_are_packed_to_the_soql_limits():
     ids = [f"00v{i:015d}" for i in range(3000)]
     queries = packed_in("CampaignMember", ["Id", "Status"], ids)
-    from urllib.parse import quote_plus
-
-    assert all(len(quote_plus(q)) <= MAX_ENCODED_QUERY for q in queries)
-    assert 3 <= len(queries) <= 8
+    assert all(len(q) <= MAX_SOQL and q.count("'00v") <= MAX_IN_LIST for q in queries)
+    assert len(queries) == 6
     assert sum(q.count("'00v") for q in queries) == 3000
