@@ -18,9 +18,9 @@ def test_long_in_lists_split_so_each_statement_fits_and_every_value_travels_once
     ids = [f"00Q{n:015d}" for n in range(3000)]
     emails = [f"person.{n}+tag@example.com" for n in range(1500)]
     out = pack_or("SELECT Id FROM Lead WHERE ", [("Id", ids), ("Email", emails)])
-    # 3,000 ids, 500 a list: six statements, the last also taking 500 emails; two more for the
-    # rest of the 1,500 emails. The list limit binds, not the length (~30,000 characters each).
-    assert len(out) == 8
+    # 500 a list: six lists of ids, three of emails; the first three statements carry both
+    # (ids and emails side by side, ~24,000 characters), the last three ids alone.
+    assert len(out) == 6 and all("Email IN" in s for s in out[:3]) and not any("Email" in s for s in out[3:])
     for s in out:
         assert len(s) <= MAX_SOQL and all(n <= MAX_IN_LIST for n in in_list_sizes(s))
     text = " ".join(out)

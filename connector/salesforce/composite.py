@@ -98,13 +98,6 @@ def collections_needed(sizes: Sequence[int]) -> int:
     return sum(-(-n // BATCH_LIMIT) for n in sizes)
 
 
-def fits_one_call(sizes: Sequence[int]) -> bool:
-    """Whether groups of these sizes travel in one /composite (at most five collections).
-    Larger batches are better sent as they always were: writes in five-chunk calls, then their
-    dependants, costs no more calls than splitting the pairs over several composites."""
-    return 0 < collections_needed(sizes) <= COMPOSITE_COLLECTIONS_LIMIT
-
-
 def resolve_references(record: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
     """The record with every value that is exactly a known reference replaced by its id."""
     return {k: ids.get(v, v) if isinstance(v, str) else v for k, v in record.items()}

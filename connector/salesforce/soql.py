@@ -57,32 +57,44 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
     """`head + (f1 IN (...) OR f2 IN (...)) + tail`, split so every statement fits the limits above.
 
     `head` ends where the condition starts ("SELECT Id FROM Lead WHERE "); `tail` closes what
-    head opened, if anything. Values are de-duplicated and sorted (stable statements).
+    head opened, if anything. Values are de-duplicated and sorted (stable statements). Each
+    field's values are cut into lists of MAX_IN_LIST and the i-th lists of every field share a
+    statement (a batch's ids and emails travel side by side), which is split further only where
+    it would pass MAX_SOQL characters.
     """
     fixed = len(head + tail)
-    statements: list[str] = []
-    current: dict[str, list[str]] = {}
-    size = fixed                          # the length of the statement being built
-
-    def flush() -> None:
-        if current:
-            body = " OR ".join(f"{name} IN ({', '.join(literal(v) for v in vals)})" for name, vals in current.items())
-            statements.append(head + body + tail)
-
+    lists: list[list[tuple[str, list[str]]]] = []     # statement i → [(field, its i-th list)]
     for name, values in clauses:
         if not name:
             continue
-        for v in sorted({str(x) for x in values if x}):
+        vals = sorted({str(x) for x in values if x})
+        for v in vals:
             text = literal(v)
-            opening = f"{name} IN ()"
-            if fixed + len(opening) + len(text) > MAX_SOQL or len(text) - 2 > MAX_WHERE_STRING:
+            if fixed + len(f"{name} IN ()") + len(text) > MAX_SOQL or len(text) - 2 > MAX_WHERE_STRING:
                 raise ValueTooLong(name, v)
-            grow = ", " + text if name in current else (" OR " if current else "") + opening + text
-            if size + len(grow) > MAX_SOQL or len(current.get(name, ())) >= MAX_IN_LIST:
-                flush()
-                current, size = {}, fixed
-                grow = opening + text
-            current.setdefault(name, []).append(v)
-            size += len(grow)
-    flush()
+        for i in range(0, len(vals), MAX_IN_LIST):
+            if len(lists) <= i // MAX_IN_LIST:
+                lists.append([])
+            lists[i // MAX_IN_LIST].append((name, vals[i:i + MAX_IN_LIST]))
+    statements: list[str] = []
+    for parts in lists:
+        current: dict[str, list[str]] = {}
+        size = fixed                      # the length of the statement being built
+        for name, vals in parts:
+            for v in vals:
+                text = literal(v)
+                grow = ", " + text if name in current else (" OR " if current else "") + f"{name} IN ()" + text
+                if size + len(grow) > MAX_SOQL:
+                    statements.append(_statement(head, current, tail))
+                    current, size = {}, fixed
+                    grow = f"{name} IN ()" + text
+                current.setdefault(name, []).append(v)
+                size += len(grow)
+        if current:
+            statements.append(_statement(head, current, tail))
     return statements
+
+
+def _statement(head: str, lists: dict[str, list[str]], tail: str) -> str:
+    condition = " OR ".join(f"{name} IN ({', '.join(literal(v) for v in vals)})" for name, vals in lists.items())
+    return head + condition + tail

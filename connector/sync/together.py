@@ -8,6 +8,13 @@ reference has no value (the person's row failed) not at all, and with allOrNone 
 subrequests still run; the body says collateSubrequests false, so statuses run before the members
 that use them and one Campaign's members in order.
 
+The call is filled, not all or nothing: the people's collections first, then the statuses (all
+of them or none: members need them), then as many member collections as the five a /composite
+holds leave room for. The members that did not fit go in the member stage's own call with their
+people's ids, as they did before this call existed: a batch of 500 new people costs the lookup,
+this call (three people collections, two of members) and one for the last 100 members, not four.
+Several people groups (new Leads, Contact updates) share the call even when no member fits.
+
 What comes back early: only the member and status rows Salesforce wrote. The stages that own them
 take those answers instead of a call (their records compared, ids resolved) and send anything
 else themselves, classified like any write of theirs: a member of a person Salesforce refused is
@@ -17,7 +24,7 @@ go in one more call with their ids, a refused status is read and made again by t
 
 from __future__ import annotations
 
-from connector.salesforce.composite import fits_one_call, row_reference
+from connector.salesforce.composite import BATCH_LIMIT, COMPOSITE_COLLECTIONS_LIMIT, collections_needed, row_reference
 from connector.sync.changes import Facts, PersonRecord
 from connector.sync.members import MemberStage, campaign_locks
 from connector.sync.model import Work, Write
@@ -30,28 +37,38 @@ Early = tuple[dict[str, Write], dict[tuple[str, str], Write]]   # members by key
 
 async def send_with_members(ctx: StageContext, people_groups: list[Together], works: list[Work], facts: Facts,
                             people: dict[str, PersonRecord], statuses_needed: list[str]) -> Early | None:
-    """Send the people's groups with the writes their members need, or nothing and None: when a
-    Campaign's statuses must be read first (the status stage does), when no member needs writing,
-    or when the lot needs more than one call (five collections; then the people first and their
-    members after, as before, costs no more calls) or the writer does not combine (a dry run)."""
+    """Send the people's groups with as many of the writes their members need as fit one call,
+    or nothing and None: when the people alone need more than one call (they go in five-collection
+    calls, as before), when one group has nothing to share a call with, or when the writer does
+    not combine (a dry run). A Campaign whose statuses must be read first (the status stage does)
+    keeps every member at home."""
     if not people_groups:
         return None
+    room = COMPOSITE_COLLECTIONS_LIMIT - collections_needed([len(g.writes) for g in people_groups])
+    if room < 0:
+        return None
+    dependants: list[Together] = []
+    campaigns: set[str] = set()
     existing = known_statuses(statuses_needed, facts) if statuses_needed else {}
-    if existing is None:
+    if existing is not None and room > 0:
+        statuses = plan_statuses(ctx.mappings.statuses, statuses_needed, existing)
+        people = dict(people)
+        for g in people_groups:
+            for i, w in enumerate(g.writes):
+                for jid in w.stands_for:
+                    people[jid] = PersonRecord(w.sobject, row_reference(g.ref, i), "create")
+        upserts, updates, ext, campaigns = MemberStage(ctx).planned(works, facts.learn(people=people))
+        room -= collections_needed([len(statuses)])
+        if upserts + updates and room > 0:
+            dependants = [Together(statuses, ref="s0_", dependent=True)] if statuses else []
+            for writes, key, ref in ((upserts, ext, "m0_"), (updates, None, "m1_")):
+                take = writes[:max(room, 0) * BATCH_LIMIT]
+                if take:
+                    dependants.append(Together(take, key, ref=ref, dependent=True))
+                    room -= collections_needed([len(take)])
+    if not dependants and len(people_groups) == 1:
         return None
-    statuses = plan_statuses(ctx.mappings.statuses, statuses_needed, existing)
-    people = dict(people)
-    for g in people_groups:
-        for i, w in enumerate(g.writes):
-            for jid in w.stands_for:
-                people[jid] = PersonRecord(w.sobject, row_reference(g.ref, i), "create")
-    upserts, updates, ext, campaigns = MemberStage(ctx).planned(works, facts.learn(people=people))
-    dependants = [g for g in (Together(statuses, ref="s0_", dependent=True),
-                              Together(upserts, ext, ref="m0_", dependent=True),
-                              Together(updates, ref="m1_", dependent=True)) if g.writes]
-    if not upserts + updates or not fits_one_call([len(g.writes) for g in people_groups + dependants]):
-        return None
-    async with campaign_locks(ctx.state, set(campaigns)):
+    async with campaign_locks(ctx.state, campaigns if dependants else set()):
         answered = await ctx.writer.send_together(people_groups + dependants)
     if answered is None:
         return None

@@ -68,7 +68,7 @@ class Writer(Protocol):
     async def delete(self, ids: Sequence[str]) -> None: ...
 
     async def send_together(self, groups: list[Together]) -> list[Write] | None:
-        """Every group in one call (they fit: composite.fits_one_call), or None when this
+        """Every group in one call (at most five collections: the caller packs them), or None when this
         writer does not combine (the caller sends them the ordinary way)."""
 
     def start_batch(self) -> None: ...

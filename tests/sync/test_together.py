@@ -3,13 +3,19 @@ which answered member writes the member stage takes instead of a call."""
 
 from __future__ import annotations
 
-from connector.salesforce.composite import collections_needed, fits_one_call, resolve_references, row_reference
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from connector.salesforce.composite import collections_needed, resolve_references, row_reference
 from connector.salesforce.ids import to18
 from connector.sync.changes import Facts, PersonRecord
 from connector.sync.members import MemberStage
 from connector.sync.model import Write
+from connector.sync.together import send_with_members
+from connector.sync.writer import Together
 
-from .fakes import EVENT_ID, mappings, person, ports, work
+from .fakes import EVENT_ID, OrgWriter, mappings, person, ports, work
 
 
 def test_a_reference_names_the_chunk_and_the_row():
@@ -17,12 +23,48 @@ def test_a_reference_names_the_chunk_and_the_row():
     assert row_reference("p1_", 203) == "@{p1_1[3].id}"      # the 204th record: second chunk of 200
 
 
-def test_five_collections_fit_one_call_and_six_do_not():
+class CombiningWriter(OrgWriter):
+    """Records the groups of each combined call; answers none of their rows (the stages send them)."""
+
+    def __init__(self, org: Any) -> None:
+        super().__init__(org)
+        self.calls: list[list[tuple[str, int]]] = []
+
+    async def send_together(self, groups: list[Any]) -> list[Write] | None:
+        self.calls.append([(g.ref, len(g.writes)) for g in groups])
+        return []
+
+
+def _new_people(n: int) -> tuple[Any, list[Together], list[Any], Facts]:
+    p, cid = _setup()
+    p = replace(p, writer=CombiningWriter(p.org))
+    works = [work(person(f"p{i}", email=f"p{i}@example.com")) for i in range(n)]
+    leads = [Write("Lead", "upsert", {"LastName": f"P{i}", "Jomablue_Id__c": f"p{i}"}, [w], key=f"p{i}",
+                   stands_for=[f"p{i}"]) for i, w in enumerate(works)]
+    return p, [Together(leads, "Jomablue_Id__c", ref="p0_")], works, Facts(campaigns={EVENT_ID: cid})
+
+
+def _send(p: Any, groups: list[Together], works: list[Any], facts: Facts, statuses_needed: list[str]) -> Any:
+    return asyncio.run(send_with_members(p.context(), groups, works, facts, {}, statuses_needed))
+
+
+def test_the_call_is_filled_with_as_many_members_as_five_collections_leave_room_for():
     assert collections_needed([200, 1, 201]) == 4
-    assert fits_one_call([30, 30])                          # a live batch: people + members
-    assert fits_one_call([400, 400, 200])                   # 2 + 2 + 1
-    assert not fits_one_call([500, 500])                    # 3 + 3: people first, members after
-    assert not fits_one_call([])
+    p, groups, works, facts = _new_people(500)
+    assert _send(p, groups, works, facts, []) == ({}, {})
+    # 500 people: three collections; two of members (400) ride, the last 100 go in the member stage's call.
+    assert p.writer.calls == [[("p0_", 500), ("m0_", 400)]]
+    p, groups, works, facts = _new_people(300)
+    _send(p, groups, works, facts, [])
+    assert p.writer.calls == [[("p0_", 300), ("m0_", 300)]]          # 2 + 2: everything in one call
+
+
+def test_no_member_rides_when_the_people_fill_the_call_or_a_campaigns_statuses_are_unknown():
+    p, groups, works, facts = _new_people(1000)
+    assert _send(p, groups, works, facts, []) is None and p.writer.calls == []     # five people collections
+    p, groups, works, facts = _new_people(10)
+    # The Campaign's statuses must be read first (neither read with the lookup nor created now).
+    assert _send(p, groups, works, facts, [facts.campaigns[EVENT_ID]]) is None and p.writer.calls == []
 
 
 def test_references_resolve_only_whole_values():
