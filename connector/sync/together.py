@@ -68,7 +68,8 @@ async def send_with_members(ctx: StageContext, people_groups: list[Together], wo
                     room -= collections_needed([len(take)])
     if not dependants and len(people_groups) == 1:
         return None
-    async with campaign_locks(ctx.state, campaigns if dependants else set()):
+    locked: set[str | None] = set(campaigns) if dependants else set()
+    async with campaign_locks(ctx.state, locked):
         answered = await ctx.writer.send_together(people_groups + dependants)
     if answered is None:
         return None
