@@ -9,12 +9,13 @@ write in full 200-record sObject Collections calls, every query it has to ask fi
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from harness import (
@@ -34,6 +35,7 @@ from traffic import (
     CATEGORIES,
     dumps,
     event_payload,
+    iso,
     make_people_traffic,
     registration,
     seed_contacts,
@@ -95,6 +97,15 @@ def _people(ev: dict[str, Any], first_pid: int, n: int, minute: int = 0, **kw: A
             for k in range(n)]
 
 
+def _republished(msg: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The same message published again later, only Jomablue's own timestamps moved (generated_at,
+    data.updated_at): nothing the mapping writes (its check-in time stays the one already sent)."""
+    again = copy.deepcopy(msg)
+    again["generated_at"] = iso(at)
+    again["data"]["updated_at"] = again["generated_at"]
+    return again
+
+
 # -- the shapes -----------------------------------------------------------------------------------
 def events_after_people(latency_ms: int, events: int = 200, per_event: int = 5) -> ShapeResult:
     """(a) every event's people arrive before the event messages (placeholder Campaigns first)."""
@@ -139,8 +150,7 @@ def sessions_then_people(latency_ms: int, n: int = 1_000, sessions: int = 5) -> 
                                        for k, p in enumerate(people)])
         checked = _people(ev, 3_000_000, n, minute=120, checked_in=True)
         person_run = drain(wired, [dumps(p) for p in checked])
-        republish = drain(wired, [dumps(p) for p in _people(ev, 3_000_000, n, minute=180, checked_in=True,
-                                                                  updated_at=BASE_TIME + timedelta(hours=4))])
+        republish = drain(wired, [dumps(_republished(p, BASE_TIME + timedelta(hours=4))) for p in checked])
         st = _statuses(wired, sessions)
     b = default_batch_messages()
     return [

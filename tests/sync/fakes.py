@@ -118,6 +118,7 @@ class MemoryState:
     people_: dict[str, dict[str, Any]] = field(default_factory=dict)
     members_: dict[str, dict[str, Any]] = field(default_factory=dict)
     records_: dict[str, dict[str, Any]] = field(default_factory=dict)
+    written_: dict[str, dict[str, Any]] = field(default_factory=dict)     # sf_id → fields last sent
 
     @staticmethod
     def _pick(rows: dict[str, dict[str, Any]], keys: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -145,6 +146,9 @@ class MemoryState:
 
     def records(self, jomablue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return self._pick(self.records_, jomablue_ids)
+
+    def written(self, sf_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {k: {"fields": dict(self.written_[k])} for k in sf_ids if k in self.written_}
 
     def campaign_lock(self, campaign_id: str) -> AbstractAsyncContextManager[None]:
         return nullcontext()

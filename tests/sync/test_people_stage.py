@@ -3,6 +3,11 @@ link, an invalid reference, and the new Campaigns' statuses riding in the lookup
 
 from __future__ import annotations
 
+import json
+
+from jbtest import sample
+
+from connector.reconcile.journal import journaled
 from connector.salesforce.ids import to18
 from connector.sync.changes import Facts
 from connector.sync.people import PeopleStage
@@ -131,3 +136,42 @@ def test_the_statuses_of_a_campaign_members_go_to_ride_in_the_lookup_call():
     p.state.statuses_ |= {(cid, s.label) for s in mappings().statuses}       # the store knows them all: no read
     again = p.run(PeopleStage, [work(person("p2", email="p2@example.com"))], Facts(campaigns={EVENT_ID: cid}))
     assert not again.facts.status_reads
+
+
+def _checkin(person_msg: dict, **context) -> dict:
+    """A session check-in of the person `person_msg` registers, their fields in its context."""
+    i = person_msg["identifiers"]
+    msg = sample("session_participation")
+    msg["context"].update({"event_id": person_msg["context"]["event_id"], "person_id": i["id"],
+                           "person_organisation_uid": i["organisation_uid"], "person_email": i["email"],
+                           "person_first_name": i["first_name"], "person_last_name": i["last_name"],
+                           "person_phone": i["phone"], "person_company": i["company"], **context})
+    return msg
+
+
+def _registered(p, msg: dict) -> str:
+    """Run the registration; the store keeps what the engine would (the link and the write journal)."""
+    result = p.run(PeopleStage, [work(msg)])
+    jid = msg["identifiers"]["id"]
+    p.state.people_[jid] = dict(result.changes.people[jid])
+    for w in p.writer.sent:
+        p.state.written_.setdefault(to18(w.result_id), {}).update(
+            journaled([(to18(w.result_id), w.sobject, dict(w.record))], mappings())[0][2])
+    p.writer.sent.clear()
+    return result.facts.people[jid].sf_id
+
+
+def test_a_check_in_carrying_what_the_registration_wrote_costs_no_lookup_and_no_write():
+    p = ports()
+    reg = person("p1", uid=None)
+    lead = _registered(p, reg)
+    reads = p.reader.calls
+    result = p.run(PeopleStage, [work(_checkin(reg))])
+    # Issue #18 (c1): the session source was never written, but every field it sends is in the journal.
+    assert p.writer.sent == [] and p.reader.calls == reads
+    assert result.facts.people["p1"].sf_id == lead
+    assert "session_participation" in json.loads(result.changes.people["p1"]["record_hash"])   # next time: by hash
+    # A check-in with a company the registration did not send is written.
+    result = p.run(PeopleStage, [work(_checkin(reg, person_company="Globex"))])
+    [w] = p.writer.sent
+    assert (w.op, w.record["Id"], w.record["Company"]) == ("update", lead, "Globex")
