@@ -330,8 +330,12 @@ class Message:
 
     @property
     def content_hash(self) -> str:
-        """Hash of everything but generated_at: identical republished messages hash the same."""
-        return stable_hash({k: v for k, v in self.payload.items() if k != "generated_at"})
+        """Hash of everything but generated_at: identical republished messages hash the same.
+
+        The full sha256 (:func:`stable_hash` keeps 128 bits): the engine stores the stable_hash
+        of it and the mapping version, and stores upgraded by migration 011 (SQLite) / 008
+        (PostgreSQL) kept the first 128 bits of those, so an upgrade re-applies nothing."""
+        return _json_sha256({k: v for k, v in self.payload.items() if k != "generated_at"})
 
 
 @dataclass(frozen=True)
@@ -343,13 +347,25 @@ class Unrecognised:
 
 
 def stable_hash(obj: Any) -> str:
-    """sha256 of a JSON value with sorted keys: equal content, equal hash, whatever the key order.
+    """The first 128 bits of the sha256 of a JSON value with sorted keys (32 hex digits): equal
+    content, equal hash, whatever the key order.
+
+    The state store keeps one per person, member and resource to tell changed content from
+    unchanged (issue 18: 16 bytes each instead of 32). 128 bits is the usual size of a content
+    fingerprint; a chance collision needs about 2**64 distinct contents (the birthday bound), and
+    NIST SP 800-107 Rev. 1, section 5.1 (https://csrc.nist.gov/pubs/sp/800/107/r1/final) allows
+    a SHA-256 digest truncated to its leftmost bits.
 
     Safe for anything a parsed body or a built record holds: lone surrogates are hashed as
     themselves (surrogatepass), values JSON cannot express go through ``str``, and the rare value
     ``json.dumps`` refuses (mixed key types, an int too long for ``str``, a cycle) is first made
     plain by :func:`_plain`, so equal content still hashes equal and nothing raises.
     """
+    return _json_sha256(obj)[:32]
+
+
+def _json_sha256(obj: Any) -> str:
+    """The full sha256 (hex) behind :func:`stable_hash`."""
     try:
         text = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
     except (TypeError, ValueError, RecursionError):

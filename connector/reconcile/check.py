@@ -72,7 +72,7 @@ class Reconciler:
         events = self.state.all_events(event_id)
         if event_id is not None and not events:
             raise UnknownEvent(event_id)
-        members = {ev["event_id"]: self.state.all_members_of_event(ev["event_id"]) for ev in events}
+        members = self.state.all_members_of_events(ev["event_id"] for ev in events)
         people = self.state.people({m["person_key"] for rows in members.values() for m in rows if m.get("person_key")})
         records = self.state.all_records()
         sessions = {r["sf_id"]: r for r in records if r["sobject"] == "Campaign"}

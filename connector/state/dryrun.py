@@ -150,6 +150,9 @@ class DryRunStore(StateStore):
     def all_members_of_event(self, event_id: str) -> list[Row]:
         return self._real.all_members_of_event(event_id)
 
+    def all_members_of_events(self, event_ids: Iterable[str]) -> dict[str, list[Row]]:
+        return self._real.all_members_of_events(event_ids)
+
     def all_records(self) -> list[Row]:
         return self._real.all_records()
 

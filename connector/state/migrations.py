@@ -6,6 +6,7 @@ Append new migrations at the end; never edit one that has shipped.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlite_utils
 
@@ -194,9 +195,12 @@ def m009_compact_columns(db: sqlite_utils.Database) -> None:
         cols = [c.split()[0] for c in columns.split(", ")]
         db.execute(f"create table {table}_new ({columns}) without rowid")
         rows = db.execute(f"select {', '.join(cols)} from {table}")
+        # rows.compact no longer converts (it leaves out) the columns 011 drops: they keep their
+        # old text until 011 drops them.
+        olds = (dict(zip(cols, row, strict=True)) for row in rows)
         db.conn.executemany(
             f"insert into {table}_new ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
-            ([new[c] for c in cols] for new in (R.compact(table, dict(zip(cols, row, strict=True))) for row in rows)))
+            ([new.get(c, old[c]) for c in cols] for old, new in ((o, R.compact(table, o)) for o in olds)))
         db.execute(f"drop table {table}")
         db.execute(f"alter table {table}_new rename to {table}")
     db.execute("create index idx_members_event_id on members (event_id)")
@@ -228,6 +232,47 @@ def m010_journal_without_member_row(db: sqlite_utils.Database) -> None:
                         ensure_ascii=False, separators=(",", ":")), sf_id) for sf_id, vals in rows])
 
 
+_SMALLER_TABLES = {
+    "people": "jomablue_id text primary key, sobject text, sf_id text, rung text, organisation_uid text,"
+              " record_hash blob",
+    "members": "member_key text primary key, event_id text, campaign_id text, cm_id text, person_key text,"
+               " person_sf_id text, status text, category_ids text, categories_text text, record_hash blob",
+    "resources": "resource_key text primary key, content_hash blob, generated_at integer",
+    "written": "sf_id text primary key, shape integer not null, vals text not null",
+}
+
+
+def m011_rows_kept_smaller(db: sqlite_utils.Database) -> None:
+    """The rows kept per synced person, smaller again (issue 18: at most 500 bytes a person):
+
+    - hashes cut to 128 bits (16 bytes; connector.payloads.stable_hash makes them so now, and a
+      sha256 cut here equals what it makes of the same content: nothing looks changed);
+    - columns nothing read go: a person's email, a member's status time, and when the store
+      wrote each person's, member's, resource's and journal row;
+    - the journal's values as texts joined by a separator instead of a JSON array (rows.pack);
+    - no index on members.event_id (~46 bytes a member): the event's members are read by a scan
+      of the members table, rare (a category renamed, reconcile) and about 0.13 s a million.
+    """
+    import json
+
+    from connector.state import rows as R
+
+    convert: dict[str, dict[str, Callable[[Any], Any]]] = {
+        "people": {"record_hash": R.short_hash}, "members": {"record_hash": R.short_hash},
+        "resources": {"content_hash": R.short_hash},
+        "written": {"vals": lambda v: R.pack(json.loads(v)) if v.startswith("[") else v}}
+    for table, columns in _SMALLER_TABLES.items():
+        cols = [c.split()[0] for c in columns.split(", ")]
+        db.execute(f"create table {table}_new ({columns}) without rowid")
+        rows = db.execute(f"select {', '.join(cols)} from {table}")
+        fns = [convert[table].get(c) for c in cols]
+        db.conn.executemany(
+            f"insert into {table}_new ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
+            ([fn(v) if fn else v for fn, v in zip(fns, row, strict=True)] for row in rows))
+        db.execute(f"drop table {table}")          # and idx_members_event_id with it
+        db.execute(f"alter table {table}_new rename to {table}")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_small_outcomes", m002_small_outcomes),
@@ -239,6 +284,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("008_import_ledger", m008_import_ledger),
     ("009_compact_columns", m009_compact_columns),
     ("010_journal_without_member_row", m010_journal_without_member_row),
+    ("011_rows_kept_smaller", m011_rows_kept_smaller),
 ]
 
 

@@ -9,6 +9,7 @@ back identical rows (connector/state/rows.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -124,7 +125,35 @@ update written set fields = (fields::jsonb - 'CampaignId' - 'LeadId' - 'ContactI
 delete from written where sobject = 'CampaignMember' and fields::jsonb = '{}'::jsonb;
 """
 
-MIGRATIONS: list[tuple[str, str]] = [
+# SQLite's 011 (issue 18): the columns nothing read go (a person's email, a member's status time,
+# when the store wrote each row kept per person), and every stored hash is cut to the 128 bits
+# connector.payloads.stable_hash makes now (rows.short_hash, in Python: a person's per-source
+# hashes are packed bytes or older JSON text). PostgreSQL keeps its members_event_id index: its
+# size is not what issue 18 measures, and replicas read an event's members often enough.
+M008_DROP = """
+alter table people drop column email, drop column updated_at;
+alter table members drop column status_at, drop column updated_at;
+alter table resources drop column applied_at;
+alter table written drop column written_at;
+"""
+_HASHED = (("people", "jomablue_id", "record_hash"), ("members", "member_key", "record_hash"),
+           ("resources", "resource_key", "content_hash"))
+
+
+def m008_rows_kept_smaller(conn: psycopg.Connection) -> None:
+    from connector.state.rows import short_hash
+
+    conn.execute(M008_DROP)
+    for table, key, column in _HASHED:
+        q = sql.SQL("select {k}, {c} from {t} where {c} is not null").format(
+            k=sql.Identifier(key), c=sql.Identifier(column), t=sql.Identifier(table))
+        rows = [(short_hash(h), k) for k, h in (tuple(r) for r in conn.execute(q).fetchall())]
+        with conn.cursor() as cur:
+            cur.executemany(sql.SQL("update {t} set {c} = %s where {k} = %s").format(
+                t=sql.Identifier(table), c=sql.Identifier(column), k=sql.Identifier(key)), rows)
+
+
+MIGRATIONS: list[tuple[str, str | Callable[[psycopg.Connection], None]]] = [
     ("001_initial", M001_INITIAL),
     ("002_call_budget", M002_CALL_BUDGET),
     ("003_console_and_describes", M003_CONSOLE_AND_DESCRIBES),
@@ -132,6 +161,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("005_import_ledger", M005_IMPORT_LEDGER),
     ("006_compact_columns", M006_COMPACT_COLUMNS),
     ("007_journal_without_member_row", M007_JOURNAL_WITHOUT_MEMBER_ROW),
+    ("008_rows_kept_smaller", m008_rows_kept_smaller),
 ]
 
 
@@ -163,7 +193,10 @@ def apply_migrations(conn: psycopg.Connection) -> list[str]:
         for name, ddl in MIGRATIONS:
             if name in done:
                 continue
-            conn.execute(ddl)   # constant DDL, several statements in one simple query
+            if callable(ddl):
+                ddl(conn)       # a migration that converts values in Python
+            else:
+                conn.execute(ddl)   # constant DDL, several statements in one simple query
             conn.execute("insert into _migrations (name, applied_at) values (%s, %s)", [name, _now()])
             applied.append(name)
     return applied

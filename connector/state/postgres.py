@@ -193,12 +193,11 @@ class PostgresStateStore(SqlStateStore):
         merged: dict[str, tuple[str, dict[str, Any]]] = {}
         for sf_id, sobject, fields in rows:
             merged[sf_id] = (sobject, {**(merged[sf_id][1] if sf_id in merged else {}), **fields})
-        stamp = R.stamp()
         self._execute_many(
-            "insert into written as w (sf_id, sobject, fields, written_at) values (?, ?, ?, ?)"
-            " on conflict (sf_id) do update set sobject = excluded.sobject, written_at = excluded.written_at,"
+            "insert into written as w (sf_id, sobject, fields) values (?, ?, ?)"
+            " on conflict (sf_id) do update set sobject = excluded.sobject,"
             " fields = (coalesce(w.fields, '{}')::jsonb || excluded.fields::jsonb)::text",
-            [(k, sobject, R.dumps(fields), stamp) for k, (sobject, fields) in merged.items()])
+            [(k, sobject, R.dumps(fields)) for k, (sobject, fields) in merged.items()])
 
     def size_by_kind(self) -> dict[str, int]:
         """Bytes per table of this store's schema: the table, its indexes and its TOAST."""

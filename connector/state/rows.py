@@ -25,24 +25,31 @@ KEEPS_DETAIL = frozenset({"quarantined", "retry"})
 COLUMNS: dict[str, tuple[str, ...]] = {
     "messages": ("message_key", "sqs_message_id", "resource_type", "resource_id", "event_id", "outcome",
                  "reason", "field", "body", "detail", "attempts", "first_seen", "last_seen", "reasons"),
-    "resources": ("resource_key", "content_hash", "generated_at", "applied_at"),
-    "people": ("jomablue_id", "sobject", "sf_id", "rung", "organisation_uid", "email", "record_hash",
-               "updated_at"),
+    "resources": ("resource_key", "content_hash", "generated_at"),
+    "people": ("jomablue_id", "sobject", "sf_id", "rung", "organisation_uid", "record_hash"),
     "events": ("event_id", "campaign_id", "name", "timezone", "metadata", "metadata_at", "is_placeholder",
                "updated_at"),
     "categories": ("event_id", "category_id", "name"),
     "members": ("member_key", "event_id", "campaign_id", "cm_id", "person_key", "person_sf_id", "status",
-                "status_at", "category_ids", "categories_text", "record_hash", "updated_at"),
+                "category_ids", "categories_text", "record_hash"),
     "records": ("jomablue_id", "sobject", "sf_id", "updated_at"),
     "campaign_statuses": ("campaign_id", "label"),
     "runs": ("id", "started_at", "finished_at", "exit_code", "summary"),
     "api_usage": ("id", "used", "max", "seen_at"),
     "describe_cache": ("sobject", "describe", "fetched_at"),
-    "written": ("sf_id", "sobject", "fields", "written_at"),
+    "written": ("sf_id", "sobject", "fields"),
     "dropped_messages": ("message_key", "resource_type", "resource_id", "event_id", "quarantine_reason", "field",
                          "body_sha256", "attempts", "first_seen", "dropped_by", "dropped_reason", "dropped_at"),
     "settings": ("name", "value"),
     "imported_objects": ("object_uri", "scope", "lines", "finished_at"),
+}
+# Columns no longer kept (issue 18, SQLite 011 / PostgreSQL 008): nothing read them. A person's
+# email (the matching reads it from the message; the journal keeps what was written to the
+# record), a member's status time, and when the store wrote each row kept per person. Callers
+# may still hand them over: :func:`compact` leaves them out.
+NOT_KEPT: dict[str, frozenset[str]] = {
+    "people": frozenset({"email", "updated_at"}), "members": frozenset({"status_at", "updated_at"}),
+    "resources": frozenset({"applied_at"}), "written": frozenset({"written_at"}),
 }
 
 
@@ -73,11 +80,11 @@ def event_out(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def member_in(key: str, fields: dict[str, Any], stamp: str) -> dict[str, Any]:
-    """A full member row for put_members: the caller's row without its key/stamp, ids as JSON."""
-    row = {k: v for k, v in fields.items() if k not in ("member_key", "updated_at")}
+def member_in(key: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A full member row for put_members: the caller's row without its key, ids as JSON."""
+    row = {k: v for k, v in fields.items() if k != "member_key"}
     row["category_ids"] = json.dumps(row.get("category_ids") or [], ensure_ascii=False)
-    return compact("members", {"member_key": key, **row, "updated_at": stamp})
+    return compact("members", {"member_key": key, **row})
 
 
 def member_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -87,22 +94,23 @@ def member_out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- compact columns (issue 18: the rows kept per synced person) ---------------------------------
-# Hashes are stored as bytes; a message's time (generated_at, status_at: compared, ordered) as
-# integer microseconds since the epoch; when the store wrote a row (updated_at, applied_at,
-# written_at: only shown) as integer seconds; a member's person_key not at all when it is the
-# member's own key (a person registration's membership). Callers still see hex text, ISO-8601
-# text and the key. Migration 009 (SQLite) / 006 (PostgreSQL) converted existing stores.
+# Hashes are stored as bytes; a message's time (generated_at: compared, ordered) as integer
+# microseconds since the epoch; a member's person_key not at all when it is the member's own key
+# (a person registration's membership). Callers still see hex text, ISO-8601 text and the key.
+# Migration 009 (SQLite) / 006 (PostgreSQL) converted existing stores; 011 / 008 shortened their
+# hashes to the 128 bits connector.payloads.stable_hash now makes.
 HASH_COLUMNS = {"people": ("record_hash",), "members": ("record_hash",), "resources": ("content_hash",)}
-TIME_COLUMNS = {"members": ("status_at",), "resources": ("generated_at",)}
-STAMP_COLUMNS = {"people": ("updated_at",), "members": ("updated_at",), "resources": ("applied_at",),
-                 "written": ("written_at",)}
-_HEX, _HASHES, _TEXT = 1, 2, 0     # the first byte of a stored hash says its form
+TIME_COLUMNS = {"resources": ("generated_at",)}
+# The first byte of a stored hash says its form: text, hex as bytes, a JSON object of per-source
+# sha256 hashes (each 32 bytes: stores before 011), of per-source 128-bit hashes, or the one
+# per-source 128-bit hash of a person only `person` messages name (the usual person: 17 bytes).
+_TEXT, _HEX, _HASHES, _HASHES128, _PERSON128 = 0, 1, 2, 3, 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _HEXDIGITS = frozenset("0123456789abcdef")
 
 
-def _is_sha256(v: object) -> bool:
-    return isinstance(v, str) and len(v) == 64 and set(v) <= _HEXDIGITS
+def _is_hash(v: object, length: int) -> bool:
+    return isinstance(v, str) and len(v) == length and set(v) <= _HEXDIGITS
 
 
 def _is_hex(v: str) -> bool:
@@ -110,8 +118,8 @@ def _is_hex(v: str) -> bool:
 
 
 def hash_in(value: str | None) -> bytes | None:
-    """A hash as stored: lowercase hex as its bytes (32 for a sha256), a JSON object of sha256
-    hashes (a person's per-source hashes) as (name length, name, 32 bytes) each, anything else
+    """A hash as stored: lowercase hex as its bytes (16 for a stable_hash), a JSON object of
+    per-source hashes (a person's) as (name length, name, the hash's bytes) each, anything else
     as its UTF-8 text; the first byte says which."""
     if value is None:
         return None
@@ -123,10 +131,14 @@ def hash_in(value: str | None) -> bytes | None:
         except ValueError:
             parts = None
         names = [k.encode("utf-8") for k in parts] if isinstance(parts, dict) else []
-        if parts and all(_is_sha256(v) for v in parts.values()) and all(len(n) < 256 for n in names) \
-                and value == json.dumps(parts, sort_keys=True):
-            return bytes([_HASHES]) + b"".join(bytes([len(n)]) + n + bytes.fromhex(v)
-                                               for n, v in zip(names, parts.values(), strict=True))
+        if parts and all(len(n) < 256 for n in names) and value == json.dumps(parts, sort_keys=True):
+            hashes = list(parts.values())
+            if names == [b"person"] and _is_hash(hashes[0], 32):
+                return bytes([_PERSON128]) + bytes.fromhex(hashes[0])
+            for tag, length in ((_HASHES128, 32), (_HASHES, 64)):
+                if all(_is_hash(h, length) for h in hashes):
+                    return bytes([tag]) + b"".join(bytes([len(n)]) + n + bytes.fromhex(h)
+                                                   for n, h in zip(names, hashes, strict=True))
     return bytes([_TEXT]) + value.encode("utf-8", "surrogatepass")
 
 
@@ -134,16 +146,41 @@ def hash_out(value: bytes | memoryview | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raw = bytes(value)
-    if raw[:1] == bytes([_HEX]):
+    tag = raw[0] if raw else _TEXT
+    if tag == _HEX:
         return raw[1:].hex()
-    if raw[:1] == bytes([_HASHES]):
+    if tag == _PERSON128:
+        return json.dumps({"person": raw[1:].hex()})
+    if tag in (_HASHES, _HASHES128):
+        size = 32 if tag == _HASHES else 16
         parts, i = {}, 1
         while i < len(raw):
             n = raw[i]
-            parts[raw[i + 1:i + 1 + n].decode("utf-8")] = raw[i + 1 + n:i + 33 + n].hex()
-            i += 33 + n
+            parts[raw[i + 1:i + 1 + n].decode("utf-8")] = raw[i + 1 + n:i + 1 + n + size].hex()
+            i += 1 + n + size
         return json.dumps(parts, sort_keys=True)
     return raw[1:].decode("utf-8", "surrogatepass")
+
+
+def short_hash(value: bytes | memoryview | str | None) -> bytes | None:
+    """A hash stored before migration 011 (SQLite) / 008 (PostgreSQL), as stored now: a sha256
+    (or a person's per-source sha256s) cut to its first 128 bits, which is what
+    connector.payloads.stable_hash makes of the same content now, so nothing already applied
+    looks changed after the upgrade. Any other value is kept as it was."""
+    text = hash_out(value)
+    if text is None:
+        return None
+    if _is_hash(text, 64):
+        return hash_in(text[:32])
+    if text.startswith("{"):
+        try:
+            parts = json.loads(text)
+        except ValueError:
+            parts = None
+        if isinstance(parts, dict) and parts and all(_is_hash(h, 64) for h in parts.values()) \
+                and text == json.dumps(parts, sort_keys=True):
+            return hash_in(json.dumps({k: h[:32] for k, h in parts.items()}, sort_keys=True))
+    return hash_in(text)
 
 
 def time_in(value: str | int | None) -> int | None:
@@ -174,29 +211,15 @@ def time_out(value: int | str | None) -> str | None:
     return at.isoformat(timespec=spec)
 
 
-def stamp_in(value: str | int | None) -> int | None:
-    """When the store wrote a row, ISO-8601 text as integer seconds since the epoch."""
-    at = time_in(value)
-    return None if at is None else at // 1_000_000
-
-
-def stamp_out(value: int | str | None) -> str | None:
-    return time_out(value * 1_000_000) if isinstance(value, int) else value
-
-
-def stamp() -> int:
-    """Now, as a stamp column stores it."""
-    return int(datetime.now(timezone.utc).timestamp())
-
-
 # Per kind of converted column: the columns per table, how a value is stored, how it reads back.
 _CONVERTED: tuple[tuple[Mapping[str, tuple[str, ...]], Callable[[Any], Any], Callable[[Any], Any]], ...] = (
-    (HASH_COLUMNS, hash_in, hash_out), (TIME_COLUMNS, time_in, time_out), (STAMP_COLUMNS, stamp_in, stamp_out))
+    (HASH_COLUMNS, hash_in, hash_out), (TIME_COLUMNS, time_in, time_out))
 
 
 def compact(table: str, row: dict[str, Any]) -> dict[str, Any]:
-    """A row (or part of one) as stored."""
-    row = dict(row)
+    """A row (or part of one) as stored: columns no longer kept left out."""
+    dropped = NOT_KEPT.get(table, frozenset())
+    row = {k: v for k, v in row.items() if k not in dropped}
     for columns, stored, _ in _CONVERTED:
         for c in columns.get(table, ()):
             if c in row:
@@ -219,9 +242,34 @@ def expand(table: str, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+# -- a SQLite journal row's values (migration 011) ------------------------------------------------
+# Most journaled values are text (names, emails, ids, times as Salesforce takes them): stored as
+# the texts joined by the ASCII unit separator, None as the record separator, without JSON's
+# quotes, commas and brackets (about 20 bytes a person). A row with a value that is neither text
+# nor None, text holding the separator, text that is the None mark, or a first value starting
+# with "[" stays a JSON array, which always starts with "[" (a packed row never does).
+_SEP, _NONE = "\x1f", "\x1e"
+
+
+def pack(values: list[Any]) -> str:
+    """A journal row's values (in its shape's key order) as stored."""
+    packable = bool(values) and not (isinstance(values[0], str) and values[0].startswith("[")) \
+        and all(v is None or (isinstance(v, str) and _SEP not in v and v != _NONE) for v in values)
+    if packable:
+        return _SEP.join(_NONE if v is None else v for v in values)
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def unpack(stored: str, n: int) -> list[Any]:
+    """What :func:`pack` stored for a shape of `n` keys."""
+    if stored.startswith("["):
+        values: list[Any] = json.loads(stored)
+        return values
+    return [None if v == _NONE else v for v in stored.split(_SEP)] if n else []
+
+
 def written_out(row: dict[str, Any]) -> dict[str, Any]:
     """A write-journal row as read: its fields as a dict."""
-    row = expand("written", row)
     row["fields"] = json.loads(row["fields"]) if row.get("fields") else {}
     return row
 

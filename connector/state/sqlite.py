@@ -146,8 +146,8 @@ class SqliteStateStore(SqlStateStore):
         out: dict[str, Row] = {}
         for k, row in rows.items():
             sobject, keys = shapes[row["shape"]]
-            out[k] = {"sf_id": k, "sobject": sobject, "written_at": R.stamp_out(row["written_at"]),
-                      "fields": dict(zip(keys, json.loads(row["vals"]), strict=True))}
+            out[k] = {"sf_id": k, "sobject": sobject, "fields": dict(zip(keys, R.unpack(row["vals"], len(keys)),
+                                                                         strict=True))}
         return out
 
     def put_written(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
@@ -166,12 +166,10 @@ class SqliteStateStore(SqlStateStore):
                 if key not in ids:
                     ids[key] = int(self._query("insert into written_shapes (sobject, keys) values (?, ?) returning id",
                                                list(key))[0]["id"])
-            stamp = R.stamp()
             self._execute_many(
-                "insert or replace into written (sf_id, shape, vals, written_at) values (?, ?, ?, ?)",
+                "insert or replace into written (sf_id, shape, vals) values (?, ?, ?)",
                 [(k, ids[(sobject, json.dumps(sorted(fields), ensure_ascii=False, separators=_COMPACT))],
-                  json.dumps([fields[f] for f in sorted(fields)], ensure_ascii=False, separators=_COMPACT, default=str),
-                  stamp) for k, (sobject, fields) in merged.items()])
+                  R.pack([fields[f] for f in sorted(fields)])) for k, (sobject, fields) in merged.items()])
 
     def size_by_kind(self) -> dict[str, int]:
         """Bytes per table, its indexes included (SQLite's dbstat: pages in use)."""

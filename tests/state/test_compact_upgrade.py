@@ -1,6 +1,8 @@
 """Issue 18: a store made by the schema before the compact columns (SQLite 008, PostgreSQL 005)
 upgrades in place: every row reads back as it did, and is stored smaller (hashes as bytes,
-times as integers, a member's own key not twice, a member's journal without its member row)."""
+times as integers, a member's own key not twice, a member's journal without its member row).
+Since SQLite 011 / PostgreSQL 008 a hash reads back as its first 128 bits (what stable_hash
+makes of the same content now) and the columns nothing read are gone."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ PERSON_HASH = json.dumps({"person": H1}, sort_keys=True)      # as connector/syn
 T1 = "2025-09-10T08:00:01+00:00"
 T2 = "2026-12-06T13:32:07.652+00:00"
 T3 = "2025-09-10T08:00:01.000001+00:00"
-T2_STAMP = "2026-12-06T13:32:07+00:00"   # when the store wrote a row: kept to the second
+# What 011 / 008 keep of a sha256: its first 128 bits (connector.payloads.stable_hash).
+S1, S2 = H1[:32], H2[:32]
 
 PEOPLE = [("acme/event_person/1", "Lead", "00Q000000000001AAA", "create", "", "a@example.com", PERSON_HASH, T2),
           ("acme/event_person/2", "Contact", "003000000000002AAA", "email", "u2", "b@example.com", "h-not-hex", T2)]
@@ -40,21 +43,23 @@ JOURNAL = [("00v000000000001AAA", "CampaignMember",
 
 def _expected(store):
     people = store.people([p[0] for p in PEOPLE])
-    assert {k: (r["sf_id"], r["organisation_uid"], r["email"], r["record_hash"], r["updated_at"])
-            for k, r in people.items()} == {p[0]: (p[2], p[4], p[5], p[6], T2_STAMP) for p in PEOPLE}
+    assert {k: (r["sf_id"], r["organisation_uid"], r["record_hash"]) for k, r in people.items()} == {
+        "acme/event_person/1": (PEOPLE[0][2], PEOPLE[0][4], json.dumps({"person": S1})),
+        "acme/event_person/2": (PEOPLE[1][2], PEOPLE[1][4], "h-not-hex")}
+    assert not {"email", "updated_at"} & {c for r in people.values() for c in r}
     members = store.members([m[0] for m in MEMBERS])
-    assert {k: (r["person_key"], r["status_at"], r["record_hash"], r["category_ids"]) for k, r in members.items()} == {
-        "acme/event_person/1": ("acme/event_person/1", T3, H2, ["acme/category/7"]),
-        "acme/session_participation/9": (None, T1, None, [])}
+    assert {k: (r["person_key"], r["record_hash"], r["category_ids"], r["status"]) for k, r in members.items()} == {
+        "acme/event_person/1": ("acme/event_person/1", S2, ["acme/category/7"], "Attended"),
+        "acme/session_participation/9": (None, None, [], "Registered")}
     assert [m["member_key"] for m in store.members_of_event("acme/event/1")] == ["acme/event_person/1"]
     assert {k: (r["content_hash"], r["generated_at"]) for k, r in store.resources([r[0] for r in RESOURCES]).items()} \
-        == {r[0]: (r[1], r[2]) for r in RESOURCES}
+        == {r[0]: (r[1][:32], r[2]) for r in RESOURCES}
     journal = store.written([j[0] for j in JOURNAL])
     assert journal["00v000000000001AAA"]["fields"] == {"Checked_In__c": T1}
     assert journal["00Q000000000001AAA"]["fields"] == JOURNAL[1][2]
     # An older version still never replaces a newer one (generated_at compared as a number now).
     store.put_resources([("person:acme/event_person/1", H2, T1)])
-    assert store.resources(["person:acme/event_person/1"])["person:acme/event_person/1"]["content_hash"] == H1
+    assert store.resources(["person:acme/event_person/1"])["person:acme/event_person/1"]["content_hash"] == S1
 
 
 def test_a_sqlite_store_of_migration_008_upgrades_reads_the_same_and_stores_less(tmp_path, monkeypatch):
@@ -78,15 +83,16 @@ def test_a_sqlite_store_of_migration_008_upgrades_reads_the_same_and_stores_less
 
     store = open_state(path)
     _expected(store)
-    raw = store.db.execute("select typeof(record_hash), typeof(updated_at), length(record_hash) from people"
+    raw = store.db.execute("select typeof(record_hash), length(record_hash) from people"
                            " where jomablue_id = 'acme/event_person/1'").fetchone()
-    assert raw == ("blob", "integer", 1 + 1 + len("person") + 32)
-    assert store.db.execute("select person_key, typeof(status_at), length(record_hash) from members"
-                            " where member_key = 'acme/event_person/1'").fetchone() == (None, "integer", 33)
-    assert store.db.execute("select typeof(content_hash), typeof(generated_at) from resources limit 1"
-                            ).fetchone() == ("blob", "integer")
-    assert store.db.execute("select typeof(written_at) from written limit 1").fetchone() == ("integer",)
-    assert {i.name for i in store.db["members"].indexes if not i.name.startswith("sqlite_")} == {"idx_members_event_id"}
+    assert raw == ("blob", 1 + 16)      # the one per-source hash of a person named by `person` messages
+    assert store.db.execute("select person_key, length(record_hash) from members"
+                            " where member_key = 'acme/event_person/1'").fetchone() == (None, 17)
+    assert store.db.execute("select typeof(content_hash), typeof(generated_at), length(content_hash) from resources"
+                            " limit 1").fetchone() == ("blob", "integer", 17)
+    assert store.db.execute("select vals from written where sf_id = '00Q000000000001AAA'").fetchone() == (
+        "a@example.com\x1fÜnal",)
+    assert {i.name for i in store.db["members"].indexes if not i.name.startswith("sqlite_")} == set()
     store.close()
 
 
