@@ -7,7 +7,8 @@ Three ways to gather, chosen by how the run was started:
 - service mode (no ``--drain``): a batching window. After the first message arrives, keep
   receiving until the batch is full (``sqs.batch_messages``) or that message has waited
   ``sqs.batch_window_seconds`` (or the window ``sqs.max_lag_seconds`` leaves once the recent
-  batch time is taken off): live traffic then costs per batch, not per trickle. An empty
+  batch time is taken off), or until its stream goes quiet (no message for ten of its mean
+  gaps: :func:`quiet_seconds`): live traffic then costs per batch, not per trickle. An empty
   queue is long-polled (at least MIN_SERVICE_WAIT_SECONDS a poll, whatever the config says).
 - service mode with replicas (PostgreSQL state): while the queue is short, one replica at a time
   collects (:mod:`connector.collector`); on a backlog every replica receives.
@@ -21,6 +22,7 @@ Three ways to gather, chosen by how the run was started:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -39,7 +41,21 @@ WINDOW_PACE_SECONDS = 0.5      # inside a batching window, at most two receives 
 # (two more) and the statuses they need (one) fill the five collections one /composite takes
 # (connector/sync/together.py), so waiting for more adds lag and, past it, calls.
 LIVE_BATCH_MESSAGES = 400
+# A window also closes when the stream it is gathering goes quiet: no message for QUIET_GAPS times
+# the window's mean gap between arrivals (at least QUIET_MIN_SECONDS, SQS waits in whole seconds).
+# For Poisson arrivals a gap that long has odds e**-10 (about 1 in 22,000), so a steady stream is
+# never cut short; the end of a burst (a registration rush, a session's check-ins) is not held for
+# the rest of the window, which only added lag to every message in it.
+QUIET_GAPS = 10
+QUIET_MIN_SECONDS = 1
 BATCH_TIME_WEIGHT = 0.3        # sqs.max_lag_seconds: the newest batch's share of the recent batch time
+
+
+def quiet_seconds(messages: int, elapsed: float) -> int:
+    """How long a window waits for the next message before calling its stream quiet: QUIET_GAPS
+    mean gaps of the arrivals so far (whole seconds, at least QUIET_MIN_SECONDS)."""
+    rate = messages / max(elapsed, WINDOW_PACE_SECONDS)
+    return max(QUIET_MIN_SECONDS, math.ceil(QUIET_GAPS / rate)) if rate > 0 else 20
 
 
 def key_of(m: Inbound) -> str:
@@ -176,8 +192,10 @@ class Gatherer:
             # A short poll (wait 0) samples only some SQS servers and can come back thin while the
             # backlog is large; a 1 s long poll asks them all and costs little when the queue is dry.
             follow_wait = min(1, self.sqs.wait_seconds)
-            rounds = await asyncio.gather(*(self.receive(min(10, budget - len(batch)), follow_wait)
-                                            for _ in range(want)))
+            # Each receive asks for its own share: together never more than the budget (a live
+            # batch past LIVE_BATCH_MESSAGES would need a third people collection and a call more).
+            left = budget - len(batch)
+            rounds = await asyncio.gather(*(self.receive(min(10, left - 10 * i), follow_wait) for i in range(want)))
             batch.extend(m for r in rounds for m in r)
             if sum(len(r) for r in rounds) < 10 * want:
                 break
@@ -194,7 +212,8 @@ class Gatherer:
         batch = await self.receive(min(10, budget), max(MIN_SERVICE_WAIT_SECONDS, self.sqs.wait_seconds))
         if not batch:
             return []
-        deadline = self.clock() + window
+        opened = self.clock()
+        deadline = opened + window
         if len(batch) == 10:                # a backlog: no need to wait for it
             batch.extend(await self._backlog(budget - len(batch)))
         limit = max(len(batch), min(budget, LIVE_BATCH_MESSAGES))
@@ -220,8 +239,11 @@ class Gatherer:
                     break
                 full = True                 # a burst after all: take it now
                 continue
-            got = await self.receive(min(10, limit - len(batch)), min(20, int(left)))
+            wait, quiet = min(20, int(left)), quiet_seconds(len(batch), self.clock() - opened)
+            got = await self.receive(min(10, limit - len(batch)), min(wait, quiet))
             batch.extend(got)
+            if not got and quiet < wait:
+                break                       # the stream went quiet: holding the batch only adds lag
             full = len(got) == 10
         return batch
 

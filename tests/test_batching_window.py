@@ -10,7 +10,7 @@ from pgtest import pg_url  # noqa: F401  (fixture)
 
 from connector.collector import LocalLease
 from connector.config import SqsConfig
-from connector.gather import LIVE_BATCH_MESSAGES, MIN_SERVICE_WAIT_SECONDS, Gatherer, Held
+from connector.gather import LIVE_BATCH_MESSAGES, MIN_SERVICE_WAIT_SECONDS, Gatherer, Held, quiet_seconds
 from connector.queue import ManualClock, MemoryQueue
 from connector.state.lease import PgLease
 
@@ -56,8 +56,32 @@ def test_live_traffic_closes_the_window_once_a_batch_fills_one_combined_call():
     g = _gatherer(q, clock, batch_window_seconds=5, batch_messages=1000)
     start = clock()
     batch = asyncio.run(g.gather(1000))
-    assert LIVE_BATCH_MESSAGES <= len(batch) < 500
+    assert len(batch) == LIVE_BATCH_MESSAGES     # never past it: a 401st person needs a third collection
     assert clock() - start < 5
+
+
+def test_a_burst_that_ends_is_not_held_for_the_rest_of_the_window():
+    # 100 a second for 2.5 s, then nothing: the window closes about 1 s after the last message
+    # (ten mean gaps, at least a second), not 5 s after the first.
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    ids = _trickle(q, [0.01 * i for i in range(250)] + [30.0])
+    g = _gatherer(q, clock, batch_window_seconds=5, batch_messages=1000)
+    start = clock()
+    batch = asyncio.run(g.gather(1000))
+    assert [m.sqs_message_id for m in batch] == ids[:250]
+    assert 2.5 <= clock() - start <= 4
+
+
+def test_a_steady_stream_is_not_called_quiet():
+    assert quiet_seconds(400, 4.0) == 1          # 100 a second: a second without one is the end
+    assert quiet_seconds(25, 5.0) == 2           # 5 a second: two seconds
+    assert quiet_seconds(5, 5.0) == 10           # 1 a second: longer than the window, never early
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    ids = _trickle(q, [0.2 * i for i in range(40)])     # 5 a second for 8 s, evenly
+    g = _gatherer(q, clock, batch_window_seconds=5, batch_messages=1000)
+    assert len(asyncio.run(g.gather(1000))) >= 24       # the whole 5 s window (~25 messages)
 
 
 def test_a_backlog_in_service_mode_still_fills_the_budget():
