@@ -130,6 +130,7 @@ class Gatherer:
         self._policy_read = False
         # Replicas in service mode on a shared store take turns while the queue is short.
         self.batch_seconds: float | None = None     # recent engine time per batch (the runner notes it)
+        self.heard = 0.0                            # when a receive last brought messages
         self.turns = (Turns(lease, queue, sqs.batch_messages, sleep=self._virtual_sleep())
                       if lease is not None and not drain and not dry_run else None)
 
@@ -137,6 +138,8 @@ class Gatherer:
         msgs = await asyncio.to_thread(self.queue.receive, n, wait, self.sqs.visibility_timeout)
         self.receives_ok += 1
         self.held.add(msgs)
+        if msgs:
+            self.heard = self.clock()       # the stream's last sign of life (quiet_seconds)
         return msgs
 
     async def gather(self, budget: int) -> list[Inbound]:
@@ -224,8 +227,9 @@ class Gatherer:
                 full = False
                 continue
             left = deadline - self.clock()
-            if left <= 0:
-                break
+            quiet = quiet_seconds(len(batch), self.clock() - opened)
+            if left <= 0 or self.clock() - self.heard >= quiet:
+                break                       # the window is over, or its stream went quiet
             # SQS answers a long poll as soon as one message is there: a short pause first lets
             # several arrive, so one receive brings them together (fewer receives, same lag).
             await self._sleep(min(left, WINDOW_PACE_SECONDS))
@@ -239,11 +243,10 @@ class Gatherer:
                     break
                 full = True                 # a burst after all: take it now
                 continue
-            wait, quiet = min(20, int(left)), quiet_seconds(len(batch), self.clock() - opened)
-            got = await self.receive(min(10, limit - len(batch)), min(wait, quiet))
+            # A long poll no longer than the window's rest, nor than it takes to call the stream quiet.
+            silent = max(1, math.ceil(quiet - (self.clock() - self.heard)))
+            got = await self.receive(min(10, limit - len(batch)), min(20, int(left), silent))
             batch.extend(got)
-            if not got and quiet < wait:
-                break                       # the stream went quiet: holding the batch only adds lag
             full = len(got) == 10
         return batch
 

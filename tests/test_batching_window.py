@@ -79,7 +79,7 @@ def test_a_steady_stream_is_not_called_quiet():
     assert quiet_seconds(5, 5.0) == 10           # 1 a second: longer than the window, never early
     clock = ManualClock()
     q = MemoryQueue(clock=clock)
-    ids = _trickle(q, [0.2 * i for i in range(40)])     # 5 a second for 8 s, evenly
+    _trickle(q, [0.2 * i for i in range(40)])            # 5 a second for 8 s, evenly
     g = _gatherer(q, clock, batch_window_seconds=5, batch_messages=1000)
     assert len(asyncio.run(g.gather(1000))) >= 24       # the whole 5 s window (~25 messages)
 
