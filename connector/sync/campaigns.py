@@ -15,6 +15,7 @@ from connector.sync.changes import ChangeSet, Facts
 from connector.sync.model import Work, Write, mapping_error
 from connector.sync.stage import Stage, StageResult
 from connector.sync.survivors import trace
+from connector.sync.together import send_campaigns_with_statuses
 
 _MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)
 
@@ -82,7 +83,8 @@ class CampaignStage(Stage):
                                     label=f"Campaign {ev['campaign_id']} metadata for event {eid}")
                 changes.events[eid] = {"metadata": ctx.get("event_metadata"),
                                        "metadata_at": w.msg.generated_at.isoformat()}
-        await self._send(writes)
+        self.early: dict[tuple[str, str], Write] = {}
+        await self._send(writes, events)
         gone = await self._deleted_campaigns(writes)
         campaigns: dict[str, str] = {eid: ev["campaign_id"] for eid, ev in events.items() if ev.get("campaign_id")}
         fresh: set[str] = set()
@@ -109,7 +111,8 @@ class CampaignStage(Stage):
             changes.events.setdefault(eid, {})["campaign_id"] = cid
         changes.category_tables.update(tables)
         return StageResult(facts.learn(events=events, campaigns=campaigns, fresh_campaigns=fresh,
-                                       category_tables=tables, event_messages=event_messages), changes, self.verdicts)
+                                       category_tables=tables, event_messages=event_messages,
+                                       early_statuses=self.early), changes, self.verdicts)
 
     async def _deleted_campaigns(self, writes: dict[str, Write]) -> set[str]:
         """Stored Campaigns an update found missing (ENTITY_IS_DELETED, or INVALID_CROSS_REFERENCE_KEY,
@@ -121,7 +124,7 @@ class CampaignStage(Stage):
         found = await trace(self.reader, {"Campaign": ids})
         return {i for i in ids if found.gone(i)}
 
-    async def _send(self, writes: dict[str, Write]) -> None:
+    async def _send(self, writes: dict[str, Write], events: dict[str, dict[str, Any]]) -> None:
         # Each Campaign is upserted on the key its own mapping names (event.yaml, or the file whose
         # placeholder it is); usually one key, so usually one call.
         by_key: dict[str, list[Write]] = {}
@@ -134,7 +137,10 @@ class CampaignStage(Stage):
             else:
                 x.error = mapping_error(key_field)
         for key_field, group in by_key.items():
-            await self.writer.send(group, key_field)
+            # A Campaign not known to exist, with members in this batch: its statuses go with it.
+            want = [not (events.get(x.key) or {}).get("campaign_id")
+                    and any(w.msg.resource_type != "event" for w in x.works) for x in group]
+            self.early.update(await send_campaigns_with_statuses(self.ctx, group, key_field, want))
         await self.writer.send([x for x in writes.values() if x.op == "update"])
 
 
@@ -164,7 +170,9 @@ class SessionStage(Stage):
             else:
                 writes[sid] = Write("Campaign", "upsert", sc.build(w.msg.payload, ref, mode="upsert"), [w],
                                     key=sid, label=f"session Campaign for {sid}")
-        await self.writer.send(list(writes.values()), sc.upsert_key)
+        # New session Campaigns, each with members in this batch: their statuses go with them.
+        early = await send_campaigns_with_statuses(self.ctx, list(writes.values()), sc.upsert_key,
+                                                   [True] * len(writes))
         fresh: set[str] = set()
         for sid, x in writes.items():
             if x.error or not x.result_id:
@@ -175,4 +183,5 @@ class SessionStage(Stage):
             changes.records[sid] = ("Campaign", cid)
             if x.created:
                 fresh.add(cid)
-        return StageResult(facts.learn(sessions=sessions, fresh_campaigns=fresh), changes, self.verdicts)
+        return StageResult(facts.learn(sessions=sessions, fresh_campaigns=fresh, early_statuses=early), changes,
+                           self.verdicts)

@@ -29,7 +29,7 @@ from connector.sync.changes import Facts, PersonRecord
 from connector.sync.members import MemberStage, campaign_locks
 from connector.sync.model import Work, Write
 from connector.sync.stage import StageContext
-from connector.sync.statuses import known_statuses, plan_statuses
+from connector.sync.statuses import NEW_CAMPAIGN_STATUSES, known_statuses, plan_statuses
 from connector.sync.writer import Together
 
 Early = tuple[dict[str, Write], dict[tuple[str, str], Write]]   # members by key, statuses by (Campaign, label)
@@ -51,7 +51,8 @@ async def send_with_members(ctx: StageContext, people_groups: list[Together], wo
     campaigns: set[str] = set()
     existing = known_statuses(statuses_needed, facts) if statuses_needed else {}
     if existing is not None and room > 0:
-        statuses = plan_statuses(ctx.mappings.statuses, statuses_needed, existing)
+        statuses = [x for x in plan_statuses(ctx.mappings.statuses, statuses_needed, existing)
+                    if (x.record["CampaignId"], x.record["Label"]) not in facts.early_statuses]
         people = dict(people)
         for g in people_groups:
             for i, w in enumerate(g.writes):
@@ -75,3 +76,28 @@ async def send_with_members(ctx: StageContext, people_groups: list[Together], wo
         return None
     return ({x.key: x for x in answered if x.sobject == "CampaignMember"},
             {(x.record["CampaignId"], x.record["Label"]): x for x in answered if x.sobject == "CampaignMemberStatus"})
+
+
+async def send_campaigns_with_statuses(ctx: StageContext, campaigns: list[Write], key_field: str | None,
+                                       want: list[bool]) -> dict[tuple[str, str], Write]:
+    """New Campaigns and the member statuses their members need, in ONE /composite: each status
+    names its Campaign by reference (`@{c0_0[2].id}`) and is numbered after the two statuses
+    Salesforce gives every new Campaign, as the status stage numbers them for a Campaign this batch
+    created (connector/sync/statuses.py). `want[i]`: campaigns[i] is not known to exist and this
+    batch has members for it. What comes back is what Salesforce wrote, for the status stage to take
+    instead of a call; a status refused (the upsert found an existing Campaign whose statuses
+    differ, a flow took a SortOrder) is left to the status stage, which reads and numbers again.
+    Nothing combined (no status wanted, more than one call's worth, a dry run): the Campaigns go
+    alone, as before."""
+    statuses: list[Write] = []
+    for i, wanted in enumerate(want):
+        if wanted:
+            ref = row_reference("c0_", i)
+            statuses += plan_statuses(ctx.mappings.statuses, [ref], {ref: dict(NEW_CAMPAIGN_STATUSES)})
+    if statuses and collections_needed([len(campaigns), len(statuses)]) <= COMPOSITE_COLLECTIONS_LIMIT:
+        answered = await ctx.writer.send_together([Together(campaigns, key_field, ref="c0_"),
+                                                   Together(statuses, ref="s0_", dependent=True)])
+        if answered is not None:
+            return {(x.record["CampaignId"], x.record["Label"]): x for x in answered}
+    await ctx.writer.send(campaigns, key_field)
+    return {}

@@ -36,24 +36,19 @@ def test_new_registrations_cost_two_calls(emu, connector):
 
 
 def test_a_status_refused_in_the_combined_call_is_made_by_the_status_stage(emu, connector):
-    """An org's flow takes the SortOrder the new Campaign's statuses were numbered with, between
-    the read and the write: the members that need them are not taken as refused; the status stage
-    reads the Campaign, makes the statuses after what is there, and the members go after them."""
+    """An org's flow gives every new Campaign a status at the SortOrder the connector numbered its
+    first own status with (they travel with the Campaign, by reference): the members that need them
+    are not taken as refused; the status stage reads the Campaign, makes the statuses after what is
+    there, and the members go after them."""
+    emu.org.add_campaign_status_on_insert("Flow", 3)
     c = connector()
-    gateway = c.wired.gateway
-    real = gateway.write_together
-
-    async def flow_first(parts):
-        for cid in {r["CampaignId"] for part in parts if part.sobject == "CampaignMemberStatus" for r in part.records}:
-            emu.org.insert("CampaignMemberStatus", {"CampaignId": cid, "Label": "Flow", "SortOrder": 3})
-        return await real(parts)
-
-    gateway.write_together = flow_first
     outs = c.run(*_batch(1, 6))
     assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
     [campaign] = emu.org.records("Campaign")
-    labels = {s["Label"] for s in emu.org.records("CampaignMemberStatus") if s["CampaignId"] == campaign["Id"]}
-    assert "Flow" in labels and {cm["Status"] for cm in members(emu)} <= labels
+    statuses = {s["Label"]: s["SortOrder"] for s in emu.org.records("CampaignMemberStatus")
+                if s["CampaignId"] == campaign["Id"]}
+    assert statuses["Flow"] == 3 and len(set(statuses.values())) == len(statuses)   # no SortOrder clash
+    assert {cm["Status"] for cm in members(emu)} <= set(statuses)
     assert len(members(emu)) == 5
     _each_member_names_its_own_lead(emu)
 
@@ -85,9 +80,9 @@ def test_a_batch_that_creates_its_campaign_writes_its_members(emu, connector):
     c = connector()
     outs = c.run(*_batch(1, 21))
     assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
-    # the Campaign; the lookup (its statuses read along); the people, the statuses the members
-    # need, and the members in one composite
-    assert emu.calls_by_kind == {"collections_upsert": 1, "composite": 2}, emu.calls_by_kind
+    # the Campaign and the statuses its members need (by reference, one composite); the lookup;
+    # the people and the members in one composite
+    assert emu.calls_by_kind == {"composite": 3}, emu.calls_by_kind
     [campaign] = emu.org.records("Campaign")
     assert len(members(emu)) == 20 and {cm["CampaignId"] for cm in members(emu)} == {campaign["Id"]}
     labels = {s["Label"] for s in emu.org.records("CampaignMemberStatus") if s["CampaignId"] == campaign["Id"]}
@@ -111,6 +106,9 @@ def test_a_replayed_batch_writes_no_member_twice(emu, connector):
     assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
     assert len(emu.org.records("Lead")) == 11 and len(members(emu)) == 11
     _each_member_names_its_own_lead(emu)
+    # The Campaign's statuses, sent again with it, are not made twice.
+    labels = [s["Label"] for s in emu.org.records("CampaignMemberStatus")]
+    assert len(labels) == len(set(labels)), labels
 
 
 def test_collated_subrequests_still_run_after_what_they_name(emu, connector):
