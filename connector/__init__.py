@@ -1,3 +1,3 @@
 """Jomablue → Salesforce connector: SQS in, Salesforce out."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
