@@ -53,7 +53,8 @@ BATCH_TIME_WEIGHT = 0.3        # sqs.max_lag_seconds: the newest batch's share o
 
 def quiet_seconds(messages: int, elapsed: float) -> int:
     """How long a window waits for the next message before calling its stream quiet: QUIET_GAPS
-    mean gaps of the arrivals so far (whole seconds, at least QUIET_MIN_SECONDS)."""
+    mean gaps of the arrivals so far (`messages` in the `elapsed` seconds from the window's
+    opening to the latest arrival; whole seconds, at least QUIET_MIN_SECONDS)."""
     rate = messages / max(elapsed, WINDOW_PACE_SECONDS)
     return max(QUIET_MIN_SECONDS, math.ceil(QUIET_GAPS / rate)) if rate > 0 else 20
 
@@ -187,14 +188,17 @@ class Gatherer:
             batch.extend(await self._backlog(budget - len(batch)))
         return batch
 
-    async def _backlog(self, budget: int) -> list[Inbound]:
-        """Parallel receives while every one comes back full."""
+    async def _backlog(self, budget: int, deadline: float | None = None) -> list[Inbound]:
+        """Parallel receives while every one comes back full (a window's burst: never past its
+        `deadline`, where a receive that finds nothing would otherwise wait its second out)."""
         batch: list[Inbound] = []
         while len(batch) < budget and not self.stop.is_set():
             want = min(self.sqs.parallel_receives, -(-(budget - len(batch)) // 10))
             # A short poll (wait 0) samples only some SQS servers and can come back thin while the
             # backlog is large; a 1 s long poll asks them all and costs little when the queue is dry.
             follow_wait = min(1, self.sqs.wait_seconds)
+            if deadline is not None:
+                follow_wait = min(follow_wait, max(0, int(deadline - self.clock())))
             # Each receive asks for its own share: together never more than the budget (a live
             # batch past LIVE_BATCH_MESSAGES would need a third people collection and a call more).
             left = budget - len(batch)
@@ -223,11 +227,11 @@ class Gatherer:
         full = False
         while len(batch) < limit and not self.stop.is_set():
             if full:                        # a burst inside the window: take it now, up to the limit
-                batch.extend(await self._backlog(limit - len(batch)))
+                batch.extend(await self._backlog(limit - len(batch), deadline))
                 full = False
                 continue
             left = deadline - self.clock()
-            quiet = quiet_seconds(len(batch), self.clock() - opened)
+            quiet = quiet_seconds(len(batch), self.heard - opened)     # the rate while it was arriving
             if left <= 0 or self.clock() - self.heard >= quiet:
                 break                       # the window is over, or its stream went quiet
             # SQS answers a long poll as soon as one message is there: a short pause first lets

@@ -35,6 +35,22 @@ def test_new_registrations_cost_two_calls(emu, connector):
     assert all(r["person_sf_id"].startswith("00Q") and r["cm_id"].startswith("00v") for r in rows.values()), rows
 
 
+def test_members_that_do_not_fit_the_peoples_call_follow_with_their_real_ids(emu, connector):
+    """450 new people: three Lead collections and two member collections fill the people's call;
+    the last 50 members go in one more call naming their Leads by id. Every member once, each its
+    own person's; three calls in all (the lookup, the people's, the rest of the members)."""
+    c = connector()
+    c.run(person(f"{EID}0", at=at(0), email="seed@example.com"))   # the Campaign and its statuses
+    emu.reset_counters()
+    outs = c.run(*_batch(1, 451))
+    assert all(o.status == "synced" for o in outs), {o.reason for o in outs}
+    assert emu.calls_by_kind == {"composite": 2, "collections_upsert": 1}, emu.calls_by_kind
+    assert len(members(emu)) == 451 and len({cm["Jomablue_Id__c"] for cm in members(emu)}) == 451
+    _each_member_names_its_own_lead(emu)
+    rows = c.wired.state.members([f"{EID}{n}" for n in range(1, 451)])
+    assert len(rows) == 450 and all(r["person_sf_id"].startswith("00Q") for r in rows.values())
+
+
 def test_a_status_refused_in_the_combined_call_is_made_by_the_status_stage(emu, connector):
     """An org's flow gives every new Campaign a status at the SortOrder the connector numbered its
     first own status with (they travel with the Campaign, by reference): the members that need them
