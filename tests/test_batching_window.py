@@ -71,6 +71,28 @@ def test_a_burst_that_ends_is_not_held_for_the_rest_of_the_window():
     batch = asyncio.run(g.gather(1000))
     assert [m.sqs_message_id for m in batch] == ids[:250]
     assert 2.5 <= clock() - start <= 4
+    # The last few of a stream (ten at 20 a second): judged by their own pace, not by the time
+    # the window has waited since (which would make a quiet stream look ever slower).
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    ids = _trickle(q, [0.05 * i for i in range(10)] + [30.0])
+    g = _gatherer(q, clock, batch_window_seconds=5, batch_messages=1000, wait_seconds=20)
+    start = clock()
+    assert [m.sqs_message_id for m in asyncio.run(g.gather(1000))] == ids[:10]
+    assert clock() - start <= 3
+
+
+def test_a_burst_at_the_end_of_the_window_is_taken_without_waiting_past_it():
+    # Ten messages at once just before a 3 s window ends: the receive that takes them comes back
+    # full (a burst), and the receives that follow find nothing; they must not wait a second more.
+    clock = ManualClock()
+    q = MemoryQueue(clock=clock)
+    ids = _trickle(q, [0, 0.4, 0.9, 1.4, 1.9] + [2.2] * 10)
+    g = _gatherer(q, clock, batch_window_seconds=3, batch_messages=1000, parallel_receives=3, wait_seconds=20)
+    start = clock()
+    batch = asyncio.run(g.gather(1000))
+    assert [m.sqs_message_id for m in batch] == ids
+    assert clock() - start <= 3
 
 
 def test_a_steady_stream_is_not_called_quiet():
