@@ -44,8 +44,10 @@ def stop_reason(exc: StopRun, *, taken: bool = True) -> str:
         # until an admin frees space (Salesforce Help, "Data and File Storage Allocations";
         # SOAP API Developer Guide, "StatusCode": STORAGE_LIMIT_EXCEEDED).
         kept = "every message not yet synced stays in the queue" if taken else "no message was taken"
-        return (f"the Salesforce org's data storage is full ({exc}): an admin must free space or buy more "
-                f"(Setup > Storage Usage); {kept}, and the next run after that continues")
+        code = exc.code or "STORAGE_LIMIT_EXCEEDED"
+        return (f"the Salesforce org's data storage is full (Salesforce answered {code}):"
+                f" an admin must free space or raise the limit in Setup → Storage Usage; {kept}, and the next run"
+                " after that continues")
     if isinstance(exc, StateUnavailable):
         return str(exc) if "nothing was lost" in str(exc) else write_failed(exc, exc.location, taken=taken)
     return str(exc)

@@ -292,21 +292,15 @@ def test_a_disk_that_fills_mid_run_says_a_write_failed_and_nothing_was_lost(tmp_
     assert memq.depth() == 2 and "Traceback" not in res.stderr
 
 
-def test_a_full_org_stops_the_run_75_with_a_reason_an_admin_reads(tmp_path, emu, memq, monkeypatch):
-    from connector.errors import StorageFull
-    from connector.salesforce.gateway import SalesforceGateway
-
+def test_a_full_org_stops_the_run_75_with_a_reason_an_admin_reads(tmp_path, emu, memq):
     cfg = write_config(tmp_path, emu, memq)
     memq.publish_many([sample("event"), sample("person")])
-
-    async def full(self, *args, **kwargs):
-        raise StorageFull("STORAGE_LIMIT_EXCEEDED: storage limit exceeded", status=400, code="STORAGE_LIMIT_EXCEEDED")
-
-    monkeypatch.setattr(SalesforceGateway, "_collections", full)   # every write, as the org answers when full
+    emu.org.storage_full = True          # every create refused STORAGE_LIMIT_EXCEEDED, as a full org answers
     res = cli("run", "--config", str(cfg), "--drain")
     assert res.returncode == 75, res.stderr[-2000:]
     summary = _summary(res.stderr)
-    assert "the Salesforce org's data storage is full (STORAGE_LIMIT_EXCEEDED" in summary["reason"]
+    assert "the Salesforce org's data storage is full (Salesforce answered STORAGE_LIMIT_EXCEEDED)" in summary["reason"]
+    assert summary["reason"].count("storage is full") == 1, summary["reason"]          # said once
     assert "an admin must free space" in summary["reason"] and "stays in the queue" in summary["reason"]
     assert memq.depth() == 2 and emu.org.records("Lead") == [] and "Traceback" not in res.stderr
 

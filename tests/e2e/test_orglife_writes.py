@@ -18,7 +18,6 @@ import pytest
 from jbtest import cli, log_lines, open_config_state, sample, write_config
 from mapping.test_org_life import _add_record_type, _mappings
 
-from connector.salesforce.classify import STORAGE_FULL_REASON
 from connector_devkit.emulator import recordtypes
 from connector_devkit.emulator.errors import RecordError
 from connector_devkit.emulator.orglife import TriggerFailure
@@ -202,7 +201,10 @@ def test_full_storage_stops_the_run_with_75_keeps_every_message_and_the_next_run
     memq.publish_many([person(n) for n in (2, 3)])
     res = run(cfg)
     assert res.returncode == 75, res.stdout + res.stderr
-    assert STORAGE_FULL_REASON in res.stderr                 # what an admin reads: the cause and where to fix it
+    [summary] = [x for x in log_lines(res.stderr) if x.get("event") == "run_summary"]
+    reason = summary["reason"]                               # what an admin reads: the cause and where to fix it
+    assert "data storage is full (Salesforce answered STORAGE_LIMIT_EXCEEDED)" in reason
+    assert "Setup → Storage Usage" in reason and "stays in the queue" in reason
     assert "quarantined" not in outcomes(res.stderr).values()
     assert memq.depth() == 3 and quarantined(cfg) == []      # nothing lost, nothing set aside
     assert leads(emu) == ids(1)
