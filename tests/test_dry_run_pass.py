@@ -47,7 +47,11 @@ def test_a_dry_run_is_one_pass_that_leaves_every_message_queued(tmp_path, emu, a
     aws.publish_many([sample("person", identifiers__id=f"acme/event_person/{1000 + i}",
                              identifiers__email=f"p{i}@example.com", identifiers__organisation_uid=None)
                       for i in range(n)])
-    cfg = write_config(tmp_path, emu, aws)
+    # One receive at a time: moto's ReceiveMessage is not atomic (moto/sqs/models.py receive_message
+    # reads `message.visible` and the receive count without a lock), so two parallel receives can
+    # both take a message, and one of them moves a message with one delivery left to the DLQ.
+    # SQS hands a message to one receive; what this test counts is the dry run's receives.
+    cfg = write_config(tmp_path, emu, aws, sqs__parallel_receives=1)
 
     # Service mode (no --drain): it still ends by itself once every message has been seen.
     res = cli("run", "--config", str(cfg), "--dry-run")
