@@ -50,6 +50,25 @@ def test_a_uri_over_16384_bytes_is_refused_with_html(target):
     assert not r.headers.get("Content-Type", "").startswith("application/json")
 
 
+def test_the_largest_lookup_statement_travels_in_a_composite_body(target):
+    """One lookup query carries 500 people (issue 18): 500 Jomablue ids and 500 emails, about
+    30,000 characters, too long for a URL (16,384 bytes) and within SOQL's 100,000 in a /composite
+    body (Salesforce Help 000386264)."""
+    from connector.salesforce.soql import MAX_IN_LIST
+    from connector.sync.identity import lookup_queries
+
+    [soql] = lookup_queries("Lead", {"Id", "Email", "Jomablue_Id__c"}, [],
+                            [target.jid(f"lookup-{n}") for n in range(MAX_IN_LIST)],
+                            [f"contract.{n}@example.com" for n in range(MAX_IN_LIST)])
+    assert 16_384 < len(requests.compat.urlencode({"q": soql})) and len(soql) < 100_000
+    body = {"compositeRequest": [{"method": "GET", "referenceId": "lookup", "url":
+                                  f"/services/data/v{target.config.api_version}/query/?" +
+                                  requests.compat.urlencode({"q": soql})}]}
+    r = target.request("POST", "composite", json=body)
+    sub = r.json()["compositeResponse"][0]
+    assert sub["httpStatusCode"] == 200 and sub["body"]["done"] is True, sub
+
+
 def test_soql_over_100000_characters_is_malformed(target):
     soql = "SELECT Id FROM Lead WHERE LastName IN (" + ",".join(["'abcdefgh'"] * 10_000) + ")"
     body = {"compositeRequest": [{"method": "GET", "referenceId": "big", "url":
