@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 from connector.errors import AmbiguousMatch
 from connector.mapping import PersonMapping, RecordMapping
-from connector.payloads import stable_hash
 from connector.salesforce.gateway import COMPOSITE_QUERY_LIMIT
 from connector.salesforce.ids import object_for, to18
 from connector.salesforce.results import RowAction, WriteError
@@ -30,6 +29,7 @@ from connector.salesforce.soql import fits, pack_or
 from connector.sync.changes import ChangeSet, Facts, PersonRecord
 from connector.sync.identity import Lookups, Match, PersonRef, create_group_key, lookup_queries, resolve, sf_person_id
 from connector.sync.model import Work, Write, mapping_error
+from connector.sync.sent_before import SentBefore, stored_hashes
 from connector.sync.stage import Stage, StageResult
 from connector.sync.statuses import campaigns_needing_statuses, status_queries, statuses_read
 from connector.sync.survivors import Survivor, read_by_id, trace
@@ -38,26 +38,15 @@ from connector.sync.writer import Together, merge_writes
 
 _Who = tuple[PersonRef, PersonMapping]
 _MISSING = (RowAction.GONE, RowAction.BAD_REFERENCE)   # a record refused as missing: read to confirm
-_ABSENT = object()       # a field the journal does not hold: never equal to a value
-
-
-def stored_hashes(link: dict[str, Any]) -> dict[str, str]:
-    """The per-source hashes a link keeps (JSON); anything else (an older store) counts as none."""
-    try:
-        found = json.loads(link.get("record_hash") or "")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}   # who a person is (latest message) and the mapping that says so
 
 
 class PeopleStage(Stage):
     async def run(self, works: list[Work], facts: Facts) -> StageResult:
         self.changes = ChangeSet()
-        self.journal: dict[str, dict[str, Any]] = {}   # sf_id → fields last sent, for people no hash settles
         self.notes: list[str] = []
         self.explained: set[str] = set()     # objects whose refusals a read explained (deleted, merged)
         self.sources: dict[str, list[tuple[Work, PersonMapping]]] = {}   # every message per person, oldest first
-        self._hashes: dict[tuple[str, str, str], dict[str, str]] = {}
+        self.sent = SentBefore(self.sources)
         self.works, self.facts = works, facts
         self.settled: dict[str, PersonRecord] = {}
         self.statuses_needed: list[str] = []
@@ -169,42 +158,22 @@ class PeopleStage(Stage):
             record.update(rec_map.build(w.msg.payload, {}, mode=mode, current=current))
         return record
 
-    def _source_hashes(self, jid: str, sobject: str, sf_id: str) -> dict[str, str]:
-        """One hash per source mapping (resource type) of what its writes to this record would
-        send, create-only and fill-if-empty fields left out: the same whether the record was just
-        created or updated, so an unchanged person costs nothing whatever resource type mentions
-        them, and two resource types never rewrite each other's fields."""
-        if (jid, sobject, sf_id) not in self._hashes:    # asked before and after the lookup: built once
-            self._hashes[(jid, sobject, sf_id)] = {rt: stable_hash({"o": sobject, "id": sf_id, **rec})
-                                                   for rt, rec in self._source_records(jid, sobject).items()}
-        return self._hashes[(jid, sobject, sf_id)]
-
-    def _source_records(self, jid: str, sobject: str) -> dict[str, dict[str, Any]]:
-        """Per source mapping, the fields an update from its messages would send (newest winning)."""
-        by_type: dict[str, dict[str, Any]] = {}
-        for w, pm in self.sources.get(jid, []):
-            rec_map = pm.lead if sobject == pm.lead.object else pm.contact
-            by_type.setdefault(w.msg.resource_type, {}).update(
-                rec_map.build(w.msg.payload, {}, mode="update", current=None))
-        return by_type
-
     def _settled(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> dict[str, PersonRecord]:
         """People linked before whose every source says what was last written: no lookup, no write.
         A source that says it in other words counts too: a session check-in carrying the name and
-        company the registration wrote is settled by the write journal (_unchanged)."""
+        company the registration wrote is settled by the write journal (sent_before.py)."""
         linked = {jid: links[jid] for jid, (ref, _pm) in people.items()
                   if (links.get(jid) or {}).get("sf_id")
                   and (links[jid].get("organisation_uid") or None) == (ref.organisation_uid or None)}
-        unsure = {to18(link["sf_id"]) for jid, link in linked.items()
-                  if not self._hashed(jid, link["sobject"], link["sf_id"], stored_hashes(link))}
-        # One read of what was last sent to the records the hashes cannot vouch for.
-        self.journal = {k: row.get("fields") or {} for k, row in self.state.written(unsure).items()} if unsure else {}
+        self.sent.read_journal(self.state, {to18(link["sf_id"]) for jid, link in linked.items()
+                                            if not self.sent.hashed(jid, link["sobject"], link["sf_id"],
+                                                                    stored_hashes(link))})
         out: dict[str, PersonRecord] = {}
         for jid, link in linked.items():
             stored = stored_hashes(link)
-            if not self._unchanged(jid, link["sobject"], link["sf_id"], stored):
+            if not self.sent.unchanged(jid, link["sobject"], link["sf_id"], stored):
                 continue
-            merged = json.dumps({**stored, **self._source_hashes(jid, link["sobject"], link["sf_id"])}, sort_keys=True)
+            merged = json.dumps({**stored, **self.sent.hashes(jid, link["sobject"], link["sf_id"])}, sort_keys=True)
             out[jid] = PersonRecord(link["sobject"], link["sf_id"], "link", record_hash=merged)
             self._mark(jid, rung="link", sobject=link["sobject"], id=link["sf_id"])
             if merged != link.get("record_hash"):
@@ -212,25 +181,6 @@ class PeopleStage(Stage):
                 self.changes.people[jid] = {**{k: link.get(k) for k in ("sobject", "sf_id", "rung", "organisation_uid",
                                                                         "email")}, "record_hash": merged}
         return out
-
-    def _hashed(self, jid: str, sobject: str, sf_id: str, stored: dict[str, str]) -> bool:
-        return bool(stored) and all(stored.get(rt) == h for rt, h in self._source_hashes(jid, sobject, sf_id).items())
-
-    def _unchanged(self, jid: str, sobject: str, sf_id: str, stored: dict[str, str]) -> bool:
-        """Whether every source's update would send this record what it was last sent: by the
-        source's own hash, else field by field against the write journal, which keeps every field
-        an update sends (overwrite: always; connector/reconcile/journal.py). Either way an admin's
-        later edit is reconcile's to report, not a reason to write the same values again."""
-        if self._hashed(jid, sobject, sf_id, stored):
-            return True
-        sent = self.journal.get(to18(sf_id))
-        if not sent:
-            return False
-        hashes = self._source_hashes(jid, sobject, sf_id)
-        for rt, rec in self._source_records(jid, sobject).items():
-            if stored.get(rt) != hashes[rt] and any(sent.get(k, _ABSENT) != v for k, v in rec.items()):
-                return False
-        return True
 
     def _known(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> dict[str, Match]:
         """People whose stored link still stands (same organisation_uid) and whose sources were all
@@ -247,7 +197,7 @@ class PeopleStage(Stage):
             link = links.get(jid) or {}
             if link.get("sf_id") and (link.get("organisation_uid") or None) == (ref.organisation_uid or None):
                 stored = stored_hashes(link)
-                if stored and all(rt in stored for rt in self._source_hashes(jid, link["sobject"], link["sf_id"])):
+                if stored and all(rt in stored for rt in self.sent.hashes(jid, link["sobject"], link["sf_id"])):
                     out[jid] = Match(link["sobject"], to18(link["sf_id"]), "link")
                     continue
             sid = sf_person_id(ref.organisation_uid)
@@ -347,12 +297,12 @@ class PeopleStage(Stage):
         assert match.sf_id is not None, "an update names its record"
         link = links.get(jid) or {}
         stored = stored_hashes(link) if link.get("sf_id") == match.sf_id else {}
-        new = self._source_hashes(jid, match.sobject, match.sf_id)
+        new = self.sent.hashes(jid, match.sobject, match.sf_id)
         found = PersonRecord(match.sobject, match.sf_id, match.rung, match.converted_from,
                              json.dumps({**stored, **new}, sort_keys=True), merged_from=match.merged_from)
         self._mark(jid, rung=match.rung, sobject=match.sobject, id=match.sf_id,
                    **({"merged_from": match.merged_from} if match.merged_from else {}))
-        if self._unchanged(jid, match.sobject, match.sf_id, stored) or not record:
+        if self.sent.unchanged(jid, match.sobject, match.sf_id, stored) or not record:
             return found, None   # Salesforce already holds exactly this: no call
         return found, Write(match.sobject, "update", {"Id": match.sf_id, **record}, self._works(jid), key=jid,
                             label=f"{match.sobject} {match.sf_id} for {jid}", stands_for=[jid])
@@ -417,7 +367,7 @@ class PeopleStage(Stage):
             if w.result_id and w.op == "upsert":
                 sf_id = to18(w.result_id)
                 for jid in w.stands_for:
-                    h = json.dumps(self._source_hashes(jid, w.sobject, sf_id), sort_keys=True)
+                    h = json.dumps(self.sent.hashes(jid, w.sobject, sf_id), sort_keys=True)
                     found[jid] = PersonRecord(w.sobject, sf_id, "create", record_hash=h)
                     self._mark(jid, rung="create", sobject=w.sobject, id=sf_id, created=bool(w.created))
         return found
