@@ -12,6 +12,7 @@ from connector.collector import LocalLease
 from connector.config import SqsConfig
 from connector.gather import LIVE_BATCH_MESSAGES, MIN_SERVICE_WAIT_SECONDS, Gatherer, Held, quiet_seconds
 from connector.queue import ManualClock, MemoryQueue
+from connector.state import open_state
 from connector.state.lease import PgLease
 
 
@@ -204,6 +205,9 @@ def test_without_a_lease_service_mode_is_unchanged():
 
 
 def test_the_postgres_lease_goes_to_the_waiter_and_dies_with_its_connection(pg_url):  # noqa: F811
+    # The store makes its schema first, as a service does: the lease's key names that schema, so
+    # this test's lease is not another test's (or another suite's, on the same server).
+    store = open_state(pg_url)
     a, b = PgLease(pg_url, "mem://q"), PgLease(pg_url, "mem://q")
     other_queue = PgLease(pg_url, "mem://other")
     try:
@@ -216,6 +220,7 @@ def test_the_postgres_lease_goes_to_the_waiter_and_dies_with_its_connection(pg_u
     finally:
         for lease in (a, b, other_queue):
             lease.close()
+        store.close()
 
 
 def test_max_lag_sizes_the_window_from_the_recent_batch_time():
