@@ -51,6 +51,24 @@ def test_members_that_do_not_fit_the_peoples_call_follow_with_their_real_ids(emu
     assert len(rows) == 450 and all(r["person_sf_id"].startswith("00Q") for r in rows.values())
 
 
+def test_a_refused_person_among_those_whose_members_follow_later_fails_alone(emu, connector):
+    """450 new people, the 420th refused by a validation rule: its member is one of those sent
+    after the people's call (past the two member collections that fit), with the people's ids. That
+    person's message alone is quarantined; 449 members, each its own person's, none for the refused."""
+    c = connector()
+    c.run(person(f"{EID}0", at=at(0), email="seed@example.com"))
+    emu.org.add_validation_rule("Lead", "No_Interns", "Interns are not leads", field="Title",
+                                when={"Title": "Intern"})
+    msgs = _batch(1, 451)
+    msgs[419] = person(f"{EID}420", at=at(1), email="p420@example.com", job_title="Intern")
+    outs = c.run(*msgs)
+    refused = [o for o in outs if o.status != "synced"]
+    assert [(o.status, o.resource_id) for o in refused] == [("quarantined", f"{EID}420")], refused
+    assert len(members(emu)) == 450                      # the seed's and 449 of the batch
+    assert f"{EID}420" not in {cm["Jomablue_Id__c"] for cm in members(emu)}
+    _each_member_names_its_own_lead(emu)
+
+
 def test_a_status_refused_in_the_combined_call_is_made_by_the_status_stage(emu, connector):
     """An org's flow gives every new Campaign a status at the SortOrder the connector numbered its
     first own status with (they travel with the Campaign, by reference): the members that need them
