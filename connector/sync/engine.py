@@ -5,9 +5,10 @@
     stages  campaigns → sessions → people → statuses → members → captures → categories,
             each batched per object: run(works, facts) -> (facts, changes, verdicts, notes).
             A stage hands the next ones only Facts (Campaign ids, people's records, statuses
-            read with the people's lookup); the people stage may send the statuses and members
-            in its own call (together.py), and their stages then take those answers from
-            Facts.early_statuses / early_members instead of a call. Verdicts (quarantine,
+            read with the people's lookup); a new Campaign goes with the statuses its members
+            need, and the people stage may send statuses and as many members as fit in its own
+            call (together.py); their stages then take those answers from
+            Facts.early_statuses / early_members instead of a call, and send the rest. Verdicts (quarantine,
             retry) are merged here; a message with one is not given to later stages.
     apply   the state store applies the batch's ChangeSet in one transaction
     outcomes one per message; the runner deletes from SQS only the ones that leave the queue
