@@ -63,32 +63,32 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
     it would pass MAX_SOQL characters.
     """
     fixed = len(head + tail)
-    lists: list[list[tuple[str, list[str]]]] = []     # statement i → [(field, its i-th list)]
+    lists: list[list[tuple[str, list[str]]]] = []     # statement i → [(field, its i-th list, escaped)]
     for name, values in clauses:
         if not name:
             continue
-        vals = sorted({str(x) for x in values if x})
-        for v in vals:
+        texts = []                        # each value escaped once, as the statement carries it
+        for v in sorted({str(x) for x in values if x}):
             text = literal(v)
             if fixed + len(f"{name} IN ()") + len(text) > MAX_SOQL or len(text) - 2 > MAX_WHERE_STRING:
                 raise ValueTooLong(name, v)
-        for i in range(0, len(vals), MAX_IN_LIST):
+            texts.append(text)
+        for i in range(0, len(texts), MAX_IN_LIST):
             if len(lists) <= i // MAX_IN_LIST:
                 lists.append([])
-            lists[i // MAX_IN_LIST].append((name, vals[i:i + MAX_IN_LIST]))
+            lists[i // MAX_IN_LIST].append((name, texts[i:i + MAX_IN_LIST]))
     statements: list[str] = []
     for parts in lists:
         current: dict[str, list[str]] = {}
         size = fixed                      # the length of the statement being built
-        for name, vals in parts:
-            for v in vals:
-                text = literal(v)
+        for name, texts in parts:
+            for text in texts:
                 grow = ", " + text if name in current else (" OR " if current else "") + f"{name} IN ()" + text
                 if size + len(grow) > MAX_SOQL:
                     statements.append(_statement(head, current, tail))
                     current, size = {}, fixed
                     grow = f"{name} IN ()" + text
-                current.setdefault(name, []).append(v)
+                current.setdefault(name, []).append(text)
                 size += len(grow)
         if current:
             statements.append(_statement(head, current, tail))
@@ -96,5 +96,5 @@ def pack_or(head: str, clauses: Iterable[tuple[str, Iterable[str]]], tail: str =
 
 
 def _statement(head: str, lists: dict[str, list[str]], tail: str) -> str:
-    condition = " OR ".join(f"{name} IN ({', '.join(literal(v) for v in vals)})" for name, vals in lists.items())
-    return head + condition + tail
+    """The statement of these escaped `IN` lists."""
+    return head + " OR ".join(f"{name} IN ({', '.join(texts)})" for name, texts in lists.items()) + tail
