@@ -147,9 +147,6 @@ class DryRunStore(StateStore):
     def all_events(self, event_id: str | None = None) -> list[Row]:
         return self._real.all_events(event_id)
 
-    def all_members_of_event(self, event_id: str) -> list[Row]:
-        return self._real.all_members_of_event(event_id)
-
     def all_members_of_events(self, event_ids: Iterable[str]) -> dict[str, list[Row]]:
         return self._real.all_members_of_events(event_ids)
 

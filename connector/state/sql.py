@@ -388,14 +388,10 @@ class SqlStateStore(ABC):
             return self._query(f"select * from events order by event_id {self.ORDER_BYTES}")
         return self._query("select * from events where event_id = ?", [event_id])
 
-    def all_members_of_event(self, event_id: str) -> list[Row]:
-        """Every member row of the event, also those whose Salesforce record is known to be gone."""
-        return [R.member_out(r) for r in self._query(
-            f"select * from members where event_id = ? order by member_key {self.ORDER_BYTES}", [event_id])]
-
     def all_members_of_events(self, event_ids: Iterable[str]) -> dict[str, list[Row]]:
-        """Every member row of each event (each event's list ordered by member key), in one read
-        per 500 events instead of one per event: SQLite reads its members table once for each."""
+        """Every member row of each event (each event's list ordered by member key), also those
+        whose Salesforce record is known to be gone; one read per 500 events, not one per event:
+        SQLite reads its members table once for each."""
         out: dict[str, list[Row]] = {e: [] for e in R.unique(event_ids)}
         for clause, params in self._in(list(out)):
             for r in self._query(f"select * from members where event_id {clause}"

@@ -209,7 +209,7 @@ def test_relink_person_moves_registrations_and_memberships_to_the_survivor(store
 
 def test_all_members_of_event_includes_gone_ones_and_all_records_are_sorted(store):
     store.put_members({"m2": _member(cm_id=None), "m1": _member(), "m9": _member(event_id="acme/event/2")})
-    rows = store.all_members_of_event("acme/event/1")
+    rows = store.all_members_of_events(["acme/event/1"])["acme/event/1"]
     assert [(r["member_key"], r["cm_id"]) for r in rows] == [("m1", "00vA"), ("m2", None)]
     assert rows[0]["category_ids"] == ["acme/category/9"] and set(rows[0]) == set(R.COLUMNS["members"])
     store.put_record("acme/session/b", "Campaign", "701B")
