@@ -38,7 +38,7 @@ class CategoryStage(Stage):
                     self.verdicts.settle(x)
                     continue
                 updated += 1
-                row = {k: v for k, v in rows[x.key].items() if k not in ("member_key", "updated_at")}
+                row = {k: v for k, v in rows[x.key].items() if k != "member_key"}
                 row["categories_text"] = x.record.get(field)
                 changes.members[x.key] = row
             notes.extend(self._notes(eid, old, table, rows, [x for x in writes if not x.error], updated))

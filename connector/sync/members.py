@@ -265,7 +265,7 @@ class MemberStage(Stage):
             on_create = mm.fields_with_policy("on_create")
             row = {"event_id": w.msg.event_id, "campaign_id": t.campaign_id,
                    "person_key": t.person_key,
-                   "person_sf_id": t.person.sf_id, "status": status, "status_at": w.msg.generated_at.isoformat(),
+                   "person_sf_id": t.person.sf_id, "status": status,
                    "category_ids": cat_ids,
                    # A lead capture's or session's mapping may not write categories: keep what we know.
                    "categories_text": record.get(cat_field) if cat_field else prev.get("categories_text"),

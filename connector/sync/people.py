@@ -103,8 +103,7 @@ class PeopleStage(Stage):
             if rec.record_hash is None and links.get(jid, {}).get("sf_id") == rec.sf_id:
                 rec = replace(rec, record_hash=links[jid].get("record_hash"))
             changes.people[jid] = {"sobject": rec.sobject, "sf_id": rec.sf_id, "rung": rec.rung,
-                                   "organisation_uid": ref.organisation_uid, "email": ref.email,
-                                   "record_hash": rec.record_hash}
+                                   "organisation_uid": ref.organisation_uid, "record_hash": rec.record_hash}
             if rec.converted_from:
                 changes.relinks.append((rec.converted_from, rec.sobject, rec.sf_id))
             if rec.merged_from:
@@ -178,8 +177,8 @@ class PeopleStage(Stage):
             self._mark(jid, rung="link", sobject=link["sobject"], id=link["sf_id"])
             if merged != link.get("record_hash"):
                 # Remember the new source's hash: its next message is settled without the journal.
-                self.changes.people[jid] = {**{k: link.get(k) for k in ("sobject", "sf_id", "rung", "organisation_uid",
-                                                                        "email")}, "record_hash": merged}
+                self.changes.people[jid] = {**{k: link.get(k) for k in ("sobject", "sf_id", "rung", "organisation_uid")},
+                                            "record_hash": merged}
         return out
 
     def _known(self, people: dict[str, _Who], links: dict[str, dict[str, Any]]) -> dict[str, Match]:
