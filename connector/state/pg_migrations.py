@@ -140,17 +140,25 @@ _HASHED = (("people", "jomablue_id", "record_hash"), ("members", "member_key", "
            ("resources", "resource_key", "content_hash"))
 
 
+# A sha256 stored as 0x01 and its 32 bytes (every resource's and member's hash): cut in SQL, one
+# statement a table. The rest (a person's per-source hashes, anything stored as text) row by row.
+_CUT_SHA256 = ("update {t} set {c} = substring({c} from 1 for 17)"
+               " where length({c}) = 33 and substring({c} from 1 for 1) = '\\x01'::bytea")
+_NOT_CUT = ("select {k}, {c} from {t} where {c} is not null"
+            " and not (length({c}) = 17 and substring({c} from 1 for 1) = '\\x01'::bytea)")
+
+
 def m008_rows_kept_smaller(conn: psycopg.Connection) -> None:
     from connector.state.rows import short_hash
 
     conn.execute(M008_DROP)
     for table, key, column in _HASHED:
-        q = sql.SQL("select {k}, {c} from {t} where {c} is not null").format(
-            k=sql.Identifier(key), c=sql.Identifier(column), t=sql.Identifier(table))
+        names = {"k": sql.Identifier(key), "c": sql.Identifier(column), "t": sql.Identifier(table)}
+        conn.execute(sql.SQL(_CUT_SHA256).format(**names))
+        q = sql.SQL(_NOT_CUT).format(**names)
         rows = [(short_hash(h), k) for k, h in (tuple(r) for r in conn.execute(q).fetchall())]
         with conn.cursor() as cur:
-            cur.executemany(sql.SQL("update {t} set {c} = %s where {k} = %s").format(
-                t=sql.Identifier(table), c=sql.Identifier(column), k=sql.Identifier(key)), rows)
+            cur.executemany(sql.SQL("update {t} set {c} = %s where {k} = %s").format(**names), rows)
 
 
 MIGRATIONS: list[tuple[str, str | Callable[[psycopg.Connection], None]]] = [
