@@ -55,8 +55,8 @@ def quiet_seconds(messages: int, elapsed: float) -> int:
     """How long a window waits for the next message before calling its stream quiet: QUIET_GAPS
     mean gaps of the arrivals so far (`messages` in the `elapsed` seconds from the window's
     opening to the latest arrival; whole seconds, at least QUIET_MIN_SECONDS)."""
-    rate = messages / max(elapsed, WINDOW_PACE_SECONDS)
-    return max(QUIET_MIN_SECONDS, math.ceil(QUIET_GAPS / rate)) if rate > 0 else 20
+    rate = max(messages, 1) / max(elapsed, WINDOW_PACE_SECONDS)      # a window holds one at least
+    return max(QUIET_MIN_SECONDS, math.ceil(QUIET_GAPS / rate))
 
 
 def key_of(m: Inbound) -> str:
