@@ -89,11 +89,8 @@ async def send_campaigns_with_statuses(ctx: StageContext, campaigns: list[Write]
     differ, a flow took a SortOrder) is left to the status stage, which reads and numbers again.
     Nothing combined (no status wanted, more than one call's worth, a dry run): the Campaigns go
     alone, as before."""
-    statuses: list[Write] = []
-    for i, wanted in enumerate(want):
-        if wanted:
-            ref = row_reference("c0_", i)
-            statuses += plan_statuses(ctx.mappings.statuses, [ref], {ref: dict(NEW_CAMPAIGN_STATUSES)})
+    refs = [row_reference("c0_", i) for i, wanted in enumerate(want) if wanted]
+    statuses = plan_statuses(ctx.mappings.statuses, refs, {ref: dict(NEW_CAMPAIGN_STATUSES) for ref in refs})
     if statuses and collections_needed([len(campaigns), len(statuses)]) <= COMPOSITE_COLLECTIONS_LIMIT:
         answered = await ctx.writer.send_together([Together(campaigns, key_field, ref="c0_"),
                                                    Together(statuses, ref="s0_", dependent=True)])
