@@ -164,15 +164,15 @@ class PeopleStage(Stage):
         linked = {jid: links[jid] for jid, (ref, _pm) in people.items()
                   if (links.get(jid) or {}).get("sf_id")
                   and (links[jid].get("organisation_uid") or None) == (ref.organisation_uid or None)}
+        stored = {jid: stored_hashes(link) for jid, link in linked.items()}
         self.sent.read_journal(self.state, {to18(link["sf_id"]) for jid, link in linked.items()
-                                            if not self.sent.hashed(jid, link["sobject"], link["sf_id"],
-                                                                    stored_hashes(link))})
+                                            if not self.sent.hashed(jid, link["sobject"], link["sf_id"], stored[jid])})
         out: dict[str, PersonRecord] = {}
         for jid, link in linked.items():
-            stored = stored_hashes(link)
-            if not self.sent.unchanged(jid, link["sobject"], link["sf_id"], stored):
+            if not self.sent.unchanged(jid, link["sobject"], link["sf_id"], stored[jid]):
                 continue
-            merged = json.dumps({**stored, **self.sent.hashes(jid, link["sobject"], link["sf_id"])}, sort_keys=True)
+            merged = json.dumps({**stored[jid], **self.sent.hashes(jid, link["sobject"], link["sf_id"])},
+                                sort_keys=True)
             out[jid] = PersonRecord(link["sobject"], link["sf_id"], "link", record_hash=merged)
             self._mark(jid, rung="link", sobject=link["sobject"], id=link["sf_id"])
             if merged != link.get("record_hash"):
