@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import previous
+from harness import new_people_batch_calls
 from summary import Row, summary_table
 
 from connector.config import SqsConfig
@@ -69,7 +69,7 @@ def live_floor(rate: float, window: float, batch_messages: int) -> float:
     Leads and k members, five collections of 200 a /composite (issue 18: two calls a batch up to
     400 people, three past it), so the best batch is the cheapest per message up to that size."""
     most = int(max(1.0, min(rate * window, batch_messages)))
-    per_message = min((1 + math.ceil(2 * math.ceil(k / 200) / 5)) / k for k in range(1, most + 1))
+    per_message = min(new_people_batch_calls(k) / k for k in range(1, most + 1))
     return round(1000 * per_message, 1)
 
 

@@ -124,13 +124,14 @@ class Bound:
     def packed_calls(self) -> int:
         """The bound when writes travel in /composite too (issue 13 item 3): a /composite request
         holds at most five sObject Collections or query subrequests (salesforce-api.md §1)."""
-        subrequests = sum(math.ceil(n / RECORDS_PER_CALL) for n in self.writes.values()) + self.queries
-        return math.ceil(subrequests / QUERIES_PER_CALL)
+        return self._packed(self.queries)
 
     @property
     def issue_packed_calls(self) -> int:
         """The composite bound as issue 18 counted it (lookups of 200 people a query)."""
-        queries = self.queries if self.issue_queries is None else self.issue_queries
+        return self._packed(self.queries if self.issue_queries is None else self.issue_queries)
+
+    def _packed(self, queries: int) -> int:
         return math.ceil((sum(math.ceil(n / RECORDS_PER_CALL) for n in self.writes.values()) + queries)
                          / QUERIES_PER_CALL)
 
@@ -144,6 +145,15 @@ class Bound:
 def person_queries(people: int, objects: int = 2, per_query: int = PEOPLE_PER_QUERY) -> int:
     """Lookup queries for `people` not yet linked: one query per object (Lead, Contact) per 500."""
     return objects * math.ceil(people / per_query) if people else 0
+
+
+def new_people_batch_calls(people: int, riders: int = 0) -> int:
+    """The fewest calls a batch of new people at one event costs: its lookup (with `riders` more
+    subrequests in the same call) must come back before its Leads and members are written, five
+    collections of 200 a /composite."""
+    reads = person_queries(people) + riders
+    writes = 2 * math.ceil(people / RECORDS_PER_CALL)
+    return math.ceil(reads / QUERIES_PER_CALL) + math.ceil(writes / QUERIES_PER_CALL)
 
 
 # -- drains ---------------------------------------------------------------------------------------

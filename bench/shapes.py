@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,14 +20,13 @@ from typing import Any
 
 from harness import (
     ISSUE_PEOPLE_PER_QUERY,
-    QUERIES_PER_CALL,
-    RECORDS_PER_CALL,
     Bound,
     Drain,
     default_batch_messages,
     drain,
     kinds,
     md_table,
+    new_people_batch_calls,
     per_k,
     person_queries,
     pipeline_config,
@@ -122,11 +120,8 @@ def new_people_batch_floor(n: int, batch_messages: int) -> int:
     sizes = [batch_messages - 1] + [batch_messages] * ((n - (batch_messages - 1)) // batch_messages)
     if sum(sizes) < n:
         sizes.append(n - sum(sizes))
-    calls = 0
-    for i, k in enumerate(sizes):
-        reads = person_queries(k) + (2 if i == 0 else 0)          # the Campaign and its statuses ride
-        calls += math.ceil(reads / QUERIES_PER_CALL) + math.ceil(2 * math.ceil(k / RECORDS_PER_CALL) / QUERIES_PER_CALL)
-    return calls
+    # The Campaign and its statuses ride in the first batch's lookup call.
+    return sum(new_people_batch_calls(k, riders=2 if i == 0 else 0) for i, k in enumerate(sizes))
 
 
 # -- the shapes -----------------------------------------------------------------------------------
